@@ -1,0 +1,69 @@
+"""The catalog as the chat layer sees it: default import, embedding sync, and the shared indexes."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm import tqdm
+
+from chat.linker import TitleIndex
+from retrieval.embedders.base import Embedder
+from retrieval.index import VectorIndex
+from storage.errors import EmptyCatalogError
+from storage.importers import embedded_catalog_files, load_file
+from storage.records import CatalogItem
+from storage.repository import CatalogRepository, UpsertReport
+
+log = logging.getLogger(__name__)
+
+
+def import_default_catalog(repo: CatalogRepository) -> UpsertReport:
+    """Upsert the embedded movies and books (idempotent)."""
+    items: list[CatalogItem] = []
+    for path in embedded_catalog_files():
+        items += load_file(path)
+    return repo.upsert(items)
+
+
+def sync_embeddings(repo: CatalogRepository, embedder: Embedder, batch_size: int = 64,
+                    show_progress: bool = True) -> int:
+    """Embed the items that have no vector for this embedder (or changed since); returns how many."""
+    todo = repo.needing_embedding(embedder.name)
+    if not todo:
+        return 0
+    log.info("Embedding %d catalog items with %s", len(todo), embedder.name)
+    bar = tqdm(total=len(todo), desc=f"embedding ({embedder.name})", unit="item",
+               disable=not show_progress or log.getEffectiveLevel() > logging.INFO)
+    for start in range(0, len(todo), batch_size):
+        chunk = todo[start : start + batch_size]
+        vectors = embedder.embed_documents([it.document_text() for it in chunk])
+        repo.save_embeddings(embedder.name, chunk, vectors)
+        bar.update(len(chunk))
+    bar.close()
+    return len(todo)
+
+
+@dataclass
+class Catalog:
+    """Items, their vectors and the title index: built once per process, read-only afterwards."""
+
+    items: dict[str, CatalogItem]
+    index: VectorIndex
+    titles: TitleIndex
+
+    @classmethod
+    def load(cls, repo: CatalogRepository, embedder: Embedder) -> Catalog:
+        items = {it.id: it for it in repo.all_items()}
+        if not items:
+            raise EmptyCatalogError("The catalog is empty: run `concierge ingest FILE` or `concierge models` "
+                                    "(which imports the default catalog).")
+        ids, matrix = repo.load_embeddings(embedder.name)
+        keep = [i for i, item_id in enumerate(ids) if item_id in items]
+        matrix = matrix[keep] if len(ids) else np.zeros((0, 1), dtype=np.float32)
+        ordered = [items[ids[i]] for i in keep]
+        if len(ordered) < len(items):
+            log.warning("%d items have no %s vector yet; run `concierge ingest` to embed them",
+                        len(items) - len(ordered), embedder.name)
+        return cls(items=items, index=VectorIndex(ordered, matrix), titles=TitleIndex(items.values()))

@@ -1,0 +1,325 @@
+"""Deterministic understanding of a user message: titles, genres, polarity, domain, years, references.
+
+Fuzzy title matching copes with typos, missing years, a dropped leading article and CJK
+titles; negation is decided per clause from cue words before or after each target.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from rapidfuzz import fuzz, process
+
+from chat.lexicon import (
+    CLAUSE_BREAKS,
+    COMMON_WORDS,
+    DOMAINS,
+    GENRES,
+    GREETINGS,
+    LEXICON_WORDS,
+    NEGATION_AFTER,
+    NEGATION_BEFORE,
+    SEEN_CUES,
+    STOPWORDS,
+)
+from storage.records import CatalogItem
+
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+_TOKEN = re.compile(r"[0-9a-z\u00c0-\u024f]+(?:'[a-z]+)?")
+_QUOTED = re.compile(r"《([^》]{1,80})》|\"([^\"]{2,80})\"|“([^”]{2,80})”|「([^」]{1,80})」")
+_ARTICLE = re.compile(r"^(?:the|a|an) ")
+_ORDINALS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3, "4th": 3,
+             "fifth": 4, "5th": 4, "last": -1, "第一": 0, "第二": 1, "第三": 2, "第四": 3, "第五": 4, "最后": -1}
+_ORDINAL_RE = re.compile(r"\b(first|1st|second|2nd|third|3rd|fourth|4th|fifth|5th|last)\s+(?:one|movie|film|book)\b"
+                         r"|(第[一二三四五]|最后)(?:个|部|本|一个|一部|一本)")
+_THAT_ONE = re.compile(r"\b(?:that|this) one\b|\bthat movie\b|\bthat book\b|这个|这部|这本|那个|那部|那本")
+_ANOTHER = re.compile(r"\b(?:another|others|something else|more like|different ones?|other ones?)\b"
+                      r"|换一|别的|其他|再来")
+_DECADE = re.compile(r"\b(?:(19|20)?([0-9])0)'?s\b|([0-9]{2})年代")
+_BEFORE = re.compile(r"\b(?:before|until|older than|pre)[- ](\d{4})\b|(\d{4})\s*年(?:以前|之前)")
+_AFTER = re.compile(r"\b(?:after|since|newer than|post)[- ](\d{4})\b|(\d{4})\s*年(?:以后|之后|后)")
+_YEAR = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d)")
+
+
+def normalise(text: str) -> str:
+    """Casefolded, accent-free, punctuation-free form used to compare titles."""
+    text = unicodedata.normalize("NFKC", text).lower().replace("&", " and ")
+    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    text = re.sub(r"'", "", text)
+    text = re.sub(r"[^\w\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]+", " ", text)
+    return _ARTICLE.sub("", " ".join(text.split()))
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A catalog item the user named, and how they feel about it."""
+
+    item_id: str
+    surface: str
+    polarity: str  # "like" | "dislike"
+    seen: bool = False
+
+
+@dataclass
+class Parse:
+    """Everything the rules found in one message."""
+
+    mentions: list[Mention] = field(default_factory=list)
+    genres_wanted: list[str] = field(default_factory=list)
+    genres_avoided: list[str] = field(default_factory=list)
+    domain: str | None = None
+    year_min: int | None = None
+    year_max: int | None = None
+    ordinal_refs: list[tuple[int, str]] = field(default_factory=list)  # (index into last shown, polarity)
+    that_one: str | None = None  # polarity of a "that one" reference
+    wants_another: bool = False
+    positive_text: str = ""
+    greeting_only: bool = False
+    unresolved: list[str] = field(default_factory=list)  # quoted spans no title matched
+
+    @property
+    def has_signal(self) -> bool:
+        """Whether the message gives anything to recommend from."""
+        return bool(self.mentions or self.genres_wanted or self.genres_avoided or self.year_min or self.year_max
+                    or content_words(self.positive_text))
+
+
+def content_words(text: str) -> list[str]:
+    """Words that may carry a preference (not stopwords, not greetings); CJK runs count as words."""
+    lowered = text.lower()
+    words = [w for w in _TOKEN.findall(lowered) if w not in STOPWORDS and w not in GREETINGS and len(w) > 1]
+    cjk = re.findall(r"[\u3400-\u9fff]{2,}", lowered)
+    cjk = [c for c in cjk if c not in GREETINGS and not any(c == d for ds in DOMAINS.values() for d in ds)]
+    cjk = [c for c in cjk if c not in ("推荐", "我想", "想看", "给我", "一部", "一本", "什么", "有什么", "推荐一下")]
+    return words + cjk
+
+
+class TitleIndex:
+    """Exact, fuzzy and CJK lookup of catalog titles in free text."""
+
+    def __init__(self, items: Iterable[CatalogItem], popularity: dict[str, float] | None = None) -> None:
+        pop = popularity or {}
+        self.by_name: dict[str, list[CatalogItem]] = {}
+        for item in items:
+            for name in self._names(item):
+                self.by_name.setdefault(name, []).append(item)
+        for group in self.by_name.values():
+            # most popular first, then earliest (the original before its remakes)
+            group.sort(key=lambda it: (-pop.get(it.id, 0.0), it.year or 9999, it.id))
+        self.names = list(self.by_name)
+        self.max_tokens = max((len(n.split()) for n in self.names), default=1)
+        self.cjk_names = sorted((n for n in self.names if _CJK.search(n) and len(n.replace(" ", "")) >= 2),
+                                key=len, reverse=True)
+
+    @staticmethod
+    def _names(item: CatalogItem) -> set[str]:
+        names = {normalise(item.title)}
+        if item.original_title:
+            names.add(normalise(item.original_title))
+        aliases = item.extra.get("aliases") or []
+        names.update(normalise(a) for a in aliases if isinstance(a, str))
+        for full in (item.title, item.original_title or ""):
+            if ":" in full:  # "Star Wars: Episode IV - A New Hope" is also "Star Wars"
+                head = normalise(full.split(":", 1)[0])
+                if len(head) >= 4:
+                    names.add(head)
+        return {n for n in names if n}
+
+    def pick(self, name: str, year: int | None = None) -> CatalogItem:
+        group = self.by_name[name]
+        if year is not None:
+            for item in group:
+                if item.year == year:
+                    return item
+        return group[0]
+
+    def find(self, text: str) -> list[tuple[int, int, CatalogItem]]:
+        """Non-overlapping (start, end, item) title mentions in `text`, in order."""
+        spans: list[tuple[int, int, CatalogItem]] = []
+
+        def free(a: int, b: int) -> bool:
+            return all(b <= s or a >= e for s, e, _ in spans)
+
+        # 1. quoted spans: 《三体》, "the matrx"
+        for m in _QUOTED.finditer(text):
+            inner = next(g for g in m.groups() if g)
+            hit = self._lookup(normalise(inner), fuzzy=True)
+            if hit and free(m.start(), m.end()):
+                spans.append((m.start(), m.end(), self.pick(hit, _year_after(text, m.end()))))
+        # 2. CJK titles as substrings
+        if _CJK.search(text):
+            squashed = text
+            for name in self.cjk_names:
+                key = name.replace(" ", "")
+                start = squashed.find(key)
+                if start >= 0 and free(start, start + len(key)):
+                    spans.append((start, start + len(key), self.pick(name)))
+        # 3. exact word n-grams, longest first, then fuzzy n-grams for typos
+        lowered = unicodedata.normalize("NFKC", text).lower()
+        tokens = [(m.start(), m.end(), m.group().replace("'", "")) for m in _TOKEN.finditer(lowered)]
+        for fuzzy in (False, True):
+            i = 0
+            while i < len(tokens):
+                matched = False
+                for n in range(min(self.max_tokens, len(tokens) - i), 0, -1):
+                    a, b = tokens[i][0], tokens[i + n - 1][1]
+                    if not free(a, b):
+                        continue
+                    words = [t[2] for t in tokens[i : i + n]]
+                    if words[0] in ("the", "a", "an") and n > 1:
+                        continue  # the article-less n-gram starting one later covers it
+                    phrase = " ".join(words)
+                    if fuzzy and (n > 5 or len(phrase) < 5 or all(w in LEXICON_WORDS for w in words)):
+                        continue
+                    hit = self._lookup(phrase, fuzzy=fuzzy)
+                    if hit and self._plausible(hit, text[a:b], words):
+                        spans.append((a, b, self.pick(hit, _year_after(text, b))))
+                        i += n
+                        matched = True
+                        break
+                if not matched:
+                    i += 1
+        return sorted(spans, key=lambda s: s[0])
+
+    def _lookup(self, phrase: str, fuzzy: bool) -> str | None:
+        phrase = _ARTICLE.sub("", phrase)
+        if phrase in self.by_name:
+            return phrase
+        if not fuzzy or len(phrase) < 4:
+            return None
+        best = process.extractOne(phrase, self.names, scorer=fuzz.ratio, score_cutoff=88)
+        return best[0] if best else None
+
+    @staticmethod
+    def _plausible(name: str, surface: str, words: Sequence[str]) -> bool:
+        """A title made only of common words ("Up", "Get Out") must be typed with a capital letter."""
+        vocabulary = LEXICON_WORDS if len(words) == 1 else COMMON_WORDS
+        if not all(w in vocabulary or w.isdigit() for w in name.split()):
+            return True
+        return any(c.isupper() for c in surface) and not (len(words) == 1 and words[0] in STOPWORDS)
+
+
+def _year_after(text: str, end: int) -> int | None:
+    m = re.match(r"\s*\(?\s*(1[89]\d\d|20\d\d)\)?", text[end : end + 8])
+    return int(m.group(1)) if m else None
+
+
+def _clauses(text: str) -> list[tuple[int, int]]:
+    bounds, start = [], 0
+    for m in re.finditer(CLAUSE_BREAKS, text, flags=re.IGNORECASE):
+        bounds.append((start, m.start()))
+        start = m.end()
+    bounds.append((start, len(text)))
+    return [(a, b) for a, b in bounds if b > a]
+
+
+def _cue_positions(lowered: str, cues: Sequence[str]) -> list[tuple[int, int]]:
+    found = []
+    for cue in cues:
+        pattern = re.escape(cue) if _CJK.search(cue) else r"(?<![a-z])" + re.escape(cue) + r"(?![a-z])"
+        found += [(m.start(), m.end()) for m in re.finditer(pattern, lowered)]
+    return found
+
+
+def polarity(lowered: str, start: int, end: int) -> str:
+    """'dislike' when a negation cue precedes the target in its clause (or follows it), else 'like'."""
+    for a, b in _clauses(lowered):
+        if a <= start < b or (a <= start and end <= b):
+            before = _cue_positions(lowered[a:start], NEGATION_BEFORE)
+            after = _cue_positions(lowered[end:b], NEGATION_AFTER)
+            return "dislike" if before or after else "like"
+    return "like"
+
+
+def _genre_spans(lowered: str) -> list[tuple[int, int, str]]:
+    spans = []
+    for genre, forms in GENRES.items():
+        for form in forms:
+            pattern = re.escape(form) if _CJK.search(form) else r"(?<![a-z-])" + re.escape(form) + r"(?![a-z-])"
+            spans += [(m.start(), m.end(), genre) for m in re.finditer(pattern, lowered)]
+    return spans
+
+
+def parse(text: str, titles: TitleIndex) -> Parse:
+    """Run every rule over one message."""
+    text = unicodedata.normalize("NFKC", text)
+    lowered = text.lower()
+    out = Parse()
+    title_spans = titles.find(text)
+    for a, b, item in title_spans:
+        pol = polarity(lowered, a, b)
+        seen = bool(_cue_positions(_clause_of(lowered, a), SEEN_CUES))
+        if item.id not in {m.item_id for m in out.mentions}:
+            out.mentions.append(Mention(item.id, text[a:b], pol, seen))
+    for a, b, genre in _genre_spans(lowered):
+        if any(s <= a < e for s, e, _ in title_spans):
+            continue  # "war" inside "Star Wars" is a title, not a genre
+        target = out.genres_avoided if polarity(lowered, a, b) == "dislike" else out.genres_wanted
+        if genre not in target:
+            target.append(genre)
+    out.genres_wanted = [g for g in out.genres_wanted if g not in out.genres_avoided]
+    counts = {d: sum(len(_cue_positions(lowered, [w])) for w in words) for d, words in DOMAINS.items()}
+    if max(counts.values()) > 0:
+        out.domain = max(counts, key=lambda d: counts[d])
+    _years(lowered, out)
+    for m in _ORDINAL_RE.finditer(lowered):
+        key = m.group(1) or m.group(2)
+        out.ordinal_refs.append((_ORDINALS[key], polarity(lowered, m.start(), m.end())))
+    that = _THAT_ONE.search(lowered)
+    if that:
+        clause = _clause_of(lowered, that.start())
+        negative = _cue_positions(clause, NEGATION_BEFORE + NEGATION_AFTER) or _cue_positions(clause, SEEN_CUES)
+        out.that_one = "dislike" if negative else "like"
+    out.wants_another = bool(_ANOTHER.search(lowered))
+    out.positive_text = _positive_text(text, lowered)
+    stripped = re.sub(r"[^\w\u3400-\u9fff]+", " ", lowered).strip()
+    out.greeting_only = not out.has_signal and (not stripped or all(
+        w in GREETINGS or w in STOPWORDS for w in stripped.split()) or stripped in GREETINGS)
+    out.unresolved = [next(g for g in m.groups() if g) for m in _QUOTED.finditer(text)
+                      if not any(a <= m.start() < b for a, b, _ in title_spans)]
+    return out
+
+
+def _clause_of(lowered: str, pos: int) -> str:
+    for a, b in _clauses(lowered):
+        if a <= pos < b:
+            return lowered[a:b]
+    return ""
+
+
+def _years(lowered: str, out: Parse) -> None:
+    m = _DECADE.search(lowered)
+    if m:
+        if m.group(3):
+            two = int(m.group(3))
+            start = (1900 if two >= 30 else 2000) + two
+        else:
+            century = m.group(1)
+            decade = int(m.group(2)) * 10
+            start = int(century) * 100 + decade if century else (1900 + decade if decade >= 30 else 2000 + decade)
+        out.year_min, out.year_max = start, start + 9
+    m = _BEFORE.search(lowered)
+    if m:
+        out.year_max = int(m.group(1) or m.group(2)) - 1
+    m = _AFTER.search(lowered)
+    if m:
+        out.year_min = int(m.group(1) or m.group(2)) + (1 if "after" in m.group(0) else 0)
+
+
+def _positive_text(text: str, lowered: str) -> str:
+    """The message without its negative parts: what to embed as the user's interest."""
+    keep = []
+    for a, b in _clauses(lowered):
+        clause = lowered[a:b]
+        cues = _cue_positions(clause, NEGATION_BEFORE)
+        after = _cue_positions(clause, NEGATION_AFTER)
+        if after:
+            continue
+        cut = min((s for s, _ in cues), default=len(clause))
+        piece = text[a : a + cut].strip()
+        if piece:
+            keep.append(piece)
+    return " ".join(keep)

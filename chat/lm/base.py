@@ -1,0 +1,71 @@
+"""The generator interface and a scripted fake that implements it for real."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Protocol, TypedDict
+
+
+class Message(TypedDict):
+    """One chat message in the OpenAI/transformers format."""
+
+    role: str
+    content: str
+
+
+class Generator(Protocol):
+    """Streams the assistant's next message, token by token."""
+
+    name: str
+
+    def stream(self, messages: Sequence[Message], max_new_tokens: int = 128,
+               stop: Sequence[str] = ()) -> Iterator[str]:
+        """Yield text pieces of the reply; greedy decoding; ends at EOS, `max_new_tokens` or a stop string.
+
+        When the last message has the assistant role, it is a prefill: the reply continues it.
+        """
+        ...
+
+
+def complete(generator: Generator, messages: Sequence[Message], max_new_tokens: int = 128,
+             stop: Sequence[str] = ()) -> str:
+    """The whole reply as one string."""
+    return "".join(generator.stream(messages, max_new_tokens, stop))
+
+
+class ScriptedGenerator:
+    """Replays queued replies (or computes them with a function), split into word-sized pieces.
+
+    With a `respond` function, each call gets the messages and returns the reply; otherwise
+    replies are popped from the queue and an empty queue yields `default`.
+    """
+
+    def __init__(self, replies: Iterable[str] = (), respond: Callable[[Sequence[Message]], str] | None = None,
+                 default: str = "") -> None:
+        self.name = "scripted"
+        self._queue: deque[str] = deque(replies)
+        self._respond = respond
+        self._default = default
+        self._lock = threading.Lock()
+        self.calls: list[list[Message]] = []
+
+    def queue(self, *replies: str) -> None:
+        with self._lock:
+            self._queue.extend(replies)
+
+    def stream(self, messages: Sequence[Message], max_new_tokens: int = 128,
+               stop: Sequence[str] = ()) -> Iterator[str]:
+        with self._lock:
+            self.calls.append(list(messages))
+            if self._respond is not None:
+                text = self._respond(messages)
+            else:
+                text = self._queue.popleft() if self._queue else self._default
+        for s in stop:
+            if s in text:
+                text = text[: text.index(s)]
+        pieces = text.split(" ")
+        for i, piece in enumerate(pieces[: max_new_tokens]):
+            yield piece if i == 0 else " " + piece

@@ -1,0 +1,98 @@
+"""Local transformers causal LM: bf16 on CPU, accelerate's device_map="auto" on GPU, token streaming."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from chat.lm.base import Message
+from storage.errors import ModelUnavailableError
+
+log = logging.getLogger(__name__)
+
+
+class TransformersGenerator:
+    """A causal LM loaded from a folder (or hub id), shared read-only by every session.
+
+    Generation is serialised by a lock: on a small CPU, two concurrent generations are each
+    slower than running them back to back.
+    """
+
+    def __init__(self, name: str, path: str, device: str = "cpu") -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.name, self.device = name, device
+        try:
+            self.tokenizer: Any = AutoTokenizer.from_pretrained(path)
+            if device == "cuda":
+                self.model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16, device_map="auto")
+            else:
+                self.model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16)
+        except OSError as exc:
+            raise ModelUnavailableError(
+                f"Cannot load language model '{path}': {exc}. Use a preset (`concierge models`), a local "
+                "folder or a .gguf file; nothing is downloaded from a model hub."
+            ) from exc
+        self.model.eval()
+        self._lock = threading.Lock()
+
+    def _encode(self, messages: Sequence[Message]) -> Any:
+        # A final assistant message is a prefill: the model continues it (used to force each item's heading).
+        prefill = bool(messages) and messages[-1]["role"] == "assistant"
+        prompt = self.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=not prefill,
+                                                    continue_final_message=prefill)
+        enc = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+        return enc.to(self.model.device)
+
+    def stream(self, messages: Sequence[Message], max_new_tokens: int = 128,
+               stop: Sequence[str] = ()) -> Iterator[str]:
+        """Greedy decoding in a worker thread; pieces are yielded as the tokenizer can decode them."""
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+        halt = threading.Event()
+
+        class _Halt(StoppingCriteria):
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                return torch.full((input_ids.shape[0],), halt.is_set(), dtype=torch.bool, device=input_ids.device)
+
+        with self._lock:
+            enc = self._encode(messages)
+            streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True,
+                                            timeout=120)
+            kwargs = dict(**enc, max_new_tokens=max_new_tokens, do_sample=False, streamer=streamer,
+                          pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+                          stopping_criteria=StoppingCriteriaList([_Halt()]))
+
+            def run() -> None:
+                with torch.inference_mode():
+                    self.model.generate(**kwargs)
+
+            worker = threading.Thread(target=run, daemon=True)
+            worker.start()
+            text = ""
+            try:
+                for piece in streamer:
+                    if halt.is_set():
+                        continue  # drain what the worker already produced
+                    text += piece
+                    cut = _first_stop(text, stop)
+                    if cut is not None:
+                        tail = piece[: max(0, len(piece) - (len(text) - cut))]
+                        if tail:
+                            yield tail
+                        halt.set()
+                        continue
+                    if piece:
+                        yield piece
+            finally:
+                halt.set()
+                worker.join()
+
+
+def _first_stop(text: str, stop: Sequence[str]) -> int | None:
+    hits = [text.find(s) for s in stop if s and s in text]
+    return min(hits) if hits else None

@@ -1,0 +1,114 @@
+"""One frozen, typed settings object: defaults, then a TOML config file, then CONCIERGE_* variables."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from storage.errors import ConfigError
+
+ENV_PREFIX = "CONCIERGE_"
+# Variables with our prefix that are not settings (read by entry points directly).
+_NOT_SETTINGS = {"CONCIERGE_CONFIG"}
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "concierge"
+
+
+def _default_shared_data() -> Path:
+    # ../shared/data beside the project checkout (the repo root is two levels above this file)
+    return Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+class Settings(BaseSettings):
+    """Every tunable of Concierge. Environment: CONCIERGE_<NAME>; file: CONCIERGE_CONFIG=path.toml."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    data_dir: Path = Field(default_factory=_default_data_dir,
+                           description="holds the SQLite database and the model cache")
+    database_url: str | None = Field(None, description="any SQLAlchemy URL; default sqlite file in data_dir")
+    model_cache: Path | None = Field(None, description="model cache folder; default data_dir/models")
+    lm: str = Field("qwen2.5-coder-0.5b", description="LM preset, local folder, .gguf file, or hub id")
+    embedder: str = Field("multilingual-e5-small", description="embedder preset, ST folder, or hub id")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    lm_extraction: Literal["auto", "always", "never"] = Field(
+        "auto", description="LM preference extraction: auto = only when the rules leave something unparsed")
+    lm_replies: bool = Field(True, description="write replies with the LM (False: deterministic templates)")
+    recommendations: int = Field(3, ge=3, le=5, description="items shown per recommending turn")
+    max_message_chars: int = Field(2000, ge=50, le=20000, description="longer user messages are cut")
+    max_reason_tokens: int = Field(48, ge=8, le=512, description="LM tokens per recommendation reason")
+    host: str = "127.0.0.1"
+    port: int = Field(7860, ge=1, le=65535)
+    concurrency: int = Field(4, ge=1, le=64, description="chat turns served at once by the web UI")
+    shared_data: Path = Field(default_factory=_default_shared_data,
+                              description="ReDial data for evaluation and benchmarks")
+
+    @field_validator("lm", "embedder")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip()
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'concierge.db'}"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.model_cache or self.data_dir / "models"
+
+    def resolved_device(self) -> str:
+        """'cuda' when asked for or (auto) when a GPU is visible; imports torch only in that case."""
+        if self.device != "auto":
+            return self.device
+        if importlib_available("torch"):
+            import torch
+
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        return "cpu"
+
+
+def importlib_available(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings, rejecting unknown keys with the list of valid ones.
+
+    Args:
+        config_file: a TOML file of settings (default: $CONCIERGE_CONFIG if set).
+        overrides: values that win over the file and the environment (used by CLI flags and tests).
+    """
+    valid = sorted(Settings.model_fields)
+    unknown_env = [k for k in os.environ if k.startswith(ENV_PREFIX) and k not in _NOT_SETTINGS
+                   and k[len(ENV_PREFIX):].lower() not in Settings.model_fields]
+    if unknown_env:
+        raise ConfigError(f"Unknown setting(s) {', '.join(sorted(unknown_env))}. Valid CONCIERGE_* names: "
+                          + ", ".join(f"CONCIERGE_{v.upper()}" for v in valid))
+    file_values: dict[str, Any] = {}
+    path = config_file or (Path(os.environ["CONCIERGE_CONFIG"]) if os.environ.get("CONCIERGE_CONFIG") else None)
+    if path is not None:
+        try:
+            file_values = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"Cannot read config file {path}: {exc}") from None
+        bad = sorted(set(file_values) - set(valid))
+        if bad:
+            raise ConfigError(f"Unknown key(s) {', '.join(bad)} in {path}. Valid keys: {', '.join(valid)}")
+    env_values = {k: v for k, v in file_values.items() if f"{ENV_PREFIX}{k.upper()}" not in os.environ}
+    try:
+        return Settings(**{**env_values, **overrides})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"Invalid settings: {problems}. Valid keys: {', '.join(valid)}") from None

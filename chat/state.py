@@ -1,0 +1,74 @@
+"""Per-session dialogue state as typed records, stored as JSON with the conversation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class DialogueState(BaseModel):
+    """What the system knows about the user in one conversation.
+
+    Item fields hold catalog ids; lists keep the order in which things were said.
+    """
+
+    liked: list[str] = Field(default_factory=list)
+    disliked: list[str] = Field(default_factory=list)
+    seen: list[str] = Field(default_factory=list)
+    mentioned: list[str] = Field(default_factory=list)
+    shown: list[str] = Field(default_factory=list)
+    last_shown: list[str] = Field(default_factory=list)
+    genres_wanted: list[str] = Field(default_factory=list)
+    genres_avoided: list[str] = Field(default_factory=list)
+    statements: list[str] = Field(default_factory=list)  # the user's positive statements, oldest first
+    domain: str | None = None
+    year_min: int | None = None
+    year_max: int | None = None
+    language: str = "en"
+    turns: int = 0
+    questions_asked: int = 0
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> DialogueState:
+        return cls.model_validate(data or {})
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def like(self, item_id: str) -> None:
+        _move(item_id, self.liked, self.disliked)
+        _add(self.mentioned, item_id)
+
+    def dislike(self, item_id: str) -> None:
+        _move(item_id, self.disliked, self.liked)
+        _add(self.mentioned, item_id)
+
+    def mark_seen(self, item_id: str) -> None:
+        _add(self.seen, item_id)
+
+    def want_genre(self, genre: str) -> None:
+        _move(genre, self.genres_wanted, self.genres_avoided)
+
+    def avoid_genre(self, genre: str) -> None:
+        _move(genre, self.genres_avoided, self.genres_wanted)
+
+    def excluded(self) -> set[str]:
+        """Items not to recommend: already named, shown, rejected or seen."""
+        return set(self.mentioned) | set(self.shown) | set(self.disliked) | set(self.seen)
+
+    @property
+    def has_preferences(self) -> bool:
+        return bool(self.liked or self.genres_wanted or self.genres_avoided or self.statements
+                    or self.year_min or self.year_max)
+
+
+def _add(target: list[str], value: str) -> None:
+    if value not in target:
+        target.append(value)
+
+
+def _move(value: str, to: list[str], away: list[str]) -> None:
+    if value in away:
+        away.remove(value)
+    _add(to, value)

@@ -1,0 +1,170 @@
+"""Turn a user message into state updates: the rules first, the LM's JSON only where it adds something."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from chat.lexicon import GENRES
+from chat.linker import Mention, Parse, TitleIndex, parse
+from chat.lm.base import Generator, Message, complete
+from chat.prompts import load, load_json
+from chat.state import DialogueState
+
+log = logging.getLogger(__name__)
+
+_HAN = re.compile(r"[\u3400-\u9fff]")
+_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+_CAPITALISED_RUN = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w']+(?:\s+(?:of|the|and|in|a|[A-Z][\w']+))*")
+_SURFACE_TO_GENRE = {form: genre for genre, forms in GENRES.items() for form in forms}
+
+
+def detect_language(text: str) -> str:
+    """'zh' when Chinese characters dominate the message, else 'en'."""
+    han = len(_HAN.findall(text))
+    latin = len(_LATIN_WORD.findall(text))
+    return "zh" if han >= 2 and han >= latin else "en"
+
+
+class Extraction(BaseModel):
+    """The LM's JSON, validated: short string lists only."""
+
+    genres: list[str] = Field(default_factory=list, max_length=10)
+    liked: list[str] = Field(default_factory=list, max_length=10)
+    disliked: list[str] = Field(default_factory=list, max_length=10)
+
+    @field_validator("genres", "liked", "disliked")
+    @classmethod
+    def _short_strings(cls, values: list[str]) -> list[str]:
+        return [v.strip() for v in values if isinstance(v, str) and 0 < len(v.strip()) <= 120]
+
+
+def parse_extraction(text: str) -> Extraction | None:
+    """The first JSON object in `text` if it validates, else None (the caller keeps the rules' result)."""
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end <= start:
+        return None
+    try:
+        return Extraction.model_validate(json.loads(text[start : end + 1]))
+    except (json.JSONDecodeError, ValidationError):
+        return None
+
+
+def extraction_messages(message: str) -> list[Message]:
+    msgs: list[Message] = [{"role": "system", "content": load("extract_system.txt").strip()}]
+    for shot in load_json("extract_examples.json"):
+        msgs.append({"role": "user", "content": shot["user"]})
+        msgs.append({"role": "assistant", "content": json.dumps(shot["json"], ensure_ascii=False)})
+    msgs.append({"role": "user", "content": message})
+    return msgs
+
+
+def genre_of(surface: str) -> str | None:
+    """Canonical genre for a surface form ("恐怖片" -> horror, "Sci-Fi" -> sci-fi)."""
+    s = surface.strip().lower()
+    if s in _SURFACE_TO_GENRE:
+        return _SURFACE_TO_GENRE[s]
+    if s in GENRES:
+        return s
+    for form, genre in _SURFACE_TO_GENRE.items():
+        if len(form) >= 2 and _HAN.search(form) and form in s:
+            return genre
+    return None
+
+
+def needs_lm(p: Parse, message: str) -> bool:
+    """In `auto` mode, ask the LM only when the rules left something unexplained."""
+    if p.unresolved:
+        return True
+    rest = message
+    for m in p.mentions:
+        rest = rest.replace(m.surface, " , ")
+    for run in _CAPITALISED_RUN.findall(rest):
+        if len(run) > 3 and run.lower() not in ("i'm", "i've", "i'd"):
+            return True
+    return bool(_HAN.search(message) and not p.mentions and not p.genres_wanted and not p.genres_avoided
+                and len(_HAN.findall(message)) > 6)
+
+
+@dataclass
+class Understanding:
+    """The merged reading of one message."""
+
+    parse: Parse
+    language: str
+    lm_used: bool = False
+    lm_valid: bool | None = None
+    added_from_lm: list[str] = field(default_factory=list)
+
+
+def understand(message: str, titles: TitleIndex, generator: Generator | None, mode: str) -> Understanding:
+    """Rules, then (mode permitting) LM extraction merged in: the LM can add what the rules missed,
+    never override them, and anything it names must resolve to the catalog or the lexicon."""
+    p = parse(message, titles)
+    result = Understanding(p, detect_language(message))
+    if generator is None or mode == "never" or (mode == "auto" and not needs_lm(p, message)):
+        return result
+    result.lm_used = True
+    raw = complete(generator, extraction_messages(message), max_new_tokens=80, stop=("}\n", "}"))
+    ext = parse_extraction(raw if raw.rstrip().endswith("}") else raw + "}")
+    result.lm_valid = ext is not None
+    if ext is None:
+        log.info("LM extraction was not valid JSON; keeping the rule-based reading")
+        return result
+    known = {m.item_id for m in p.mentions}
+    for surfaces, pol in ((ext.liked, "like"), (ext.disliked, "dislike")):
+        for surface in surfaces:
+            genre = genre_of(surface)
+            if genre:
+                (p.genres_avoided if pol == "dislike" else p.genres_wanted).append(genre)
+                continue
+            for _a, _b, item in titles.find(f"\"{surface}\""):
+                if item.id not in known:
+                    known.add(item.id)
+                    p.mentions.append(Mention(item.id, surface, pol))
+                    result.added_from_lm.append(item.id)
+    for surface in ext.genres:
+        genre = genre_of(surface)
+        if genre and genre not in p.genres_avoided and genre not in p.genres_wanted:
+            p.genres_wanted.append(genre)
+    p.genres_avoided = list(dict.fromkeys(p.genres_avoided))
+    p.genres_wanted = [g for g in dict.fromkeys(p.genres_wanted) if g not in p.genres_avoided]
+    return result
+
+
+def apply(u: Understanding, state: DialogueState) -> None:
+    """Fold one message's reading into the dialogue state."""
+    p = u.parse
+    for m in p.mentions:
+        if m.polarity == "dislike":
+            state.dislike(m.item_id)
+        else:
+            state.like(m.item_id)
+        if m.seen:
+            state.mark_seen(m.item_id)
+    for index, pol in p.ordinal_refs:
+        if state.last_shown and -len(state.last_shown) <= index < len(state.last_shown):
+            item_id = state.last_shown[index]
+            state.dislike(item_id) if pol == "dislike" else state.like(item_id)
+    if p.that_one == "dislike" and len(state.last_shown) == 1:
+        state.dislike(state.last_shown[0])
+    if p.genres_wanted:
+        # a newly asked-for genre replaces the earlier ones ("any good mystery books?" after sci-fi talk)
+        state.genres_wanted = []
+    for g in p.genres_wanted:
+        state.want_genre(g)
+    for g in p.genres_avoided:
+        state.avoid_genre(g)
+    if p.domain:
+        state.domain = p.domain
+    if p.year_min is not None or p.year_max is not None:
+        state.year_min, state.year_max = p.year_min, p.year_max
+    text = p.positive_text.strip()
+    if text and not p.greeting_only:
+        state.statements.append(text)
+        del state.statements[:-6]
+    state.language = u.language

@@ -1,0 +1,109 @@
+"""The in-memory vector index: one normalised matrix, loaded once, shared read-only by every session."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from storage.records import CatalogItem
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Hard constraints from the dialogue state; every field is optional."""
+
+    domain: str | None = None
+    genres_any: frozenset[str] = frozenset()
+    genres_none: frozenset[str] = frozenset()
+    year_min: int | None = None
+    year_max: int | None = None
+    language: str | None = None
+    exclude_ids: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A scored item."""
+
+    item: CatalogItem
+    score: float
+
+
+class VectorIndex:
+    """Cosine scoring over a (n, dim) matrix plus vectorised hard filters.
+
+    Rows of `matrix` must be L2-normalised and aligned with `items`.
+    """
+
+    def __init__(self, items: Sequence[CatalogItem], matrix: np.ndarray) -> None:
+        if len(items) != matrix.shape[0]:
+            raise ValueError(f"{len(items)} items but {matrix.shape[0]} vectors")
+        self.items = list(items)
+        self.matrix = np.ascontiguousarray(matrix, dtype=np.float32)  # (n, dim)
+        self.matrix.setflags(write=False)
+        self.position = {item.id: i for i, item in enumerate(self.items)}
+        self.years = np.array([np.nan if it.year is None else it.year for it in self.items], dtype=np.float64)
+        self.domains = np.array([it.domain for it in self.items], dtype=object)
+        self.languages = np.array([it.language or "" for it in self.items], dtype=object)
+        self.genre_names = sorted({g for it in self.items for g in it.genres})
+        genre_col = {g: j for j, g in enumerate(self.genre_names)}
+        self.genre_matrix = np.zeros((len(self.items), len(self.genre_names)), dtype=bool)  # (n, n_genres)
+        for i, it in enumerate(self.items):
+            for g in it.genres:
+                self.genre_matrix[i, genre_col[g]] = True
+        self._genre_col = genre_col
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def dim(self) -> int:
+        return int(self.matrix.shape[1])
+
+    def vector(self, item_id: str) -> np.ndarray | None:
+        pos = self.position.get(item_id)
+        return None if pos is None else self.matrix[pos]
+
+    def mask(self, filters: Filters) -> np.ndarray:
+        """Boolean (n,) mask of the items that satisfy every hard filter."""
+        keep = np.ones(len(self.items), dtype=bool)
+        if filters.domain:
+            keep &= self.domains == filters.domain
+        if filters.language:
+            keep &= self.languages == filters.language
+        if filters.year_min is not None:
+            keep &= self.years >= filters.year_min  # NaN years fail both comparisons: unknown year is excluded
+        if filters.year_max is not None:
+            keep &= self.years <= filters.year_max
+        if filters.genres_any:
+            cols = [self._genre_col[g] for g in filters.genres_any if g in self._genre_col]
+            keep &= self.genre_matrix[:, cols].any(axis=1) if cols else False
+        if filters.genres_none:
+            cols = [self._genre_col[g] for g in filters.genres_none if g in self._genre_col]
+            if cols:
+                keep &= ~self.genre_matrix[:, cols].any(axis=1)
+        for item_id in filters.exclude_ids:
+            pos = self.position.get(item_id)
+            if pos is not None:
+                keep[pos] = False
+        return keep
+
+    def scores(self, query: np.ndarray) -> np.ndarray:
+        """Cosine similarity of every item to `query` (dim,), shape (n,)."""
+        return self.matrix @ query.astype(np.float32)
+
+    def search(self, query: np.ndarray, filters: Filters, k: int = 10,
+               prior: np.ndarray | None = None) -> list[Hit]:
+        """Top-k items by cosine (+ optional additive prior of shape (n,)) among those passing the filters."""
+        scores = self.scores(query)
+        if prior is not None:
+            scores = scores + prior
+        scores = np.where(self.mask(filters), scores, -np.inf)
+        k = min(k, int(np.isfinite(scores).sum()))
+        if k <= 0:
+            return []
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [Hit(self.items[i], float(scores[i])) for i in top]

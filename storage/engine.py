@@ -1,0 +1,71 @@
+"""Engine factory and migrations: one code path for SQLite files and PostgreSQL URLs."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine for any SQLAlchemy URL; SQLite files get their folder and sane pragmas.
+
+    Args:
+        url: e.g. ``sqlite:////home/me/.local/share/concierge/concierge.db`` or
+            ``postgresql+psycopg://user@127.0.0.1/concierge``.
+    """
+    if not url or "://" not in url:
+        raise ConfigError(f"'{url}' is not a database URL; use e.g. sqlite:///path/to/concierge.db "
+                          "or postgresql+psycopg://user@host/db (setting CONCIERGE_DATABASE_URL).")
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        db_path = url.split("///", 1)[1] if "///" in url else ""
+        if db_path and db_path != ":memory:":
+            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    else:
+        kwargs["pool_pre_ping"] = True
+    engine = create_engine(url, **kwargs)
+    if url.startswith("sqlite"):
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """A sessionmaker whose objects stay readable after commit."""
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the latest Alembic revision (creates a blank database too)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+    log.debug("schema at head for %s", engine.url.render_as_string(hide_password=True))
+
+
+def table_names(engine: Engine) -> list[str]:
+    """Names of the tables that exist, sorted."""
+    return sorted(inspect(engine).get_table_names())

@@ -1,0 +1,201 @@
+"""Catalog import: JSONL, CSV (with a field mapping) and ReDial's movies.json.
+
+Every row is validated before anything is written; a bad row raises CatalogImportError
+naming the file, line and field, and the caller commits nothing of that file.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import re
+import unicodedata
+from collections.abc import Iterator, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from storage.errors import CatalogImportError
+from storage.records import CatalogItem
+
+log = logging.getLogger(__name__)
+
+FIELDS = ("id", "domain", "title", "original_title", "year", "creators", "genres", "description", "language")
+LIST_FIELDS = ("creators", "genres")
+FORMATS = ("jsonl", "csv", "redial")
+_YEAR_IN_NAME = re.compile(r"^(?P<title>.*?)\s*\((?P<year>\d{4})\)\s*$")
+
+
+def embedded_catalog_files() -> list[Path]:
+    """The JSONL files of the default catalog shipped inside this package."""
+    folder = resources.files("storage") / "catalog_data"
+    return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".jsonl"))
+
+
+def detect_format(path: Path) -> str:
+    """Guess the format from the name and the first character."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix == ".jsonl":
+        return "jsonl"
+    if suffix == ".json":
+        return "redial"
+    raise CatalogImportError(str(path), None, None,
+                             f"unknown file type '{suffix}'; use .jsonl, .csv or ReDial movies.json, "
+                             "or pass --format")
+
+
+def load_file(path: Path, fmt: str | None = None, mapping: Mapping[str, str] | None = None,
+              domain: str = "movie") -> list[CatalogItem]:
+    """Read and validate a whole catalog file.
+
+    Args:
+        path: the file.
+        fmt: "jsonl", "csv" or "redial"; guessed from the name when None.
+        mapping: catalog field -> column name in the file, e.g. {"title": "name", "creators": "author"}.
+        domain: the domain of rows that do not name one.
+
+    Raises:
+        CatalogImportError: for the first invalid row (file, line and field named).
+    """
+    if not path.is_file():
+        raise CatalogImportError(str(path), None, None, "no such file")
+    fmt = fmt or detect_format(path)
+    if fmt not in FORMATS:
+        raise CatalogImportError(str(path), None, None, f"unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
+    mapping = dict(mapping or {})
+    for key in mapping:
+        if key not in FIELDS and key != "extra":
+            raise CatalogImportError(str(path), None, None,
+                                     f"unknown catalog field '{key}' in the mapping; valid: {', '.join(FIELDS)}")
+    rows = _redial_rows(path) if fmt == "redial" else _jsonl_rows(path) if fmt == "jsonl" else _csv_rows(path)
+    items: list[CatalogItem] = []
+    seen: dict[str, int] = {}
+    for line, raw in rows:
+        item = _validate(str(path), line, _apply_mapping(raw, mapping), domain)
+        if item.id in seen:
+            raise CatalogImportError(str(path), line, "id", f"duplicate id '{item.id}' (first on line {seen[item.id]})")
+        seen[item.id] = line
+        items.append(item)
+    if not items:
+        raise CatalogImportError(str(path), None, None, "the file has no rows")
+    return items
+
+
+def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with path.open(encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise CatalogImportError(str(path), line_no, None, f"not valid JSON ({exc.msg})") from None
+            if not isinstance(obj, dict):
+                raise CatalogImportError(str(path), line_no, None, "each line must be a JSON object")
+            yield line_no, obj
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        for row in reader:
+            if None in row:
+                raise CatalogImportError(str(path), reader.line_num, None, "more cells than header columns")
+            yield reader.line_num, {k: v for k, v in row.items() if v not in (None, "")}
+
+
+def _redial_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise CatalogImportError(str(path), exc.lineno, None, f"not valid JSON ({exc.msg})") from None
+    if not isinstance(data, dict):
+        raise CatalogImportError(str(path), None, None, "expected ReDial movies.json: an object keyed by movie id")
+    for n, (movie_id, entry) in enumerate(data.items(), 1):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise CatalogImportError(str(path), None, "name", f"entry #{n} (movie id {movie_id}) has no name")
+        m = _YEAR_IN_NAME.match(entry["name"])
+        title, year = (m["title"], int(m["year"])) if m else (entry["name"].strip(), None)
+        if not title.strip():
+            # ReDial itself has a couple of entries whose name is only "(2015)": unusable, not malformed.
+            log.warning("%s: skipping ReDial movie %s, its name %r has no title", path, movie_id, entry["name"])
+            continue
+        yield n, {
+            "id": f"redial:{movie_id}", "domain": "movie", "title": " ".join(title.split()), "year": year,
+            "creators": entry.get("director") or [], "genres": entry.get("genre") or [],
+            "description": entry.get("plot") or "", "language": None,
+            "extra": {"redial_id": str(movie_id), "stars": entry.get("star") or [],
+                      "writers": entry.get("writer") or [], "imdb_id": entry.get("imdb_id")},
+        }
+
+
+def _apply_mapping(raw: dict[str, Any], mapping: Mapping[str, str]) -> dict[str, Any]:
+    if not mapping:
+        return raw
+    out = dict(raw)
+    for target, source in mapping.items():
+        if source in raw:
+            out[target] = raw[source]
+    return out
+
+
+def _validate(path: str, line: int, raw: dict[str, Any], default_domain: str) -> CatalogItem:
+    def fail(field: str, problem: str) -> CatalogImportError:
+        return CatalogImportError(path, line, field, problem)
+
+    title = raw.get("title")
+    if not isinstance(title, str) or not title.strip():
+        raise fail("title", "missing or empty title")
+    domain = raw.get("domain", default_domain)
+    if not isinstance(domain, str) or not re.fullmatch(r"[a-z][a-z0-9_-]{0,39}", domain):
+        raise fail("domain", f"'{domain}' is not a domain name (lowercase letters, e.g. movie, book)")
+    year = raw.get("year")
+    if year is not None and year != "":
+        try:
+            year = int(str(year).strip())
+        except ValueError:
+            raise fail("year", f"'{year}' is not a year") from None
+        if not -3000 <= year <= 2100:
+            raise fail("year", f"{year} is out of range")
+    else:
+        year = None
+    lists: dict[str, tuple[str, ...]] = {}
+    for key in LIST_FIELDS:
+        value = raw.get(key, [])
+        if isinstance(value, str):
+            value = [v for v in re.split(r"[|;,]", value)]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise fail(key, "must be a list of strings or a '|'-separated string")
+        lists[key] = tuple(v.strip() for v in value if v.strip())
+    genres = tuple(g.lower() for g in lists["genres"])
+    for key in ("original_title", "description", "language"):
+        if raw.get(key) is not None and not isinstance(raw.get(key), str):
+            raise fail(key, "must be a string")
+    extra = raw.get("extra", {})
+    if not isinstance(extra, dict):
+        raise fail("extra", "must be an object")
+    extra = dict(extra)
+    for key, value in raw.items():
+        if key not in FIELDS and key != "extra":
+            extra[key] = value
+    item_id = raw.get("id")
+    if item_id is None or item_id == "":
+        item_id = f"{domain}:{slugify(title)}" + (f"-{year}" if year is not None else "")
+    if not isinstance(item_id, str | int) or len(str(item_id)) > 200:
+        raise fail("id", "must be a string of at most 200 characters")
+    return CatalogItem(
+        id=str(item_id), domain=domain, title=title.strip(), original_title=(raw.get("original_title") or None),
+        year=year, creators=lists["creators"], genres=genres, description=(raw.get("description") or "").strip(),
+        language=raw.get("language") or None, extra=extra,
+    )
+
+
+def slugify(text: str) -> str:
+    """ASCII slug of a title; CJK titles keep their characters (ids only need to be stable)."""
+    norm = unicodedata.normalize("NFKD", text)
+    ascii_ = "".join(c for c in norm if not unicodedata.combining(c)).lower()
+    slug = re.sub(r"[^\w]+", "-", ascii_, flags=re.UNICODE).strip("-")
+    return slug or "item"

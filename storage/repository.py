@@ -1,0 +1,183 @@
+"""Narrow repositories over the schema: the catalog and the conversations."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.errors import UnknownSessionError
+from storage.records import CatalogItem, ShownItem, TurnRecord
+from storage.schema import Conversation, Item, ItemEmbedding, ShownRecommendation, Turn
+
+
+def _to_record(row: Item) -> CatalogItem:
+    return CatalogItem(
+        id=row.id, domain=row.domain, title=row.title, original_title=row.original_title, year=row.year,
+        creators=tuple(row.creators or ()), genres=tuple(row.genres or ()), description=row.description or "",
+        language=row.language, extra=dict(row.extra or {}),
+    )
+
+
+@dataclass(frozen=True)
+class UpsertReport:
+    """What an import changed."""
+
+    added: int
+    updated: int
+    unchanged: int
+
+
+class CatalogRepository:
+    """Items and their embeddings."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def upsert(self, items: Sequence[CatalogItem]) -> UpsertReport:
+        """Insert new items and update changed ones, all in one transaction (idempotent)."""
+        added = updated = unchanged = 0
+        with self._sessions.begin() as s:
+            existing = {
+                row.id: row
+                for chunk in _chunks([i.id for i in items], 500)
+                for row in s.scalars(select(Item).where(Item.id.in_(chunk)))
+            }
+            for item in items:
+                digest = item.content_hash()
+                row = existing.get(item.id)
+                if row is None:
+                    row = Item(id=item.id)
+                    s.add(row)
+                    existing[item.id] = row
+                    added += 1
+                elif row.content_hash == digest:
+                    unchanged += 1
+                    continue
+                else:
+                    updated += 1
+                row.domain, row.title, row.original_title = item.domain, item.title, item.original_title
+                row.year, row.creators, row.genres = item.year, list(item.creators), list(item.genres)
+                row.description, row.language, row.extra = item.description, item.language, dict(item.extra)
+                row.content_hash = digest
+        return UpsertReport(added, updated, unchanged)
+
+    def count(self) -> int:
+        with self._sessions() as s:
+            return int(s.scalar(select(func.count()).select_from(Item)) or 0)
+
+    def all_items(self) -> list[CatalogItem]:
+        """Every item, ordered by id (the index row order)."""
+        with self._sessions() as s:
+            return [_to_record(r) for r in s.scalars(select(Item).order_by(Item.id))]
+
+    def get(self, item_id: str) -> CatalogItem | None:
+        with self._sessions() as s:
+            row = s.get(Item, item_id)
+            return _to_record(row) if row else None
+
+    def needing_embedding(self, embedder: str) -> list[CatalogItem]:
+        """Items with no vector for `embedder`, or whose content changed since it was computed."""
+        with self._sessions() as s:
+            stmt = (
+                select(Item)
+                .outerjoin(ItemEmbedding, (ItemEmbedding.item_id == Item.id) & (ItemEmbedding.embedder == embedder))
+                .where((ItemEmbedding.id.is_(None)) | (ItemEmbedding.content_hash != Item.content_hash))
+                .order_by(Item.id)
+            )
+            return [_to_record(r) for r in s.scalars(stmt)]
+
+    def save_embeddings(self, embedder: str, items: Sequence[CatalogItem], vectors: np.ndarray) -> None:
+        """Store one float32 vector per item for `embedder`, replacing stale ones."""
+        vectors = np.ascontiguousarray(vectors, dtype="<f4")
+        with self._sessions.begin() as s:
+            stale = {
+                e.item_id: e
+                for chunk in _chunks([i.id for i in items], 500)
+                for e in s.scalars(select(ItemEmbedding).where(
+                    ItemEmbedding.embedder == embedder, ItemEmbedding.item_id.in_(chunk)))
+            }
+            for item, vec in zip(items, vectors, strict=True):
+                row = stale.get(item.id) or ItemEmbedding(item_id=item.id, embedder=embedder)
+                row.content_hash, row.dim, row.vector = item.content_hash(), int(vec.shape[0]), vec.tobytes()
+                s.add(row)
+
+    def load_embeddings(self, embedder: str) -> tuple[list[str], np.ndarray]:
+        """(item ids, matrix of shape (n, dim)) for `embedder`, ordered by item id."""
+        with self._sessions() as s:
+            rows = s.execute(
+                select(ItemEmbedding.item_id, ItemEmbedding.dim, ItemEmbedding.vector)
+                .where(ItemEmbedding.embedder == embedder).order_by(ItemEmbedding.item_id)
+            ).all()
+        if not rows:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        dim = rows[0][1]
+        matrix = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(len(rows), dim)
+        return [r[0] for r in rows], matrix.astype(np.float32)
+
+
+class ConversationRepository:
+    """Conversations, their state and their turns."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def create(self, user_id: str | None = None, state: dict[str, Any] | None = None) -> str:
+        """A new conversation with an unguessable id."""
+        conv_id = secrets.token_urlsafe(16)
+        with self._sessions.begin() as s:
+            s.add(Conversation(id=conv_id, user_id=user_id, state=state or {}))
+        return conv_id
+
+    def exists(self, conv_id: str) -> bool:
+        with self._sessions() as s:
+            return s.get(Conversation, conv_id) is not None
+
+    def load_state(self, conv_id: str) -> dict[str, Any]:
+        """The stored dialogue state; raises UnknownSessionError for an unknown id."""
+        with self._sessions() as s:
+            row = s.get(Conversation, conv_id)
+            if row is None:
+                raise UnknownSessionError(conv_id)
+            return dict(row.state or {})
+
+    def record_turn(self, conv_id: str, user_text: str, reply_text: str, language: str, reply_source: str,
+                    shown: Iterable[ShownItem], state: dict[str, Any]) -> int:
+        """Store a turn, what it showed and the new state in one transaction; returns the turn index."""
+        with self._sessions.begin() as s:
+            conv = s.get(Conversation, conv_id)
+            if conv is None:
+                raise UnknownSessionError(conv_id)
+            index = int(s.scalar(select(func.count()).select_from(Turn).where(Turn.conversation_id == conv_id)) or 0)
+            turn = Turn(conversation_id=conv_id, index=index, user_text=user_text, reply_text=reply_text,
+                        language=language, reply_source=reply_source)
+            turn.recommendations = [
+                ShownRecommendation(item_id=x.item_id, rank=x.rank, score=x.score, reason=x.reason) for x in shown
+            ]
+            s.add(turn)
+            conv.state = state
+        return index
+
+    def turns(self, conv_id: str) -> list[TurnRecord]:
+        with self._sessions() as s:
+            if s.get(Conversation, conv_id) is None:
+                raise UnknownSessionError(conv_id)
+            rows = s.scalars(select(Turn).where(Turn.conversation_id == conv_id).order_by(Turn.index)).all()
+            return [
+                TurnRecord(
+                    index=t.index, user_text=t.user_text, reply_text=t.reply_text, language=t.language,
+                    reply_source=t.reply_source,
+                    shown=tuple(ShownItem(r.item_id, r.rank, r.score, r.reason) for r in t.recommendations),
+                )
+                for t in rows
+            ]
+
+
+def _chunks(seq: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]

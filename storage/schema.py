@@ -1,0 +1,103 @@
+"""SQLAlchemy 2.0 typed schema: catalog items, their embeddings, conversations and turns."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table."""
+
+
+class Item(Base):
+    """One catalog entry: a movie, a book, a product."""
+
+    __tablename__ = "items"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    domain: Mapped[str] = mapped_column(String(40), index=True)
+    title: Mapped[str] = mapped_column(String(500))
+    original_title: Mapped[str | None] = mapped_column(String(500))
+    year: Mapped[int | None] = mapped_column(Integer, index=True)
+    creators: Mapped[list[str]] = mapped_column(JSON, default=list)
+    genres: Mapped[list[str]] = mapped_column(JSON, default=list)
+    description: Mapped[str] = mapped_column(Text, default="")
+    language: Mapped[str | None] = mapped_column(String(16))
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # sha1 of the fields that go into the embedded text: a change re-embeds the item.
+    content_hash: Mapped[str] = mapped_column(String(40))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+
+
+class ItemEmbedding(Base):
+    """An item's vector under one embedder; switching embedders re-embeds only what is missing."""
+
+    __tablename__ = "item_embeddings"
+    __table_args__ = (UniqueConstraint("item_id", "embedder"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    item_id: Mapped[str] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    embedder: Mapped[str] = mapped_column(String(200), index=True)
+    content_hash: Mapped[str] = mapped_column(String(40))
+    dim: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32 little-endian, L2-normalised
+
+
+class Conversation(Base):
+    """A chat session; its dialogue state is kept here so any process can continue it."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+
+    turns: Mapped[list[Turn]] = relationship(
+        back_populates="conversation", cascade="all, delete-orphan", order_by="Turn.index"
+    )
+
+
+class Turn(Base):
+    """One exchange: what the user said and what the assistant answered."""
+
+    __tablename__ = "turns"
+    __table_args__ = (UniqueConstraint("conversation_id", "index"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    index: Mapped[int] = mapped_column(Integer)
+    user_text: Mapped[str] = mapped_column(Text)
+    reply_text: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    reply_source: Mapped[str] = mapped_column(String(20), default="template")  # "model" or "template"
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+    conversation: Mapped[Conversation] = relationship(back_populates="turns")
+    recommendations: Mapped[list[ShownRecommendation]] = relationship(
+        back_populates="turn", cascade="all, delete-orphan", order_by="ShownRecommendation.rank"
+    )
+
+
+class ShownRecommendation(Base):
+    """An item shown in a turn, with its rank, score and the reason given."""
+
+    __tablename__ = "shown_recommendations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    turn_id: Mapped[int] = mapped_column(ForeignKey("turns.id", ondelete="CASCADE"), index=True)
+    item_id: Mapped[str] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    rank: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(Text)
+
+    turn: Mapped[Turn] = relationship(back_populates="recommendations")

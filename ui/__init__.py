@@ -1,0 +1,1 @@
+"""Front ends (adapters only): the `concierge` CLI and the Gradio web app."""
