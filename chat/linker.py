@@ -114,6 +114,10 @@ class TitleIndex:
         self.cjk_names = sorted((n for n in self.names if _CJK.search(n) and len(n.replace(" ", "")) >= 2),
                                 key=len, reverse=True)
 
+    def names_of(self, item: CatalogItem) -> set[str]:
+        """Every normalised name under which `item` is found."""
+        return self._names(item)
+
     @staticmethod
     def _names(item: CatalogItem) -> set[str]:
         names = {normalise(item.title)}
@@ -136,19 +140,34 @@ class TitleIndex:
                     return item
         return group[0]
 
-    def find(self, text: str) -> list[tuple[int, int, CatalogItem]]:
-        """Non-overlapping (start, end, item) title mentions in `text`, in order."""
-        spans: list[tuple[int, int, CatalogItem]] = []
+    def find(self, text: str, strict_case: bool = False) -> list[tuple[int, int, CatalogItem]]:
+        """Non-overlapping (start, end, item) title mentions in `text`, in order.
+
+        With `strict_case` (checking generated text), an unquoted title counts only when typed
+        exactly and with a capital, so "an alien" is not "Alien" and "Martin" is not "The Martian";
+        users' own messages are read leniently.
+        """
+        return [(a, b, self.pick(name, year)) for a, b, name, year in self._spans(text, strict_case)]
+
+    def find_names(self, text: str, strict_case: bool = False) -> set[str]:
+        """The normalised catalog names mentioned in `text` (a name may belong to several items)."""
+        return {name for _a, _b, name, _year in self._spans(text, strict_case)}
+
+    def items_named(self, name: str) -> list[CatalogItem]:
+        return list(self.by_name.get(name, ()))
+
+    def _spans(self, text: str, strict_case: bool) -> list[tuple[int, int, str, int | None]]:
+        spans: list[tuple[int, int, str, int | None]] = []
 
         def free(a: int, b: int) -> bool:
-            return all(b <= s or a >= e for s, e, _ in spans)
+            return all(b <= s or a >= e for s, e, _n, _y in spans)
 
         # 1. quoted spans: 《三体》, "the matrx"
         for m in _QUOTED.finditer(text):
             inner = next(g for g in m.groups() if g)
             hit = self._lookup(normalise(inner), fuzzy=True)
             if hit and free(m.start(), m.end()):
-                spans.append((m.start(), m.end(), self.pick(hit, _year_after(text, m.end()))))
+                spans.append((m.start(), m.end(), hit, _year_after(text, m.end())))
         # 2. CJK titles as substrings
         if _CJK.search(text):
             squashed = text
@@ -156,11 +175,11 @@ class TitleIndex:
                 key = name.replace(" ", "")
                 start = squashed.find(key)
                 if start >= 0 and free(start, start + len(key)):
-                    spans.append((start, start + len(key), self.pick(name)))
+                    spans.append((start, start + len(key), name, None))
         # 3. exact word n-grams, longest first, then fuzzy n-grams for typos
         lowered = unicodedata.normalize("NFKC", text).lower()
         tokens = [(m.start(), m.end(), m.group().replace("'", "")) for m in _TOKEN.finditer(lowered)]
-        for fuzzy in (False, True):
+        for fuzzy in (False,) if strict_case else (False, True):  # no typo-guessing in generated text
             i = 0
             while i < len(tokens):
                 matched = False
@@ -175,8 +194,10 @@ class TitleIndex:
                     if fuzzy and (n > 5 or len(phrase) < 5 or all(w in LEXICON_WORDS for w in words)):
                         continue
                     hit = self._lookup(phrase, fuzzy=fuzzy)
+                    if hit and strict_case and not text[a:b][:1].isupper():
+                        continue
                     if hit and self._plausible(hit, text[a:b], words):
-                        spans.append((a, b, self.pick(hit, _year_after(text, b))))
+                        spans.append((a, b, hit, _year_after(text, b)))
                         i += n
                         matched = True
                         break

@@ -129,6 +129,13 @@ def clean_reason(raw: str) -> str:
     return m.group(1).strip() if m else ""
 
 
+def without_people(text: str, people: set[str]) -> str:
+    """`text` with these names blanked, so "Akira Kurosawa" is not read as the film "Akira"."""
+    for person in sorted(people, key=len, reverse=True):
+        text = text.replace(person, " ")
+    return text
+
+
 class FactChecker:
     """Checks a generated line: every title it names and every year it states must be this turn's."""
 
@@ -136,15 +143,15 @@ class FactChecker:
         self.titles = titles
         self.candidates = list(candidates)
         self.allowed = {it.id for it in candidates} | {it.id for it in allowed_extra}
-        self.allowed_names = {normalise(n) for it in [*candidates, *allowed_extra]
-                              for n in (it.title, it.original_title or "", *(it.extra.get("aliases") or [])) if n}
+        self.allowed_names = {n for it in [*candidates, *allowed_extra] for n in titles.names_of(it)}
         self.years = {it.year for it in [*candidates, *allowed_extra] if it.year}
+        self.people = {p for it in [*candidates, *allowed_extra] for p in it.creators}
         self.fact_numbers = {n for it in [*candidates, *allowed_extra]
                              for n in _NUMBER.findall(f"{it.title} {it.original_title or ''} {it.description}")}
 
     def check(self, text: str) -> bool:
         """True when every title named and every year stated belongs to this turn's items."""
-        if any(item.id not in self.allowed for _a, _b, item in self.titles.find(text)):
+        if self.titles.find_names(without_people(text, self.people), strict_case=True) - self.allowed_names:
             return False
         for m in _EMPHASIS.finditer(text):
             inner = normalise(next(g for g in m.groups() if g))

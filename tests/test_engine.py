@@ -1,0 +1,120 @@
+"""The engine end to end with fakes: replies, stored rows, grounding, bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from chat.engine import Delta, Engine, TurnResult
+from chat.lm.base import ScriptedGenerator
+from chat.state import DialogueState
+from storage.errors import UnknownSessionError
+from storage.schema import ShownRecommendation, Turn
+from tests.conftest import fake_settings
+
+
+def test_hi_gets_one_question_and_is_stored(engine: Engine) -> None:
+    sid = engine.new_session()
+    out = engine.ask(sid, "hi")
+    assert out.action == "ask" and out.recommendations == [] and out.reply.endswith("?") is False
+    assert "mood" in out.reply
+    assert len(engine.conversations.turns(sid)) == 1
+
+
+def test_recommendations_are_streamed_grounded_and_stored(engine: Engine, generator: ScriptedGenerator) -> None:
+    generator.queue("A mind-bending ride with a big emotional core.",
+                    "It pairs spectacle with a thoughtful story.",
+                    "Great pick: it is like Avengers: Endgame.")  # a title that was not shown -> template
+    sid = engine.new_session()
+    events = list(engine.turn(sid, "I loved Inception, something sci-fi please"))
+    deltas = [e.text for e in events if isinstance(e, Delta)]
+    result = events[-1]
+    assert isinstance(result, TurnResult) and len(deltas) >= 7  # intro, then heading and reason per item
+    assert "".join(deltas).strip() == result.reply
+    assert len(result.recommendations) == 3 and result.reply_source == "mixed"
+    assert result.recommendations[0].reason == "A mind-bending ride with a big emotional core."
+    assert "Endgame" not in result.reply and "Matches your taste for sci-fi" in result.recommendations[2].reason
+    for rec in result.recommendations:
+        item = engine.catalog.items[rec.item_id]
+        assert f"{item.title} ({item.year})" in result.reply and "sci-fi" in item.genres
+    with engine.conversations._sessions() as s:
+        rows = s.scalars(select(ShownRecommendation).order_by(ShownRecommendation.rank)).all()
+        assert [r.item_id for r in rows] == [r.item_id for r in result.recommendations]
+        assert rows[0].reason == result.recommendations[0].reason
+
+
+def test_invented_numbers_fall_back_to_the_template(engine: Engine, generator: ScriptedGenerator) -> None:
+    generator.queue("Shot in 3D over 12 years.", "Fine.", "Fine too.")
+    out = engine.ask(engine.new_session(), "a sci-fi movie")
+    assert "3D" not in out.reply and not out.recommendations[0].reason.startswith("Shot")
+
+
+def test_rejected_item_disappears_and_never_returns(engine: Engine) -> None:
+    sid = engine.new_session()
+    first = engine.ask(sid, "I want a funny comedy movie")
+    rejected = first.recommendations[0]
+    second = engine.ask(sid, f"I don't like {rejected.title}")
+    assert rejected.item_id not in {r.item_id for r in second.recommendations}
+    state = DialogueState.from_json(engine.conversations.load_state(sid))
+    assert rejected.item_id in state.disliked
+    third = engine.ask(sid, "more")
+    shown = {r.item_id for r in first.recommendations + second.recommendations}
+    assert not shown & {r.item_id for r in third.recommendations}
+
+
+def test_empty_message_is_answered_but_not_stored(engine: Engine) -> None:
+    sid = engine.new_session()
+    out = engine.ask(sid, "   \n ")
+    assert not out.stored and "Tell me" in out.reply
+    assert engine.conversations.turns(sid) == []
+
+
+def test_long_message_is_cut_and_the_user_told(engine: Engine) -> None:
+    sid = engine.new_session()
+    out = engine.ask(sid, "I like sci-fi. " + "x" * 20_000)
+    assert "first 2000 characters" in out.reply
+    [turn] = engine.conversations.turns(sid)
+    assert len(turn.user_text) == 2000
+
+
+@pytest.mark.parametrize("text", ["😀🎬🍿", "¿Qué me recomiendas? ñandú", "Мне нравится фантастика",
+                                  "<script>x</script>"])
+def test_any_language_or_emoji_does_not_crash(engine: Engine, text: str) -> None:
+    out = engine.ask(engine.new_session(), text)
+    assert out.reply
+
+
+def test_unknown_session_is_an_error_and_creates_nothing(engine: Engine) -> None:
+    with pytest.raises(UnknownSessionError, match="Unknown session"):
+        engine.ask("no-such-session", "hello")
+    with engine.conversations._sessions() as s:
+        assert s.scalars(select(Turn)).all() == []
+
+
+def test_chinese_in_chinese_out(engine: Engine) -> None:
+    out = engine.ask(engine.new_session(), "我喜欢科幻电影，但不喜欢恐怖片")
+    assert out.language == "zh" and "推荐" in out.reply
+    assert all("horror" not in engine.catalog.items[r.item_id].genres for r in out.recommendations)
+
+
+def test_session_continues_from_another_engine(settings, generator) -> None:  # type: ignore[no-untyped-def]
+    from retrieval.embedders.hashing import HashingEmbedder
+
+    a = Engine.from_settings(settings, embedder=HashingEmbedder(), generator=generator)
+    sid = a.new_session()
+    first = a.ask(sid, "a crime movie")
+    b = Engine.from_settings(settings, embedder=HashingEmbedder(), generator=generator)  # a "restarted server"
+    second = b.ask(sid, "another one")
+    assert not {r.item_id for r in first.recommendations} & {r.item_id for r in second.recommendations}
+    assert len(b.conversations.turns(sid)) == 2
+
+
+def test_template_only_mode_needs_no_model(tmp_path: Path) -> None:
+    from retrieval.embedders.hashing import HashingEmbedder
+
+    engine = Engine.from_settings(fake_settings(tmp_path, lm_replies=False), embedder=HashingEmbedder(),
+                                  load_lm=False)
+    out = engine.ask(engine.new_session(), "mystery books")
+    assert out.reply_source == "template" and len(out.recommendations) == 3

@@ -1,0 +1,62 @@
+"""The deterministic linker on the embedded catalog: typos, CJK titles, negation, references."""
+
+from __future__ import annotations
+
+import pytest
+
+from chat.linker import TitleIndex, parse
+from chat.understand import detect_language, genre_of, parse_extraction
+from storage.importers import embedded_catalog_files, load_file
+
+
+@pytest.fixture(scope="module")
+def titles() -> TitleIndex:
+    return TitleIndex([it for f in embedded_catalog_files() for it in load_file(f)])
+
+
+def ids(p) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {m.item_id: m.polarity for m in p.mentions}
+
+
+def test_titles_with_typos_missing_years_and_articles(titles: TitleIndex) -> None:
+    p = parse("I loved Inceptoin and the matrx, also Dark Knight", titles)
+    assert ids(p) == {"movie:inception-2010": "like", "movie:the-matrix-1999": "like",
+                      "movie:the-dark-knight-2008": "like"}
+
+
+def test_negation_per_clause(titles: TitleIndex) -> None:
+    p = parse("I loved Inception but I really hated Titanic. Sci-fi please, no horror.", titles)
+    assert ids(p) == {"movie:inception-2010": "like", "movie:titanic-1997": "dislike"}
+    assert p.genres_wanted == ["sci-fi"] and p.genres_avoided == ["horror"]
+    assert "horror" not in p.positive_text.lower() and "Titanic" not in p.positive_text
+
+
+def test_chinese_titles_genres_and_negation(titles: TitleIndex) -> None:
+    p = parse("我喜欢科幻电影，比如《星际穿越》和三体，但不喜欢恐怖片。", titles)
+    liked = ids(p)
+    assert liked.get("movie:interstellar-2014") == "like"
+    assert any(i.startswith("book:the-three-body-problem") for i in liked)
+    assert p.genres_wanted == ["sci-fi"] and p.genres_avoided == ["horror"] and p.domain == "movie"
+    assert ids(parse("我不喜欢《霸王别姬》", titles)) == {"movie:farewell-my-concubine-1993": "dislike"}
+
+
+def test_common_word_titles_need_a_capital(titles: TitleIndex) -> None:
+    assert ids(parse("I want to get out of the house and go up the hill", titles)) == {}
+    assert "movie:get-out-2017" in ids(parse("Get Out was brilliant", titles))
+
+
+def test_references_years_and_greetings(titles: TitleIndex) -> None:
+    p = parse("not the second one, something from the 90s", titles)
+    assert p.ordinal_refs == [(1, "dislike")] and (p.year_min, p.year_max) == (1990, 1999)
+    assert parse("hi", titles).greeting_only and not parse("hi", titles).has_signal
+    assert parse("你好", titles).greeting_only
+    assert parse("any good books?", titles).domain == "book"
+
+
+def test_language_and_lm_json_validation() -> None:
+    assert detect_language("我喜欢科幻") == "zh" and detect_language("I like 三体 a lot, really") == "en"
+    assert genre_of("恐怖片") == "horror" and genre_of("Sci-Fi") == "sci-fi" and genre_of("pizza") is None
+    ok = parse_extraction('Sure! {"genres": ["科幻"], "liked": ["星际穿越"], "disliked": []}')
+    assert ok is not None and ok.liked == ["星际穿越"]
+    assert parse_extraction("I think you would like The Matrix") is None
+    assert parse_extraction('{"genres": "not a list"}') is None
