@@ -31,7 +31,10 @@ def _setup(verbose: bool, quiet_models: bool = True) -> Settings:
         os.environ.setdefault(key, value)
     if quiet_models and not verbose:
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    return load_settings()
+    try:
+        return load_settings()
+    except ConciergeError as exc:
+        raise _fail(exc) from None
 
 
 def _fail(exc: ConciergeError) -> typer.Exit:

