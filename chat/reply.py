@@ -124,7 +124,7 @@ _SENTENCE_END = re.compile(r"^(.*[.!?。！？…])")
 def clean_reason(raw: str) -> str:
     """The generated reason up to its last complete sentence (a cut-off tail is dropped)."""
     text = raw.strip().split("\n", 1)[0].strip()
-    text = re.sub(r"^(reason|理由)\s*[:：]\s*", "", text, flags=re.IGNORECASE)
+    text = re.sub(r"^(reason|理由|\d+ words?)\s*[:：]\s*|^\d[.)]\s+", "", text, flags=re.IGNORECASE)
     m = _SENTENCE_END.match(text)
     return m.group(1).strip() if m else ""
 
@@ -157,7 +157,7 @@ class FactChecker:
             inner = normalise(next(g for g in m.groups() if g))
             if inner and inner not in self.allowed_names and not any(inner in n for n in self.allowed_names):
                 return False  # an emphasised name that is none of ours: possibly an invented title
-        if any(int(y) not in self.years for y in _YEAR.findall(text)):
+        if any(int(y) not in self.years and y not in self.fact_numbers for y in _YEAR.findall(text)):
             return False
         # any other number ("3D", "10 years old") must come from the catalog text of this turn's items
         return all(n in self.fact_numbers or n in {str(y) for y in self.years} for n in _NUMBER.findall(text))
@@ -175,8 +175,6 @@ def write_reply(generator: Generator | None, message: str, state: DialogueState,
     liked = [known[i] for i in reversed(state.liked) if i in known]
     mentioned = [known[i] for i in state.mentioned if i in known]
     checker = FactChecker(titles, items, mentioned)
-    base = reply_messages(message, state, items, known, language) if generator is not None else []
-    transcript = ""
     used: set[str] = set()
     yield Piece(intro(state, known, len(items), language) + "\n")
     for i, item in enumerate(items):
@@ -184,8 +182,10 @@ def write_reply(generator: Generator | None, message: str, state: DialogueState,
         yield Piece(heading)
         reason = ""
         if generator is not None:
-            prefill: Message = {"role": "assistant", "content": transcript + heading}
-            raw = complete(generator, [*base, prefill], max_new_tokens=max_reason_tokens, stop=("\n",))
+            # one item per prompt: a small model mixes items up when it sees the whole list
+            prefill: Message = {"role": "assistant", "content": heading}
+            prompt = reply_messages(message, state, [item], known, language)
+            raw = complete(generator, [*prompt, prefill], max_new_tokens=max_reason_tokens, stop=("\n",))
             reason = clean_reason(raw)
             if reason and (not checker.check(reason) or reason in used):
                 log.info("reason for %s failed the catalog check, using the template: %r", item.id, reason[:120])
@@ -194,5 +194,4 @@ def write_reply(generator: Generator | None, message: str, state: DialogueState,
         if not reason:
             reason = template_reason(item, state, liked, language)
         used.add(reason)
-        transcript += heading + reason + "\n"
         yield Piece(reason + ("\n" if i < len(items) - 1 else ""), i, reason, from_model)

@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     lm_replies: bool = Field(True, description="write replies with the LM (False: deterministic templates)")
     recommendations: int = Field(3, ge=3, le=5, description="items shown per recommending turn")
     max_message_chars: int = Field(2000, ge=50, le=20000, description="longer user messages are cut")
-    max_reason_tokens: int = Field(48, ge=8, le=512, description="LM tokens per recommendation reason")
+    max_reason_tokens: int = Field(40, ge=8, le=512, description="LM tokens per recommendation reason")
     host: str = "127.0.0.1"
     port: int = Field(7860, ge=1, le=65535)
     concurrency: int = Field(4, ge=1, le=64, description="chat turns served at once by the web UI")
