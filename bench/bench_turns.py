@@ -71,24 +71,30 @@ def main() -> None:
     assert engine.generator is not None
     timer = _FirstModelToken(engine.generator)
     engine.generator = timer
-    first_text, first_model, full, sources = [], [], [], []
+    first_text, first_model, full, sources, full_rec = [], [], [], [], []
     for _ in range(args.runs):
         sid = engine.new_session()
         for text in DIALOGUE:
             timer.first = None
             t0 = time.perf_counter()
             t_first = None
+            recommending = False
             for ev in engine.turn(sid, text):
                 if isinstance(ev, Delta) and t_first is None:
                     t_first = time.perf_counter()
                 elif not isinstance(ev, Delta):
                     sources.append(ev.reply_source if ev.recommendations else "ask")
+                    recommending = bool(ev.recommendations)
             full.append(time.perf_counter() - t0)
+            if recommending:
+                full_rec.append(full[-1])
             first_text.append((t_first or time.perf_counter()) - t0)
             if timer.first is not None:
                 first_model.append(timer.first - t0)
     out.update({"turns": len(full), "first_text_s": pct(first_text), "first_model_token_s": pct(first_model),
-                "full_reply_s": pct(full), "reply_sources": {s: sources.count(s) for s in set(sources)},
+                "full_reply_s": pct(full),
+                "full_reply_recommending_turns_s": pct(full_rec),
+                "reply_sources": {s: sources.count(s) for s in set(sources)},
                 "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024, 2)})
     print(json.dumps(out, indent=2))
 
