@@ -86,10 +86,6 @@ def first_sentence(text: str, limit: int = 160) -> str:
     return s if len(s) <= limit else s[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
-def template_line(i: int, item: CatalogItem, reason: str, language: str) -> str:
-    return f"{i + 1}. {item_heading(item, language)} — {reason}"
-
-
 def reply_messages(message: str, state: DialogueState, candidates: Sequence[CatalogItem],
                    known: dict[str, CatalogItem], language: str) -> list[Message]:
     """Render the reply prompt from the state and the candidates (package-data templates)."""
