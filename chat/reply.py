@@ -16,7 +16,6 @@ from chat.state import DialogueState
 from storage.records import CatalogItem
 
 log = logging.getLogger(__name__)
-_YEAR = re.compile(r"(?<!\d)(1[0-9]\d\d|20\d\d)(?!\d)")
 _NUMBER = re.compile(r"\d+")
 _EMPHASIS = re.compile(r"\*\*([^*]{2,80})\*\*|《([^》]{1,80})》|\"([^\"]{2,80})\"|“([^”]{2,80})”")
 _GENRE_ZH = {g: next((f for f in forms if re.search(r"[\u3400-\u9fff]", f)), g) for g, forms in GENRES.items()}
@@ -137,13 +136,12 @@ class FactChecker:
 
     def __init__(self, titles: TitleIndex, candidates: Sequence[CatalogItem], allowed_extra: Sequence[CatalogItem]):
         self.titles = titles
-        self.candidates = list(candidates)
-        self.allowed = {it.id for it in candidates} | {it.id for it in allowed_extra}
         self.allowed_names = {n for it in [*candidates, *allowed_extra] for n in titles.names_of(it)}
         self.years = {it.year for it in [*candidates, *allowed_extra] if it.year}
         self.people = {p for it in [*candidates, *allowed_extra] for p in it.creators}
         self.fact_numbers = {n for it in [*candidates, *allowed_extra]
                              for n in _NUMBER.findall(f"{it.title} {it.original_title or ''} {it.description}")}
+        self.fact_numbers |= {str(y) for y in self.years}
 
     def check(self, text: str) -> bool:
         """True when every title named and every year stated belongs to this turn's items."""
@@ -153,10 +151,8 @@ class FactChecker:
             inner = normalise(next(g for g in m.groups() if g))
             if inner and inner not in self.allowed_names and not any(inner in n for n in self.allowed_names):
                 return False  # an emphasised name that is none of ours: possibly an invented title
-        if any(int(y) not in self.years and y not in self.fact_numbers for y in _YEAR.findall(text)):
-            return False
-        # any other number ("3D", "10 years old") must come from the catalog text of this turn's items
-        return all(n in self.fact_numbers or n in {str(y) for y in self.years} for n in _NUMBER.findall(text))
+        # every number, years included ("3D", "10 years old", "1975"), must come from this turn's catalog facts
+        return all(n in self.fact_numbers for n in _NUMBER.findall(text))
 
 
 def write_reply(generator: Generator | None, message: str, state: DialogueState, items: Sequence[CatalogItem],
