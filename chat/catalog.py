@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from tqdm import tqdm
@@ -52,6 +52,7 @@ class Catalog:
     items: dict[str, CatalogItem]
     index: VectorIndex
     titles: TitleIndex
+    people: set[str] = field(default_factory=set)  # every creator named in the catalog
 
     @classmethod
     def load(cls, repo: CatalogRepository, embedder: Embedder) -> Catalog:
@@ -66,4 +67,5 @@ class Catalog:
         if len(ordered) < len(items):
             log.warning("%d items have no %s vector yet; run `concierge ingest` to embed them",
                         len(items) - len(ordered), embedder.name)
-        return cls(items=items, index=VectorIndex(ordered, matrix), titles=TitleIndex(items.values()))
+        return cls(items=items, index=VectorIndex(ordered, matrix), titles=TitleIndex(items.values()),
+                   people={p for it in items.values() for p in it.creators if len(p) > 3})

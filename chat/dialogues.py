@@ -26,8 +26,9 @@ from typing import Any
 
 import yaml
 
+from chat.checker import without_people
 from chat.engine import Engine
-from chat.reply import first_sentence, without_people
+from chat.reply import first_sentence
 from chat.state import DialogueState
 from chat.understand import detect_language
 from storage.errors import ConciergeError

@@ -5,17 +5,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Generator as Generator_
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from chat import policy
 from chat.catalog import Catalog, import_default_catalog, sync_embeddings
 from chat.lm.base import Generator
+from chat.questions import ItemQuestion, answer, detect_question, nothing_to_ask_about, target_of, which_one
 from chat.recommend import Recommender
 from chat.reply import write_reply
 from chat.settings import Settings
 from chat.state import DialogueState
-from chat.understand import apply, detect_language, understand
+from chat.understand import Understanding, apply, detect_language, understand
 from retrieval.embedders.base import Embedder
 from retrieval.index import Hit
 from storage.engine import make_engine, migrate, session_factory
@@ -64,6 +66,7 @@ class TurnResult:
     stored: bool = True
     lm_extraction: bool = False
     timings: dict[str, float] = field(default_factory=dict)
+    explanations: dict[str, int] = field(default_factory=dict)  # first_pass / regenerated / template counts
 
     def to_json(self) -> dict[str, object]:
         return {"session_id": self.session_id, "reply": self.reply,
@@ -77,11 +80,15 @@ class Engine:
     """Serves turns for any number of sessions; everything here is shared and read-only after start."""
 
     def __init__(self, settings: Settings, catalog: Catalog, embedder: Embedder,
-                 conversations: ConversationRepository, generator: Generator | None = None) -> None:
+                 conversations: ConversationRepository, generator: Generator | None = None,
+                 catalog_repo: CatalogRepository | None = None) -> None:
         self.settings, self.catalog, self.embedder = settings, catalog, embedder
         self.conversations = conversations
         self.generator = generator
-        self.recommender = Recommender(catalog, embedder)
+        self.recommender = Recommender(catalog, embedder, diversity=settings.diversity)
+        self.catalog_repo = catalog_repo  # given: newly imported items are picked up between turns
+        self._catalog_version = catalog_repo.version() if catalog_repo else None
+        self._refresh_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings, embedder: Embedder | None = None,
@@ -104,7 +111,7 @@ class Engine:
             from chat.lm.presets import load_generator
 
             generator = load_generator(settings.lm, settings.cache_dir, settings.resolved_device())
-        return cls(settings, catalog, embedder, ConversationRepository(sessions), generator)
+        return cls(settings, catalog, embedder, ConversationRepository(sessions), generator, catalog_repo)
 
     def new_session(self, user_id: str | None = None) -> str:
         return self.conversations.create(user_id, DialogueState().to_json())
@@ -118,6 +125,22 @@ class Engine:
         assert result is not None  # turn() always ends with a TurnResult
         return result
 
+    def refresh_catalog(self) -> bool:
+        """Pick up items another process imported (`concierge ingest`) since the catalog was loaded."""
+        if self.catalog_repo is None:
+            return False
+        version = self.catalog_repo.version()
+        if version == self._catalog_version:
+            return False
+        with self._refresh_lock:
+            if version != self._catalog_version:
+                sync_embeddings(self.catalog_repo, self.embedder, show_progress=False)
+                self.catalog = Catalog.load(self.catalog_repo, self.embedder)
+                self.recommender.catalog = self.catalog
+                self._catalog_version = version
+                log.info("Catalog reloaded: %d items", len(self.catalog.items))
+        return True
+
     def turn(self, session_id: str, text: str) -> Iterator[Event]:
         """Stream one turn: checked reply pieces, then the TurnResult (stored before it is yielded)."""
         t0 = time.perf_counter()
@@ -128,6 +151,8 @@ class Engine:
             yield Delta(reply)
             yield TurnResult(session_id, reply, language=state.language, action="empty", stored=False)
             return
+        self.refresh_catalog()
+        catalog = self.catalog
         notice = ""
         limit = self.settings.max_message_chars
         if len(message) > limit:
@@ -135,42 +160,51 @@ class Engine:
             notice = policy.CUT_NOTICE[detect_language(message)].format(limit=limit)
             yield Delta(notice + "\n")
         use_lm = self.generator if self.settings.lm_extraction != "never" else None
-        u = understand(message, self.catalog.titles, use_lm, self.settings.lm_extraction)
+        question = detect_question(message)
+        mode = "never" if question else self.settings.lm_extraction  # a question needs no preference extraction
+        u = understand(message, catalog.titles, use_lm, mode)
         t_understood = time.perf_counter()
-        action = policy.decide(state, u.parse)
-        apply(u, state)
-        state.turns += 1
         lang = u.language
         shown: list[Recommendation] = []
         hits: list[Hit] = []
         source = "template"
-        if action is policy.Action.ASK:
-            state.questions_asked += 1
-            reply = policy.QUESTION[lang]
+        paths: dict[str, int] = {}
+        if question is not None:
+            action = policy.Action.ANSWER
+            reply = self._answer(question, u, state, message)
+            state.language = lang
+            state.turns += 1
             yield Delta(reply)
         else:
-            hits = self.recommender.recommend(state, self.settings.recommendations)
-            if not hits:
-                reply = policy.NOTHING_LEFT[lang]
+            action = policy.decide(state, u.parse)
+            apply(u, state, {i: it.year for i, it in catalog.items.items()})
+            state.turns += 1
+            ask = policy.Question("open") if action is policy.Action.ASK else None
+            if ask is None and state.questions_asked < policy.MAX_QUESTIONS and policy.is_vague(state, u.parse):
+                pool = self.recommender.recommend(state, policy.SPREAD_POOL, diversify=False)
+                ask = policy.clarify(state, u.parse, [h.item for h in pool])
+            if ask is not None:
+                action = policy.Action.ASK
+                state.questions_asked += 1
+                state.asked.append(ask.kind)
+                reply = policy.question_text(ask, state, lang)
                 yield Delta(reply)
             else:
-                generator = self.generator if self.settings.lm_replies else None
-                parts, reasons, from_model = [], {}, 0
-                for piece in write_reply(generator, message, state, [h.item for h in hits], self.catalog.items,
-                                         self.catalog.titles, lang, self.settings.max_reason_tokens):
-                    parts.append(piece.text)
-                    if piece.item_index is not None:
-                        reasons[piece.item_index] = piece.reason or ""
-                        from_model += piece.from_model
-                    yield Delta(piece.text)
-                reply = "".join(parts).strip()
-                source = "model" if from_model == len(hits) else "mixed" if from_model else "template"
-                for i, hit in enumerate(hits):
-                    it = hit.item
-                    shown.append(Recommendation(it.id, it.title, it.year, reasons.get(i, ""), it.original_title,
-                                                it.creators, it.genres, it.domain))
-                state.last_shown = [r.item_id for r in shown]
-                state.shown += [r.item_id for r in shown if r.item_id not in state.shown]
+                action = policy.Action.RECOMMEND
+                hits = self.recommender.recommend(state, self.settings.recommendations)
+                if u.critique.max_minutes and not catalog.index.has_runtimes:
+                    notice = (notice + "\n" if notice else "") + policy.NO_RUNTIMES[lang]
+                    yield Delta(policy.NO_RUNTIMES[lang] + "\n")
+                if not hits:
+                    reply = policy.NOTHING_LEFT[lang]
+                    yield Delta(reply)
+                else:
+                    reply, shown, paths = yield from self._recommend(message, state, hits, lang)
+                    source = ("model" if paths.get("template", 0) == 0 else
+                              "mixed" if paths.get("template", 0) < len(hits) else "template")
+                    state.last_shown = [r.item_id for r in shown]
+                    state.shown += [r.item_id for r in shown if r.item_id not in state.shown]
+                    state.focus = None
         full_reply = (notice + "\n" + reply) if notice else reply
         scores = {h.item.id: h.score for h in hits}
         self.conversations.record_turn(
@@ -178,9 +212,39 @@ class Engine:
             [ShownItem(r.item_id, rank, float(scores.get(r.item_id, 0.0)), r.reason) for rank, r in enumerate(shown)],
             state.to_json(),
         )
+        if paths:
+            log.info("explanations: %s", paths)
         t_end = time.perf_counter()
         yield TurnResult(session_id, full_reply, shown, lang, action.value, source, True, u.lm_used,
-                         {"understand_s": t_understood - t0, "total_s": t_end - t0})
+                         {"understand_s": t_understood - t0, "total_s": t_end - t0}, paths)
+
+    def _answer(self, question: ItemQuestion, u: Understanding, state: DialogueState, message: str) -> str:
+        """A question about an item, answered from its catalog record."""
+        target = target_of(u.parse, state, message)
+        items = self.catalog.items
+        if isinstance(target, list):
+            return which_one([items[i] for i in target if i in items], u.language)
+        if target is None or target not in items:
+            return nothing_to_ask_about(u.language)
+        state.focus = target
+        return answer(question, items[target], u.language)
+
+    def _recommend(self, message: str, state: DialogueState, hits: list[Hit],
+                   lang: str) -> Generator_[Delta, None, tuple[str, list[Recommendation], dict[str, int]]]:
+        generator = self.generator if self.settings.lm_replies else None
+        parts: list[str] = []
+        reasons: dict[int, str] = {}
+        paths: dict[str, int] = {}
+        for piece in write_reply(generator, message, state, [h.item for h in hits], self.catalog.items,
+                                 self.catalog.titles, lang, self.settings.max_reason_tokens, self.catalog.people):
+            parts.append(piece.text)
+            if piece.item_index is not None:
+                reasons[piece.item_index] = piece.reason or ""
+                paths[piece.path or "template"] = paths.get(piece.path or "template", 0) + 1
+            yield Delta(piece.text)
+        shown = [Recommendation(h.item.id, h.item.title, h.item.year, reasons.get(i, ""), h.item.original_title,
+                                h.item.creators, h.item.genres, h.item.domain) for i, h in enumerate(hits)]
+        return "".join(parts).strip(), shown, paths
 
 
 _shared: dict[str, Engine] = {}

@@ -36,6 +36,7 @@ _ORDINALS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, 
 _ORDINAL_RE = re.compile(r"\b(first|1st|second|2nd|third|3rd|fourth|4th|fifth|5th|last)\s+(?:one|movie|film|book)\b"
                          r"|(第[一二三四五]|最后)(?:个|部|本|一个|一部|一本)")
 _THAT_ONE = re.compile(r"\b(?:that|this) one\b|\bthat movie\b|\bthat book\b|这个|这部|这本|那个|那部|那本")
+_SEEN_IT = re.compile(r"\b(?:seen|watched|read) (?:it|that|this)\b|看过了|读过了|已经看过|已经读过")
 _ANOTHER = re.compile(r"\b(?:another|others|something else|more like|different ones?|other ones?)\b"
                       r"|换一|别的|其他|再来")
 _DECADE = re.compile(r"\b(?:(19|20)?([0-9])0)'?s\b|([0-9]{2})年代")
@@ -73,8 +74,8 @@ class Parse:
     domain: str | None = None
     year_min: int | None = None
     year_max: int | None = None
-    ordinal_refs: list[tuple[int, str]] = field(default_factory=list)  # (index into last shown, polarity)
-    that_one: str | None = None  # polarity of a "that one" reference
+    ordinal_refs: list[tuple[int, str]] = field(default_factory=list)  # (index into last shown, like|dislike|seen)
+    that_one: str | None = None  # like | dislike | seen, for "that one" / "I've seen it"
     wants_another: bool = False
     positive_text: str = ""
     greeting_only: bool = False
@@ -288,12 +289,16 @@ def parse(text: str, titles: TitleIndex) -> Parse:
     _years(lowered, out)
     for m in _ORDINAL_RE.finditer(lowered):
         key = m.group(1) or m.group(2)
-        out.ordinal_refs.append((_ORDINALS[key], polarity(lowered, m.start(), m.end())))
+        pol = polarity(lowered, m.start(), m.end())
+        if pol == "like" and _cue_positions(_clause_of(lowered, m.start()), SEEN_CUES):
+            pol = "seen"
+        out.ordinal_refs.append((_ORDINALS[key], pol))
     that = _THAT_ONE.search(lowered)
-    if that:
-        clause = _clause_of(lowered, that.start())
-        negative = _cue_positions(clause, NEGATION_BEFORE + NEGATION_AFTER) or _cue_positions(clause, SEEN_CUES)
-        out.that_one = "dislike" if negative else "like"
+    seen_it = _SEEN_IT.search(lowered)
+    if that or (seen_it and not title_spans):
+        clause = _clause_of(lowered, (that or seen_it).start())  # type: ignore[union-attr]
+        negative = _cue_positions(clause, NEGATION_BEFORE + NEGATION_AFTER)
+        out.that_one = "dislike" if negative else "seen" if _cue_positions(clause, SEEN_CUES) else "like"
     out.wants_another = bool(_ANOTHER.search(lowered))
     out.positive_text = _positive_text(text, lowered)
     stripped = re.sub(r"[^\w\u3400-\u9fff]+", " ", lowered).strip()

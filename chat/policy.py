@@ -2,26 +2,95 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import Enum
 
-from chat.linker import Parse
+from chat.linker import Parse, content_words
+from chat.reply import genre_label
 from chat.state import DialogueState
+from storage.records import CatalogItem
 
-MAX_QUESTIONS = 1  # ask at most this many times before showing a varied popular set
+MAX_QUESTIONS = 2  # clarifying questions per conversation before recommending regardless
+SPREAD_POOL = 20  # candidates looked at to decide whether a vague request is too spread out
+DOMINANT_SHARE = 0.6  # a genre on this share of the pool means the pool is not spread
+ERA_SPREAD_YEARS = 30  # a pool spanning more years than this can be split by era
+_GENERIC = frozenset([
+    "something", "anything", "recommend", "recommendation", "recommendations", "suggest", "suggestion",
+    "suggestions", "good", "great", "nice", "cool", "fun", "watch", "read", "movie", "movies", "film", "films",
+    "book", "books", "novel", "novels", "please", "thanks", "want", "would", "like", "some", "one", "tonight",
+    "today", "maybe", "idea", "ideas", "any", "give", "show", "me", "need", "looking", "推荐", "一部", "一本", "电影",
+    "小说", "什么", "有什么", "好看", "好看的", "看看", "随便",
+])
 
 
 class Action(Enum):
     ASK = "ask"
     RECOMMEND = "recommend"
+    ANSWER = "answer"
+
+
+@dataclass(frozen=True)
+class Question:
+    """A clarifying question and the attribute it splits the candidates on."""
+
+    kind: str  # "open" | "genre" | "era"
+    options: tuple[str, ...] = ()
 
 
 def decide(state: DialogueState, p: Parse) -> Action:
     """Recommend when there is anything to go on; otherwise ask one short question (once)."""
     if state.has_preferences or p.has_signal or p.wants_another and state.shown:
         return Action.RECOMMEND
-    if state.questions_asked < MAX_QUESTIONS:
+    if state.questions_asked < 1:
         return Action.ASK
     return Action.RECOMMEND
+
+
+def is_vague(state: DialogueState, p: Parse) -> bool:
+    """Nothing specific to rank by: no titles, genres, critiques or years, and only generic words."""
+    if state.liked or state.genres_wanted or state.directions or state.year_min or state.year_max:
+        return False
+    if p.wants_another and state.shown:
+        return False
+    words = [w for s in state.statements for w in content_words(s)]
+    return all(w in _GENERIC for w in words)
+
+
+def clarify(state: DialogueState, p: Parse, pool: Sequence[CatalogItem]) -> Question | None:
+    """The question that best splits a vague request's candidates, or None to recommend now.
+
+    Asked at most MAX_QUESTIONS times in a conversation; a second one only when the answer to
+    the first added something (a bare "I don't know" gets recommendations, not another question).
+    """
+    if state.questions_asked >= MAX_QUESTIONS or not is_vague(state, p) or len(pool) < 2:
+        return None
+    if state.questions_asked and not (p.has_signal or p.domain):
+        return None
+    asked = set(state.asked)
+    if "genre" not in asked:
+        counts = Counter(g for it in pool for g in it.genres)
+        options = tuple(g for g, n in counts.most_common() if n / len(pool) < DOMINANT_SHARE)[:3]
+        if len(options) >= 2 and counts.most_common(1)[0][1] / len(pool) < DOMINANT_SHARE:
+            return Question("genre", options)
+    years = [it.year for it in pool if it.year]
+    if "era" not in asked and years and max(years) - min(years) > ERA_SPREAD_YEARS:
+        return Question("era")
+    return None
+
+
+def question_text(q: Question, state: DialogueState, language: str) -> str:
+    zh = language == "zh"
+    kind = {"movie": ("movie", "电影"), "book": ("book", "书")}.get(state.domain or "", ("pick", "作品"))
+    if q.kind == "genre":
+        labels = [genre_label(g, language) for g in q.options]
+        if zh:
+            return f"想看哪一类{kind[1]}：{'、'.join(labels[:-1])}还是{labels[-1]}？"
+        return f"What kind of {kind[0]} are you in the mood for: {', '.join(labels[:-1])} or {labels[-1]}?"
+    if q.kind == "era":
+        return "想要经典老片，还是近几年的新作？" if zh else "Would you like an older classic or something recent?"
+    return QUESTION[language]
 
 
 QUESTION = {
@@ -41,4 +110,8 @@ NOTHING_LEFT = {
     "en": "I have nothing left in the catalog that fits all of that. Try loosening a constraint "
           "(a genre or a year range).",
     "zh": "目录里已经没有完全符合这些条件的作品了。可以放宽一些条件（类型或年代）再试试。",
+}
+NO_RUNTIMES = {
+    "en": "(This catalog has no running times, so I could not check the length.)",
+    "zh": "（目录里没有片长信息，所以没法按时长筛选。）",
 }

@@ -8,17 +8,36 @@ from dataclasses import replace
 import numpy as np
 
 from chat.catalog import Catalog
+from chat.critique import ATTRIBUTES
 from chat.state import DialogueState
+from retrieval.diversity import mmr
 from retrieval.embedders.base import Embedder
 from retrieval.index import Filters, Hit
 from retrieval.interest import InterestWeights, interest_vector
+
+DIRECTION_STRENGTH = 0.35  # how far one critique moves the (unit) interest vector
+GENRE_BOOST = 0.04  # score added per matching genre of a critique's pole (cosine units)
+POOL = 4  # MMR chooses k items from the top POOL * k
 
 
 class Recommender:
     """Ranks the catalog for a dialogue state."""
 
-    def __init__(self, catalog: Catalog, embedder: Embedder, weights: InterestWeights | None = None) -> None:
+    def __init__(self, catalog: Catalog, embedder: Embedder, weights: InterestWeights | None = None,
+                 diversity: float = 0.75) -> None:
         self.catalog, self.embedder, self.weights = catalog, embedder, weights or InterestWeights()
+        self.diversity = diversity  # MMR lambda: 1.0 keeps the relevance order
+        self._directions: dict[str, np.ndarray] = {}
+
+    def direction(self, name: str) -> np.ndarray:
+        """Unit vector from an attribute's negative pole to its positive pole (document space), cached."""
+        if name not in self._directions:
+            attr = ATTRIBUTES[name]
+            pos, neg = self.embedder.embed_documents([attr.positive, attr.negative])
+            diff = pos - neg
+            norm = float(np.linalg.norm(diff))
+            self._directions[name] = (diff / norm if norm else diff).astype(np.float32)
+        return self._directions[name]
 
     @staticmethod
     def query_texts(state: DialogueState) -> list[str]:
@@ -36,7 +55,24 @@ class Recommender:
             text_vec = vecs[0] if len(vecs) == 1 else (2 * vecs[0] + vecs[1]) / 3
         liked = [v for v in (index.vector(i) for i in state.liked[-5:]) if v is not None]
         disliked = [v for v in (index.vector(i) for i in state.disliked[-5:]) if v is not None]
-        return interest_vector(text_vec, liked, disliked, self.weights)
+        vec = interest_vector(text_vec, liked, disliked, self.weights)
+        if not state.directions:
+            return vec
+        shift = np.sum([d.sign * self.direction(d.name) for d in state.directions], axis=0)
+        vec = DIRECTION_STRENGTH * shift if vec is None else vec + DIRECTION_STRENGTH * shift
+        norm = float(np.linalg.norm(vec))
+        return None if norm == 0 else (vec / norm).astype(np.float32)
+
+    def prior(self, state: DialogueState) -> np.ndarray | None:
+        """Score boosts for the catalog genres that go with the critiques in force."""
+        boosts: dict[str, float] = {}
+        for d in state.directions:
+            attr = ATTRIBUTES[d.name]
+            for g in attr.genres:
+                boosts[g] = boosts.get(g, 0.0) + d.sign * GENRE_BOOST
+            for g in attr.counter_genres:
+                boosts[g] = boosts.get(g, 0.0) - d.sign * GENRE_BOOST
+        return self.catalog.index.genre_prior(boosts) if boosts else None
 
     def filters(self, state: DialogueState) -> Filters:
         domain = state.domain
@@ -45,26 +81,37 @@ class Recommender:
             domain = item.domain if item else None
         return Filters(domain=domain, genres_any=frozenset(state.genres_wanted),
                        genres_none=frozenset(state.genres_avoided), year_min=state.year_min,
-                       year_max=state.year_max, exclude_ids=frozenset(state.excluded()))
+                       year_max=state.year_max, max_minutes=state.max_minutes,
+                       exclude_ids=frozenset(state.excluded()))
 
-    def recommend(self, state: DialogueState, k: int) -> list[Hit]:
-        """Top-k items for the state; loosens wanted genres, then years, when nothing fits."""
+    def recommend(self, state: DialogueState, k: int, diversify: bool = True) -> list[Hit]:
+        """Top-k items for the state (MMR-diversified); loosens wanted genres, then years, when nothing fits."""
         vec = self.interest(state)
         filters = self.filters(state)
         if vec is None:
             return self._varied(filters, k, seed=state.turns)
         index = self.catalog.index
+        prior = self.prior(state)
         for relaxed in (filters, replace(filters, genres_any=frozenset()),
                         replace(filters, genres_any=frozenset(), year_min=None, year_max=None)):
             if relaxed.domain is None:
                 # keep one list coherent: the domain of the best match overall
-                top = index.search(vec, relaxed, 1)
+                top = index.search(vec, relaxed, 1, prior)
                 if top:
                     relaxed = replace(relaxed, domain=top[0].item.domain)
-            hits = index.search(vec, relaxed, k)
-            if len(hits) >= min(k, 1):
-                return hits
+            hits = index.search(vec, relaxed, POOL * k if diversify else k, prior)
+            if hits:
+                return self.diversify(hits, k) if diversify else hits
         return []
+
+    def diversify(self, hits: list[Hit], k: int) -> list[Hit]:
+        """MMR over the pool: relevant, but not five sequels of one film."""
+        if self.diversity >= 1.0 or len(hits) <= k:
+            return hits[:k]
+        index = self.catalog.index
+        vectors = np.stack([index.matrix[index.position[h.item.id]] for h in hits])
+        order = mmr([h.item for h in hits], np.array([h.score for h in hits]), vectors, k, self.diversity)
+        return [hits[i] for i in order]
 
     def _varied(self, filters: Filters, k: int, seed: int) -> list[Hit]:
         """Cold start with nothing said: a varied set, one per genre, deterministic per turn."""

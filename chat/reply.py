@@ -8,16 +8,17 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from chat.checker import ExplanationChecker
+from chat.critique import direction_label
 from chat.lexicon import GENRES
-from chat.linker import TitleIndex, normalise
+from chat.linker import TitleIndex
 from chat.lm.base import Generator, Message, complete
 from chat.prompts import load
 from chat.state import DialogueState
 from storage.records import CatalogItem
 
 log = logging.getLogger(__name__)
-_NUMBER = re.compile(r"\d+")
-_EMPHASIS = re.compile(r"\*\*([^*]{2,80})\*\*|《([^》]{1,80})》|\"([^\"]{2,80})\"|“([^”]{2,80})”")
+_CJK = re.compile(r"[\u3400-\u9fff]")
 _GENRE_ZH = {g: next((f for f in forms if re.search(r"[\u3400-\u9fff]", f)), g) for g, forms in GENRES.items()}
 
 
@@ -29,6 +30,7 @@ class Piece:
     item_index: int | None = None
     reason: str | None = None
     from_model: bool = False
+    path: str | None = None  # "first_pass" | "regenerated" | "template"
 
 
 def genre_label(genre: str, language: str) -> str:
@@ -49,34 +51,61 @@ def wants_summary(state: DialogueState, titles: dict[str, CatalogItem], language
     liked = [titles[i].display_title(language) for i in state.liked[-3:] if i in titles]
     if liked:
         bits.append(("像" if language == "zh" else "like ") + ", ".join(liked))
+    bits += [direction_label(d.name, d.sign, language) for d in state.directions[-2:]]
     if state.genres_avoided:
         bits.append(("不要" if language == "zh" else "no ") + ", ".join(genre_label(g, language)
                                                                         for g in state.genres_avoided))
     if state.year_min or state.year_max:
         bits.append(f"{state.year_min or ''}-{state.year_max or ''}")
     if not bits and state.statements:
-        bits.append(state.statements[-1][:120])
-    return "; ".join(bits) or ("随便看看" if language == "zh" else "something good")
+        bits.append(short_statement(state.statements[-1]))
+    return "; ".join(b for b in bits if b) or ("随便看看" if language == "zh" else "something good")
 
 
-def template_reason(item: CatalogItem, state: DialogueState, liked: Sequence[CatalogItem], language: str) -> str:
-    """A deterministic reason built only from catalog fields and the user's stated preferences."""
+def short_statement(text: str, words: int = 8) -> str:
+    """The first few words of what the user said, for echoing back ("something with time travel")."""
+    if _CJK.search(text):
+        return text[:16]
+    parts = text.split()
+    return " ".join(parts[:words]) + ("…" if len(parts) > words else "")
+
+
+def lead(item: CatalogItem, state: DialogueState, known: dict[str, CatalogItem], language: str) -> str:
+    """The deterministic start of a reason: the user's own stated reason that this item answers."""
     shared = [g for g in item.genres if g in state.genres_wanted]
+    liked = [known[i] for i in reversed(state.liked) if i in known and known[i].domain == item.domain]
+    zh = language == "zh"
+    if state.directions:
+        d = state.directions[-1]
+        label = direction_label(d.name, d.sign, language)
+        return f"按你说的{label}：" if zh else f"{label[:1].upper() + label[1:]}, as you asked: "
+    if shared:
+        return (f"你想要{'、'.join(genre_label(g, 'zh') for g in shared)}：" if zh
+                else f"You wanted {' and '.join(shared)}: ")
+    if liked:
+        return f"喜欢《{liked[0].display_title('zh')}》的话：" if zh else f"Since you liked {liked[0].title}: "
+    if state.statements:
+        said = short_statement(state.statements[-1])
+        return f"你说“{said}”：" if zh else f'For "{said}": '
+    return "先从这部开始：" if zh else "A well-loved place to start: "
+
+
+def template_reason(item: CatalogItem, language: str, wanted: Sequence[str] = ()) -> str:
+    """Deterministic facts about the item, from catalog fields only (follows the lead)."""
     creator = ", ".join(item.creators[:2])
+    genres = sorted(item.genres, key=lambda g: g not in wanted)[:2]  # the genres the user asked for first
+    kinds = "/".join(genre_label(g, language) for g in genres)
     if language == "zh":
-        lead = (f"符合你想要的{'、'.join(genre_label(g, 'zh') for g in shared)}" if shared
-                else f"和你喜欢的《{liked[0].display_title('zh')}》气质相近" if liked
-                else f"一部{'、'.join(genre_label(g, 'zh') for g in item.genres[:2])}作品")
         role = "导演" if item.domain == "movie" else "作者"
-        fact = f"{role}{creator}" if creator else ""
-        return "，".join(x for x in (lead, fact) if x) + "。"
-    lead = (f"Matches your taste for {' and '.join(shared)}" if shared
-            else f"Close in spirit to {liked[0].title}, which you liked" if liked
-            else f"A {'/'.join(item.genres[:2]) or 'well-loved'} pick")
+        what = "电影" if item.domain == "movie" else "书"
+        return f"一部{kinds}{what}" + (f"，{role}{creator}" if creator else "") + "。"
     role = "directed by" if item.domain == "movie" else "by"
-    fact = f"{role} {creator}" if creator else ""
+    what = "film" if item.domain == "movie" else "book"
+    kinds = kinds or "well-loved"
+    article = "an" if kinds[0] in "aeiou" else "a"
+    fact = f"{article} {kinds} {what}" + (f" {role} {creator}" if creator else "") + "."
     sentence = first_sentence(item.description)
-    return f"{lead}{', ' + fact if fact else ''}. {sentence}".strip()
+    return f"{fact} {sentence}".strip()
 
 
 def first_sentence(text: str, limit: int = 160) -> str:
@@ -124,66 +153,52 @@ def clean_reason(raw: str) -> str:
     return m.group(1).strip() if m else ""
 
 
-def without_people(text: str, people: set[str]) -> str:
-    """`text` with these names blanked, so "Akira Kurosawa" is not read as the film "Akira"."""
-    for person in sorted(people, key=len, reverse=True):
-        text = text.replace(person, " ")
-    return text
-
-
-class FactChecker:
-    """Checks a generated line: every title it names and every year it states must be this turn's."""
-
-    def __init__(self, titles: TitleIndex, candidates: Sequence[CatalogItem], allowed_extra: Sequence[CatalogItem]):
-        self.titles = titles
-        self.allowed_names = {n for it in [*candidates, *allowed_extra] for n in titles.names_of(it)}
-        self.years = {it.year for it in [*candidates, *allowed_extra] if it.year}
-        self.people = {p for it in [*candidates, *allowed_extra] for p in it.creators}
-        self.fact_numbers = {n for it in [*candidates, *allowed_extra]
-                             for n in _NUMBER.findall(f"{it.title} {it.original_title or ''} {it.description}")}
-        self.fact_numbers |= {str(y) for y in self.years}
-
-    def check(self, text: str) -> bool:
-        """True when every title named and every year stated belongs to this turn's items."""
-        if self.titles.find_names(without_people(text, self.people), strict_case=True) - self.allowed_names:
-            return False
-        for m in _EMPHASIS.finditer(text):
-            inner = normalise(next(g for g in m.groups() if g))
-            if inner and inner not in self.allowed_names and not any(inner in n for n in self.allowed_names):
-                return False  # an emphasised name that is none of ours: possibly an invented title
-        # every number, years included ("3D", "10 years old", "1975"), must come from this turn's catalog facts
-        return all(n in self.fact_numbers for n in _NUMBER.findall(text))
+def reply_attempt_messages(message: str, state: DialogueState, item: CatalogItem,
+                           known: dict[str, CatalogItem], language: str, attempt: int) -> list[Message]:
+    """The prompt for one item; the second attempt only gets the bare facts and a stricter rule."""
+    prompt = reply_messages(message, state, [item], known, language)
+    if attempt == 1:
+        strict = ("只用上面的事实，不要提任何人名、数字或其他作品。" if language == "zh"
+                  else "Use only the facts above. Mention no names, no numbers and no other titles.")
+        prompt[-1] = {"role": "user", "content": prompt[-1]["content"] + "\n" + strict}
+    return prompt
 
 
 def write_reply(generator: Generator | None, message: str, state: DialogueState, items: Sequence[CatalogItem],
                 known: dict[str, CatalogItem], titles: TitleIndex, language: str,
-                max_reason_tokens: int = 48) -> Iterator[Piece]:
+                max_reason_tokens: int = 48, people: set[str] | None = None) -> Iterator[Piece]:
     """Stream the reply: a fixed intro, then for each item its catalog heading and a reason.
 
-    The heading ("1. Title (Year) — ") comes from the catalog and is forced into the model's
-    output as a prefill, so the model only writes the reason. A reason that names another
-    title, states a wrong year, is cut off or repeats an earlier one is replaced by a template.
+    The heading ("1. Title (Year) — ") and the reason's lead (the user's own stated reason) come
+    from the catalog and the state and are forced into the model's output as a prefill, so the
+    model only finishes the sentence. A sentence that fails the ExplanationChecker, is cut off or
+    repeats an earlier one is generated once more with a stricter prompt, then replaced by a template.
     """
-    liked = [known[i] for i in reversed(state.liked) if i in known]
-    mentioned = [known[i] for i in state.mentioned if i in known]
-    checker = FactChecker(titles, items, mentioned)
+    user_items = [known[i] for i in state.mentioned if i in known]
+    system = [load(f"reply_system_{lang}.txt") for lang in ("en", "zh")]
+    checker = ExplanationChecker(titles, people or set(), user_items, prompt_texts=system)
     used: set[str] = set()
     yield Piece(intro(state, known, len(items), language) + "\n")
     for i, item in enumerate(items):
         heading = f"{i + 1}. {item_heading(item, language)} — "
-        yield Piece(heading)
-        reason = ""
-        if generator is not None:
-            # one item per prompt: a small model mixes items up when it sees the whole list
-            prefill: Message = {"role": "assistant", "content": heading}
-            prompt = reply_messages(message, state, [item], known, language)
+        start = lead(item, state, known, language)
+        yield Piece(heading + start)
+        body, path = "", "template"
+        for attempt in range(2 if generator is not None else 0):
+            assert generator is not None
+            prompt = reply_attempt_messages(message, state, item, known, language, attempt)
+            prefill: Message = {"role": "assistant", "content": heading + start}
             raw = complete(generator, [*prompt, prefill], max_new_tokens=max_reason_tokens, stop=("\n",))
-            reason = clean_reason(raw)
-            if reason and (not checker.check(reason) or reason in used):
-                log.info("reason for %s failed the catalog check, using the template: %r", item.id, reason[:120])
-                reason = ""
-        from_model = bool(reason)
-        if not reason:
-            reason = template_reason(item, state, liked, language)
-        used.add(reason)
-        yield Piece(reason + ("\n" if i < len(items) - 1 else ""), i, reason, from_model)
+            body = clean_reason(raw)
+            verdict = checker.check(body, item) if body else None
+            if verdict is not None and verdict.ok and body not in used:
+                path = "first_pass" if attempt == 0 else "regenerated"
+                break
+            log.info("reason for %s (attempt %d) rejected: %s; %r", item.id, attempt + 1,
+                     verdict.problems if verdict else "cut off or empty", body[:120])
+            body = ""
+        if not body:
+            body = template_reason(item, language, state.genres_wanted)
+        used.add(body)
+        reason = start + body
+        yield Piece(body + ("\n" if i < len(items) - 1 else ""), i, reason, path != "template", path)

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
         "auto", description="LM preference extraction: auto = only when the rules leave something unparsed")
     lm_replies: bool = Field(True, description="write replies with the LM (False: deterministic templates)")
     recommendations: int = Field(3, ge=3, le=5, description="items shown per recommending turn")
+    diversity: float = Field(0.75, ge=0.0, le=1.0,
+                             description="MMR relevance weight: 1.0 = pure relevance, lower = more varied lists")
     max_message_chars: int = Field(2000, ge=50, le=20000, description="longer user messages are cut")
     max_reason_tokens: int = Field(40, ge=8, le=512, description="LM tokens per recommendation reason")
     host: str = "127.0.0.1"

@@ -7,6 +7,13 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 
+class Direction(BaseModel):
+    """An attribute critique still in force ("lighter" is light +1)."""
+
+    name: str
+    sign: int
+
+
 class DialogueState(BaseModel):
     """What the system knows about the user in one conversation.
 
@@ -22,12 +29,16 @@ class DialogueState(BaseModel):
     genres_wanted: list[str] = Field(default_factory=list)
     genres_avoided: list[str] = Field(default_factory=list)
     statements: list[str] = Field(default_factory=list)  # the user's positive statements, oldest first
+    directions: list[Direction] = Field(default_factory=list)  # newest last; one per attribute
     domain: str | None = None
     year_min: int | None = None
     year_max: int | None = None
+    max_minutes: int | None = None
+    focus: str | None = None  # the item the user last asked about or referred to
     language: str = "en"
     turns: int = 0
     questions_asked: int = 0
+    asked: list[str] = Field(default_factory=list)  # kinds of clarifying question asked ("open", "genre", "era")
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> DialogueState:
@@ -53,6 +64,11 @@ class DialogueState(BaseModel):
     def avoid_genre(self, genre: str) -> None:
         _move(genre, self.genres_avoided, self.genres_wanted)
 
+    def steer(self, name: str, sign: int) -> None:
+        """Keep one direction per attribute, the newest last, at most three."""
+        self.directions = [d for d in self.directions if d.name != name] + [Direction(name=name, sign=sign)]
+        del self.directions[:-3]
+
     def excluded(self) -> set[str]:
         """Items not to recommend: already named, shown, rejected or seen."""
         return set(self.mentioned) | set(self.shown) | set(self.disliked) | set(self.seen)
@@ -60,7 +76,7 @@ class DialogueState(BaseModel):
     @property
     def has_preferences(self) -> bool:
         return bool(self.liked or self.genres_wanted or self.genres_avoided or self.statements
-                    or self.year_min or self.year_max)
+                    or self.year_min or self.year_max or self.directions)
 
 
 def _add(target: list[str], value: str) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from chat.critique import Critique, era_bounds, parse_critique
 from chat.lexicon import GENRES
 from chat.linker import Mention, Parse, TitleIndex, parse
 from chat.lm.base import Generator, Message, complete
@@ -96,6 +97,7 @@ class Understanding:
 
     parse: Parse
     language: str
+    critique: Critique = field(default_factory=Critique)
     lm_used: bool = False
     lm_valid: bool | None = None
     added_from_lm: list[str] = field(default_factory=list)
@@ -105,7 +107,10 @@ def understand(message: str, titles: TitleIndex, generator: Generator | None, mo
     """Rules, then (mode permitting) LM extraction merged in: the LM can add what the rules missed,
     never override them, and anything it names must resolve to the catalog or the lexicon."""
     p = parse(message, titles)
-    result = Understanding(p, detect_language(message))
+    critique = parse_critique(message)
+    drop = critique.genres_to_drop()
+    p.genres_wanted = [g for g in p.genres_wanted if g not in drop]
+    result = Understanding(p, detect_language(message), critique)
     if generator is None or mode == "never" or (mode == "auto" and not needs_lm(p, message)):
         return result
     result.lm_used = True
@@ -136,9 +141,9 @@ def understand(message: str, titles: TitleIndex, generator: Generator | None, mo
     return result
 
 
-def apply(u: Understanding, state: DialogueState) -> None:
-    """Fold one message's reading into the dialogue state."""
-    p = u.parse
+def apply(u: Understanding, state: DialogueState, years: dict[str, int | None] | None = None) -> None:
+    """Fold one message's reading into the dialogue state (`years`: catalog years, for "older"/"newer")."""
+    p, c = u.parse, u.critique
     for m in p.mentions:
         if m.polarity == "dislike":
             state.dislike(m.item_id)
@@ -148,10 +153,11 @@ def apply(u: Understanding, state: DialogueState) -> None:
             state.mark_seen(m.item_id)
     for index, pol in p.ordinal_refs:
         if state.last_shown and -len(state.last_shown) <= index < len(state.last_shown):
-            item_id = state.last_shown[index]
-            state.dislike(item_id) if pol == "dislike" else state.like(item_id)
-    if p.that_one == "dislike" and len(state.last_shown) == 1:
-        state.dislike(state.last_shown[0])
+            _react(state, state.last_shown[index], pol)
+    if p.that_one and not p.ordinal_refs:
+        target = state.focus or (state.last_shown[0] if len(state.last_shown) == 1 else None)
+        if target:
+            _react(state, target, p.that_one)
     if p.genres_wanted:
         # a newly asked-for genre replaces the earlier ones ("any good mystery books?" after sci-fi talk)
         state.genres_wanted = []
@@ -163,8 +169,31 @@ def apply(u: Understanding, state: DialogueState) -> None:
         state.domain = p.domain
     if p.year_min is not None or p.year_max is not None:
         state.year_min, state.year_max = p.year_min, p.year_max
+    elif c.era:
+        shown = [y for y in ((years or {}).get(i) for i in state.last_shown) if y]
+        state.year_min, state.year_max = era_bounds(c.era, shown)
+    for name, sign in c.directions:
+        state.steer(name, sign)
+    if c.max_minutes:
+        state.max_minutes = c.max_minutes
     text = p.positive_text.strip()
-    if text and not p.greeting_only:
+    if text and not p.greeting_only and not _only_critique(u):
         state.statements.append(text)
         del state.statements[:-6]
     state.language = u.language
+
+
+def _react(state: DialogueState, item_id: str, reaction: str) -> None:
+    if reaction == "dislike":
+        state.dislike(item_id)
+    elif reaction == "seen":
+        state.mark_seen(item_id)
+    else:
+        state.like(item_id)
+    state.focus = item_id
+
+
+def _only_critique(u: Understanding) -> bool:
+    """ "something lighter" or "older ones" says how to move, not what to embed as a new interest."""
+    p = u.parse
+    return u.critique.any and not (p.mentions or p.genres_wanted) and len(p.positive_text.split()) <= 4

@@ -20,6 +20,7 @@ class Filters:
     year_min: int | None = None
     year_max: int | None = None
     language: str | None = None
+    max_minutes: int | None = None  # applied only to items whose record has a runtime
     exclude_ids: frozenset[str] = field(default_factory=frozenset)
 
 
@@ -47,6 +48,7 @@ class VectorIndex:
         self.years = np.array([np.nan if it.year is None else it.year for it in self.items], dtype=np.float64)
         self.domains = np.array([it.domain for it in self.items], dtype=object)
         self.languages = np.array([it.language or "" for it in self.items], dtype=object)
+        self.runtimes = np.array([_minutes(it) for it in self.items], dtype=np.float64)  # NaN: unknown
         self.genre_names = sorted({g for it in self.items for g in it.genres})
         genre_col = {g: j for j, g in enumerate(self.genre_names)}
         self.genre_matrix = np.zeros((len(self.items), len(self.genre_names)), dtype=bool)  # (n, n_genres)
@@ -77,6 +79,8 @@ class VectorIndex:
             keep &= self.years >= filters.year_min  # NaN years fail both comparisons: unknown year is excluded
         if filters.year_max is not None:
             keep &= self.years <= filters.year_max
+        if filters.max_minutes is not None:
+            keep &= ~(self.runtimes > filters.max_minutes)  # unknown runtimes stay: the catalog cannot tell
         if filters.genres_any:
             cols = [self._genre_col[g] for g in filters.genres_any if g in self._genre_col]
             keep &= self.genre_matrix[:, cols].any(axis=1) if cols else False
@@ -89,6 +93,19 @@ class VectorIndex:
             if pos is not None:
                 keep[pos] = False
         return keep
+
+    @property
+    def has_runtimes(self) -> bool:
+        return bool(np.isfinite(self.runtimes).any())
+
+    def genre_prior(self, boosts: dict[str, float]) -> np.ndarray:
+        """(n,) additive scores: the sum of the boosts of each item's genres."""
+        prior = np.zeros(len(self.items), dtype=np.float32)
+        for genre, boost in boosts.items():
+            col = self._genre_col.get(genre)
+            if col is not None:
+                prior += boost * self.genre_matrix[:, col]
+        return prior
 
     def scores(self, query: np.ndarray) -> np.ndarray:
         """Cosine similarity of every item to `query` (dim,), shape (n,)."""
@@ -107,3 +124,8 @@ class VectorIndex:
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
         return [Hit(self.items[i], float(scores[i])) for i in top]
+
+
+def _minutes(item: CatalogItem) -> float:
+    value = item.extra.get("runtime")
+    return float(value) if isinstance(value, int | float) and value > 0 else np.nan

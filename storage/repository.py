@@ -67,6 +67,12 @@ class CatalogRepository:
                 row.content_hash = digest
         return UpsertReport(added, updated, unchanged)
 
+    def version(self) -> tuple[int, str]:
+        """(item count, newest update time): changes whenever an import adds or edits items."""
+        with self._sessions() as s:
+            count, newest = s.execute(select(func.count(Item.id), func.max(Item.updated_at))).one()
+        return int(count), str(newest)
+
     def count(self) -> int:
         with self._sessions() as s:
             return int(s.scalar(select(func.count()).select_from(Item)) or 0)

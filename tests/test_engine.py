@@ -24,9 +24,10 @@ def test_hi_gets_one_question_and_is_stored(engine: Engine) -> None:
 
 
 def test_recommendations_are_streamed_grounded_and_stored(engine: Engine, generator: ScriptedGenerator) -> None:
-    generator.queue("A mind-bending ride with a big emotional core.",
-                    "It pairs spectacle with a thoughtful story.",
-                    "Great pick: it is like Avengers: Endgame.")  # a title that was not shown -> template
+    generator.queue("a mind-bending ride with a big emotional core.",
+                    "it pairs spectacle with a thoughtful story.",
+                    "great pick, it is like Avengers: Endgame.",  # a title that was not shown -> regenerated
+                    "a hilarious comedy.")  # the regenerated one claims a genre it does not have -> template
     sid = engine.new_session()
     events = list(engine.turn(sid, "I loved Inception, something sci-fi please"))
     deltas = [e.text for e in events if isinstance(e, Delta)]
@@ -34,8 +35,10 @@ def test_recommendations_are_streamed_grounded_and_stored(engine: Engine, genera
     assert isinstance(result, TurnResult) and len(deltas) >= 7  # intro, then heading and reason per item
     assert "".join(deltas).strip() == result.reply
     assert len(result.recommendations) == 3 and result.reply_source == "mixed"
-    assert result.recommendations[0].reason == "A mind-bending ride with a big emotional core."
-    assert "Endgame" not in result.reply and "Matches your taste for sci-fi" in result.recommendations[2].reason
+    assert result.recommendations[0].reason == "You wanted sci-fi: a mind-bending ride with a big emotional core."
+    assert "Endgame" not in result.reply and "hilarious" not in result.reply
+    assert result.explanations == {"first_pass": 2, "template": 1}
+    assert result.recommendations[2].reason.startswith("You wanted sci-fi: a sci-fi")  # lead + catalog facts
     for rec in result.recommendations:
         item = engine.catalog.items[rec.item_id]
         assert f"{item.title} ({item.year})" in result.reply and "sci-fi" in item.genres
@@ -46,9 +49,10 @@ def test_recommendations_are_streamed_grounded_and_stored(engine: Engine, genera
 
 
 def test_invented_numbers_fall_back_to_the_template(engine: Engine, generator: ScriptedGenerator) -> None:
-    generator.queue("Shot in 3D over 12 years.", "Fine.", "Fine too.")
+    generator.queue("shot in 3D over 12 years.", "a thoughtful, patient sci-fi story.", "fine.", "fine too.")
     out = engine.ask(engine.new_session(), "a sci-fi movie")
-    assert "3D" not in out.reply and not out.recommendations[0].reason.startswith("Shot")
+    assert "3D" not in out.reply and out.recommendations[0].reason.endswith("a thoughtful, patient sci-fi story.")
+    assert out.explanations == {"regenerated": 1, "first_pass": 2}
 
 
 def test_rejected_item_disappears_and_never_returns(engine: Engine) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from chat.linker import TitleIndex
-from chat.reply import FactChecker, clean_reason
+from chat.checker import ExplanationChecker, genres_named
+from chat.reply import clean_reason
 from storage.importers import embedded_catalog_files, load_file
 
 
@@ -16,15 +17,36 @@ def catalog() -> dict:  # type: ignore[type-arg]
 
 def test_checker_accepts_facts_and_rejects_foreign_titles_and_numbers(catalog) -> None:  # type: ignore[no-untyped-def]
     titles = TitleIndex(catalog.values())
-    odyssey, alien = catalog["movie:2001-a-space-odyssey-1968"], catalog["movie:alien-1979"]
-    check = FactChecker(titles, [odyssey, alien], [catalog["movie:inception-2010"]])
-    assert check.check("2001: A Space Odyssey is a landmark of 1968 science fiction by Stanley Kubrick.")
-    assert check.check("Like Inception, it keeps you guessing.")  # the user named Inception
-    assert not check.check("It is as gripping as The Dark Knight.")  # a catalog title not shown
-    assert not check.check("A 1975 classic.")  # a year no item has
-    assert not check.check("Shot in 3D over 12 years.")  # numbers not in the catalog facts
-    assert not check.check('A must-see, like "Space Pirates of Mars".')  # an emphasised name that is none of ours
-    assert check.check("An alien creature stalks the crew.")  # lowercase words are not titles in generated text
+    people = {p for it in catalog.values() for p in it.creators}
+    odyssey = catalog["movie:2001-a-space-odyssey-1968"]
+    check = ExplanationChecker(titles, people, [catalog["movie:inception-2010"]])
+    assert check.check("2001: A Space Odyssey is a landmark of 1968 science fiction by Stanley Kubrick.", odyssey).ok
+    assert check.check("Like Inception, it keeps you guessing.", odyssey).ok  # the user named Inception
+    assert not check.check("It is as gripping as The Dark Knight.", odyssey).ok  # a catalog title not shown
+    assert not check.check("A 1975 classic.", odyssey).ok  # a year this item does not have
+    assert not check.check("Shot in 3D over 12 years.", odyssey).ok  # numbers not in the catalog facts
+    assert not check.check('A must-see, like "Space Pirates of Mars".', odyssey).ok  # an emphasised unknown name
+    assert check.check("An alien crew drifts through space.", odyssey).ok  # lowercase words are not titles
+
+
+def test_checker_rejects_wrong_people_genres_and_prompt_echoes(catalog) -> None:  # type: ignore[no-untyped-def]
+    titles = TitleIndex(catalog.values())
+    people = {p for it in catalog.values() for p in it.creators}
+    odyssey = catalog["movie:2001-a-space-odyssey-1968"]
+    check = ExplanationChecker(titles, people, prompt_texts=["Talk only about the numbered items you are given"])
+    wrong_director = check.check("A cold, precise vision from Steven Spielberg.", odyssey)
+    assert not wrong_director.ok and "Steven Spielberg" in wrong_director.problems[0]
+    assert not check.check("A quiet epic, as Margaret Thornbury once wrote.", odyssey).ok  # an invented person
+    wrong_genre = check.check("A hilarious romantic comedy.", odyssey)
+    assert not wrong_genre.ok and "comedy" in wrong_genre.problems[0]
+    assert check.check("A sci-fi landmark that rewards patience.", odyssey).ok  # its own genre
+    assert not check.check("I must talk only about the numbered items you are given.", odyssey).ok
+
+
+def test_genres_named_reads_english_and_chinese_forms() -> None:
+    assert genres_named("a funny, scary ride") == {"comedy", "horror"}
+    assert genres_named("一部科幻电影") == {"sci-fi"}
+    assert genres_named("a quiet evening") == set()
 
 
 def test_clean_reason_drops_cut_off_tails_and_echoed_labels() -> None:

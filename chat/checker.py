@@ -1,0 +1,113 @@
+"""The explanation checker: every title, year, person and genre a generated sentence states must be
+true of the item it explains (or of an item the user named), and no sentence may echo the prompt."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from chat.lexicon import GENRES
+from chat.linker import TitleIndex, normalise
+from storage.records import CatalogItem
+
+_NUMBER = re.compile(r"\d+")
+_EMPHASIS = re.compile(r"\*\*([^*]{2,80})\*\*|《([^》]{1,80})》|\"([^\"]{2,80})\"|“([^”]{2,80})”")
+_CJK = re.compile(r"[\u3400-\u9fff]")
+# two or three capitalised words in a row, not at a sentence start: how a person's name looks in English text
+_NAME = re.compile(r"(?<![.!?:]\s)(?<!^)\b([A-Z][a-z]+(?:[ -][A-Z][a-z]+){1,2})\b")
+_GENRE_FORMS = sorted(((f, g) for g, forms in GENRES.items() for f in forms), key=lambda fg: -len(fg[0]))
+_ECHO_WORDS = 6  # a run of this many words copied from the system prompt counts as leaking it
+
+
+def without_people(text: str, people: Iterable[str]) -> str:
+    """`text` with these names blanked, so "Akira Kurosawa" is not read as the film "Akira"."""
+    for person in sorted(people, key=len, reverse=True):
+        text = text.replace(person, " ")
+    return text
+
+
+def genres_named(text: str) -> set[str]:
+    """Canonical genres whose surface forms appear in `text` ("funny" -> comedy, "科幻" -> sci-fi)."""
+    lowered = text.lower()
+    found = set()
+    for form, genre in _GENRE_FORMS:
+        pattern = re.escape(form) if _CJK.search(form) else r"(?<![a-z-])" + re.escape(form) + r"(?![a-z-])"
+        if re.search(pattern, lowered):
+            found.add(genre)
+            lowered = re.sub(pattern, " ", lowered)
+    return found
+
+
+def _facts_text(item: CatalogItem) -> str:
+    return " ".join([item.title, item.original_title or "", item.description, *item.creators,
+                     *[a for a in item.extra.get("aliases") or () if isinstance(a, str)]])
+
+
+def _word_runs(text: str, n: int) -> set[tuple[str, ...]]:
+    words = re.findall(r"\w+", text.lower())
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+@dataclass
+class Verdict:
+    """The checker's findings for one sentence: empty `problems` means it holds up."""
+
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class ExplanationChecker:
+    """Checks generated text about one item against that item's catalog record.
+
+    Allowed: the item's own titles, year, creators and genres; numbers and capitalised names that
+    occur in its description; and the titles, years and people of items the user named themselves
+    (the explanation may refer back to them). Everything else is a claim the catalog does not back.
+    """
+
+    def __init__(self, titles: TitleIndex, all_people: set[str], user_items: Sequence[CatalogItem] = (),
+                 prompt_texts: Sequence[str] = ()) -> None:
+        self.titles = titles
+        self.all_people = all_people
+        self.user_items = list(user_items)
+        self._prompt_runs = set().union(*(_word_runs(t, _ECHO_WORDS) for t in prompt_texts)) if prompt_texts else set()
+
+    def check(self, text: str, item: CatalogItem) -> Verdict:
+        verdict = Verdict()
+        allowed_items = [item, *self.user_items]
+        allowed_names = {n for it in allowed_items for n in self.titles.names_of(it)}
+        people = {p for it in allowed_items for p in it.creators}
+        facts = " ".join(_facts_text(it) for it in allowed_items)
+        bare = without_people(text, people)
+        foreign = self.titles.find_names(bare, strict_case=True) - allowed_names
+        if foreign:
+            verdict.problems.append(f"names other titles: {sorted(foreign)}")
+        for m in _EMPHASIS.finditer(text):
+            inner = normalise(next(g for g in m.groups() if g))
+            if inner and inner not in allowed_names and not any(inner in n for n in allowed_names):
+                verdict.problems.append(f"emphasises an unknown name: {inner!r}")
+        numbers = {n for it in allowed_items for n in _NUMBER.findall(_facts_text(it))}
+        numbers |= {str(it.year) for it in allowed_items if it.year}
+        wrong = [n for n in _NUMBER.findall(text) if n not in numbers]
+        if wrong:
+            verdict.problems.append(f"numbers not in the catalog record: {wrong}")
+        strangers = [p for p in self.all_people - people if p in text]
+        for name in _NAME.findall(bare):
+            if name not in facts and name not in strangers and self._looks_like_person(name, allowed_names):
+                strangers.append(name)
+        if strangers:
+            verdict.problems.append(f"people not in the catalog record: {strangers}")
+        claimed = genres_named(bare) - {g for it in allowed_items for g in it.genres}
+        claimed = {g for g in claimed if not any(form in facts.lower() for form in GENRES[g])}
+        if claimed:
+            verdict.problems.append(f"genres the item does not have: {sorted(claimed)}")
+        if self._prompt_runs and _word_runs(text, _ECHO_WORDS) & self._prompt_runs:
+            verdict.problems.append("repeats the instructions")
+        return verdict
+
+    def _looks_like_person(self, name: str, allowed_names: set[str]) -> bool:
+        key = normalise(name)
+        return not any(key in n for n in allowed_names) and not self.titles.find_names(name, strict_case=True)

@@ -1,0 +1,179 @@
+"""Critiques: "lighter", "less violent", "funnier", "older", "newer", "shorter than two hours".
+
+An attribute critique becomes a direction in embedding space (the difference between the
+embeddings of its two poles) that shifts the interest vector, plus a small boost for the
+catalog genres that go with it. Era and length critiques become hard filters on catalog fields.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """One critique axis: its two poles as text (embedded), the genres of the positive pole, the cues."""
+
+    positive: str
+    negative: str
+    genres: tuple[str, ...]  # catalog genres boosted by the positive pole, lowered by the negative
+    counter_genres: tuple[str, ...]  # boosted by the negative pole
+    labels: dict[str, tuple[str, str]]  # language -> (positive label, negative label)
+    more: tuple[str, ...]  # cues for the positive pole
+    less: tuple[str, ...]  # cues for the negative pole
+
+
+ATTRIBUTES: dict[str, Attribute] = {
+    "light": Attribute(
+        "light-hearted, cheerful, uplifting, warm feel-good comedy", "dark, grim, bleak, disturbing tragedy",
+        ("comedy", "family", "animation", "romance"), ("horror", "thriller", "crime", "war"),
+        {"en": ("lighter", "darker"), "zh": ("轻松一点", "更深沉一点")},
+        ("lighter", "light-hearted", "lighthearted", "less dark", "less depressing", "less heavy", "less bleak",
+         "more uplifting", "more cheerful", "happier", "feel-good", "feel good", "more upbeat",
+         "轻松", "不那么沉重", "欢乐一点", "开心一点", "治愈"),
+        ("darker", "grittier", "heavier", "bleaker", "more depressing", "less cheerful",
+         "更黑暗", "沉重一点", "更沉重"),
+    ),
+    "violent": Attribute(
+        "violent, brutal, bloody, gory fights and killing", "gentle, peaceful, tender, non-violent",
+        ("action", "war", "crime", "horror"), ("family", "romance", "animation", "comedy"),
+        {"en": ("more violent", "less violent"), "zh": ("更暴力", "不那么暴力")},
+        ("more violent", "bloodier", "gorier", "more brutal", "more gore", "更暴力", "更血腥"),
+        ("less violent", "less violence", "less gory", "less gore", "less bloody", "less brutal", "not so violent",
+         "not too violent", "gentler", "non-violent", "nonviolent", "不那么暴力", "少点暴力", "别太暴力",
+         "没那么血腥", "不要太血腥", "温和"),
+    ),
+    "funny": Attribute(
+        "funny, hilarious comedy full of jokes and humor", "serious, solemn, earnest drama",
+        ("comedy",), ("drama",),
+        {"en": ("funnier", "more serious"), "zh": ("更搞笑", "更严肃")},
+        ("funnier", "more fun", "more humor", "more humour", "more comedic", "sillier", "more jokes",
+         "更搞笑", "搞笑一点", "好笑一点", "更好笑", "有趣一点"),
+        ("more serious", "less silly", "less goofy", "less funny", "严肃一点", "更严肃", "正经一点"),
+    ),
+    "complex": Attribute(
+        "complex, cerebral, mind-bending, intricate puzzle plot", "simple, straightforward, easy-to-follow story",
+        (), (),
+        {"en": ("more complex", "simpler"), "zh": ("更烧脑", "简单一点")},
+        ("more complex", "more challenging", "smarter", "more cerebral", "more mind-bending", "more twists",
+         "更烧脑", "烧脑一点"),
+        ("less confusing", "simpler", "easier to follow", "more straightforward", "less complicated",
+         "less complex", "not so confusing", "简单点", "简单一点", "不那么烧脑", "别太烧脑", "不要太复杂"),
+    ),
+    "scary": Attribute(
+        "scary, terrifying, frightening horror", "cozy, reassuring, safe, not frightening at all",
+        ("horror",), ("family", "comedy"),
+        {"en": ("scarier", "less scary"), "zh": ("更吓人", "不那么吓人")},
+        ("scarier", "more frightening", "creepier", "more terrifying", "更吓人", "更恐怖"),
+        ("less scary", "not too scary", "less frightening", "less creepy", "not so scary", "不那么吓人",
+         "别太吓人", "不要太恐怖"),
+    ),
+    "exciting": Attribute(
+        "exciting, fast-paced, thrilling action and suspense", "calm, slow, quiet, contemplative",
+        ("action", "thriller", "adventure"), ("drama",),
+        {"en": ("more exciting", "calmer"), "zh": ("更刺激", "更平静")},
+        ("more exciting", "more action", "faster-paced", "faster paced", "more thrilling", "more intense",
+         "更刺激", "节奏快一点", "紧张一点"),
+        ("calmer", "slower", "more relaxing", "quieter", "less intense", "more relaxed", "慢一点", "安静一点",
+         "平静一点"),
+    ),
+    "romantic": Attribute(
+        "romantic love story", "no romance, friendship and adventure instead of a love story",
+        ("romance",), (),
+        {"en": ("more romantic", "less romantic"), "zh": ("更浪漫", "少点爱情")},
+        ("more romantic", "more romance", "更浪漫", "浪漫一点"),
+        ("less romantic", "less romance", "less mushy", "少点爱情", "不要爱情"),
+    ),
+}
+
+_OLDER = ("older", "earlier", "more classic", "less recent", "老一点", "更老", "早一点", "年代久一点", "老片")
+_NEWER = ("newer", "more recent", "more modern", "less old", "新一点", "更新", "近一点", "最近的", "近几年")
+_CLASSIC = ("classic", "classics", "old-school", "old school", "经典", "老电影")
+_RECENT = ("recent", "modern", "new release", "new releases", "brand new", "最新", "新片", "新电影")
+_NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "an": 1, "a": 1, "一": 1, "两": 2, "二": 2, "三": 3,
+                 "half": 0.5}
+_DURATION = re.compile(r"(?:shorter than|under|less than|at most|no longer than|within|max(?:imum)?)\s+"
+                       r"(an?|one|two|three|half|\d+(?:\.\d+)?)\s*(?:and a half\s+)?(hours?|hrs?|h|minutes?|mins?)\b"
+                       r"|([一两二三]|\d+)\s*(?:个)?(小时|分钟)(?:以内|之内|以下)")
+_SHORT = re.compile(r"\bshort(?:er)?\b(?! stor)|短一点|短的")
+CLASSIC_BEFORE = 1990  # "classics" means before this year
+RECENT_FROM = 2010  # "recent" means from this year
+SHORT_MINUTES = 100  # "something short" without a number
+
+
+@dataclass
+class Critique:
+    """What one message asks to change, beyond genres and titles (the linker does those)."""
+
+    directions: list[tuple[str, int]] = field(default_factory=list)  # (attribute name, +1 | -1)
+    era: str | None = None  # "older" | "newer" (relative to what was shown) | "classic" | "recent"
+    max_minutes: int | None = None
+
+    @property
+    def any(self) -> bool:
+        return bool(self.directions or self.era or self.max_minutes)
+
+    def genres_to_drop(self) -> set[str]:
+        """Genres the linker may have read as wanted that a negative critique means the opposite of
+        ("less romantic" is not a request for romance)."""
+        return {g for name, sign in self.directions if sign < 0 for g in ATTRIBUTES[name].genres}
+
+
+def _found(lowered: str, cues: tuple[str, ...]) -> bool:
+    for cue in cues:
+        pattern = re.escape(cue) if _CJK.search(cue) else r"(?<![a-z-])" + re.escape(cue) + r"(?![a-z-])"
+        if re.search(pattern, lowered):
+            return True
+    return False
+
+
+def parse_critique(text: str) -> Critique:
+    """Read attribute, era and length critiques from one message."""
+    lowered = text.lower()
+    out = Critique()
+    for name, attr in ATTRIBUTES.items():
+        less, more = _found(lowered, attr.less), _found(lowered, attr.more)
+        if less != more:  # both or neither: nothing clear to act on
+            out.directions.append((name, 1 if more else -1))
+    if _found(lowered, _OLDER):
+        out.era = "older"
+    elif _found(lowered, _NEWER):
+        out.era = "newer"
+    elif _found(lowered, _CLASSIC):
+        out.era = "classic"
+    elif _found(lowered, _RECENT):
+        out.era = "recent"
+    out.max_minutes = _minutes(lowered)
+    return out
+
+
+def _minutes(lowered: str) -> int | None:
+    m = _DURATION.search(lowered)
+    if m:
+        amount, unit = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        value = float(_NUMBER_WORDS.get(amount, 0) or amount)
+        if "and a half" in m.group(0):
+            value += 0.5
+        return int(value * 60) if unit.startswith(("h", "小")) else int(value)
+    if _SHORT.search(lowered):
+        return SHORT_MINUTES
+    return None
+
+
+def era_bounds(era: str, shown_years: list[int]) -> tuple[int | None, int | None]:
+    """(year_min, year_max) for an era critique; "older"/"newer" are relative to the mean year shown."""
+    if era in ("older", "newer") and shown_years:
+        mean = sum(shown_years) / len(shown_years)
+        return (None, math.floor(mean) - 1) if era == "older" else (math.ceil(mean) + 1, None)
+    if era in ("older", "classic"):
+        return None, CLASSIC_BEFORE - 1
+    return RECENT_FROM, None
+
+
+def direction_label(name: str, sign: int, language: str) -> str:
+    labels = ATTRIBUTES[name].labels["zh" if language == "zh" else "en"]
+    return labels[0] if sign > 0 else labels[1]
