@@ -81,20 +81,23 @@ class ExplanationChecker:
         allowed_names = {n for it in allowed_items for n in self.titles.names_of(it)}
         people = {p for it in allowed_items for p in it.creators}
         facts = " ".join(_facts_text(it) for it in allowed_items)
+        allowed_names |= self.titles.find_names(facts, strict_case=True)  # what its own record mentions is a fact
         bare = without_people(text, people)
         foreign = self.titles.find_names(bare, strict_case=True) - allowed_names
         if foreign:
             verdict.problems.append(f"names other titles: {sorted(foreign)}")
         for m in _EMPHASIS.finditer(text):
             inner = normalise(next(g for g in m.groups() if g))
-            if inner and inner not in allowed_names and not any(inner in n for n in allowed_names):
+            if inner and inner not in allowed_names and not any(inner in n for n in allowed_names) \
+                    and inner not in normalise(facts):
                 verdict.problems.append(f"emphasises an unknown name: {inner!r}")
         numbers = {n for it in allowed_items for n in _NUMBER.findall(_facts_text(it))}
         numbers |= {str(it.year) for it in allowed_items if it.year}
         wrong = [n for n in _NUMBER.findall(text) if n not in numbers]
         if wrong:
             verdict.problems.append(f"numbers not in the catalog record: {wrong}")
-        strangers = [p for p in self.all_people - people if p in text]
+        strangers = [p for p in self.all_people - people
+                     if p in text and p not in facts and re.search(rf"\b{re.escape(p)}\b", text)]
         for name in _NAME.findall(bare):
             if name not in facts and name not in strangers and self._looks_like_person(name, allowed_names):
                 strangers.append(name)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
 from collections.abc import Generator as Generator_
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from chat import policy
 from chat.catalog import Catalog, import_default_catalog, sync_embeddings
@@ -21,6 +23,8 @@ from chat.understand import Understanding, apply, detect_language, understand
 from retrieval.embedders.base import Embedder
 from retrieval.index import Hit
 from storage.engine import make_engine, migrate, session_factory
+from storage.errors import ConfigError
+from storage.importers import load_file
 from storage.records import ShownItem
 from storage.repository import CatalogRepository, ConversationRepository
 
@@ -39,6 +43,7 @@ class Recommendation:
     creators: tuple[str, ...] = ()
     genres: tuple[str, ...] = ()
     domain: str = "movie"
+    claim: str = ""  # the generated (or template) part of the reason, as the ExplanationChecker saw it
 
     def to_json(self) -> dict[str, object]:
         return {"item_id": self.item_id, "title": self.title, "year": self.year, "reason": self.reason,
@@ -92,15 +97,18 @@ class Engine:
 
     @classmethod
     def from_settings(cls, settings: Settings, embedder: Embedder | None = None,
-                      generator: Generator | None = None, load_lm: bool = True) -> Engine:
-        """Open the database (migrating it), import the default catalog if empty, sync embeddings, load models."""
+                      generator: Generator | None = None, load_lm: bool = True,
+                      catalog_file: Path | None = None) -> Engine:
+        """Open the database (migrating it), import the default catalog (or `catalog_file`) if it is empty,
+        sync embeddings, load models."""
         engine = make_engine(settings.db_url)
         migrate(engine)
         sessions = session_factory(engine)
         catalog_repo = CatalogRepository(sessions)
         if catalog_repo.count() == 0:
-            report = import_default_catalog(catalog_repo)
-            log.info("Imported the default catalog: %d items", report.added)
+            report = catalog_repo.upsert(load_file(catalog_file)) if catalog_file else import_default_catalog(
+                catalog_repo)
+            log.info("Imported the %s catalog: %d items", catalog_file or "default", report.added)
         if embedder is None:
             from retrieval.embedders.presets import load_embedder
 
@@ -112,6 +120,24 @@ class Engine:
 
             generator = load_generator(settings.lm, settings.cache_dir, settings.resolved_device())
         return cls(settings, catalog, embedder, ConversationRepository(sessions), generator, catalog_repo)
+
+    @classmethod
+    def for_catalog(cls, settings: Settings, catalog: str, embedder: Embedder | None = None,
+                    generator: Generator | None = None) -> Engine:
+        """An engine over a named catalog: "default" (the settings' database), "redial" (the shared ReDial
+        movies) or a catalog file, each file kept in its own database under data_dir/catalogs."""
+        if catalog == "default":
+            return cls.from_settings(settings, embedder, generator)
+        path = settings.shared_data / "redial" / "movies.json" if catalog == "redial" else Path(catalog)
+        if not path.is_file():
+            hint = "set CONCIERGE_SHARED_DATA to the folder holding redial/" if catalog == "redial" else \
+                "give a .jsonl, .csv or ReDial movies.json file"
+            raise ConfigError(f"No catalog file at {path}: {hint}.")
+        key = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
+        folder = settings.data_dir / "catalogs"
+        folder.mkdir(parents=True, exist_ok=True)
+        scoped = settings.model_copy(update={"database_url": f"sqlite:///{folder / f'{path.stem}-{key}.db'}"})
+        return cls.from_settings(scoped, embedder, generator, catalog_file=path)
 
     def new_session(self, user_id: str | None = None) -> str:
         return self.conversations.create(user_id, DialogueState().to_json())
@@ -234,16 +260,19 @@ class Engine:
         generator = self.generator if self.settings.lm_replies else None
         parts: list[str] = []
         reasons: dict[int, str] = {}
+        claims: dict[int, str] = {}
         paths: dict[str, int] = {}
         for piece in write_reply(generator, message, state, [h.item for h in hits], self.catalog.items,
                                  self.catalog.titles, lang, self.settings.max_reason_tokens, self.catalog.people):
             parts.append(piece.text)
             if piece.item_index is not None:
                 reasons[piece.item_index] = piece.reason or ""
+                claims[piece.item_index] = piece.claim or ""
                 paths[piece.path or "template"] = paths.get(piece.path or "template", 0) + 1
             yield Delta(piece.text)
         shown = [Recommendation(h.item.id, h.item.title, h.item.year, reasons.get(i, ""), h.item.original_title,
-                                h.item.creators, h.item.genres, h.item.domain) for i, h in enumerate(hits)]
+                                h.item.creators, h.item.genres, h.item.domain, claims.get(i, ""))
+                 for i, h in enumerate(hits)]
         return "".join(parts).strip(), shown, paths
 
 

@@ -104,8 +104,11 @@ class TitleIndex:
     def __init__(self, items: Iterable[CatalogItem], popularity: dict[str, float] | None = None) -> None:
         pop = popularity or {}
         self.by_name: dict[str, list[CatalogItem]] = {}
+        self._names_by_id: dict[str, set[str]] = {}
         for item in items:
-            for name in self._names(item):
+            names = self._names(item)
+            self._names_by_id[item.id] = names
+            for name in names:
                 self.by_name.setdefault(name, []).append(item)
         for group in self.by_name.values():
             # most popular first, then earliest (the original before its remakes)
@@ -153,6 +156,10 @@ class TitleIndex:
     def find_names(self, text: str, strict_case: bool = False) -> set[str]:
         """The normalised catalog names mentioned in `text` (a name may belong to several items)."""
         return {name for _a, _b, name, _year in self._spans(text, strict_case)}
+
+    def by_id_name(self, item_id: str) -> list[CatalogItem]:
+        """Every item that shares a name with `item_id` (itself included)."""
+        return [it for name in self._names_by_id.get(item_id, ()) for it in self.by_name[name]]
 
     def items_named(self, name: str) -> list[CatalogItem]:
         return list(self.by_name.get(name, ()))
@@ -286,6 +293,8 @@ def parse(text: str, titles: TitleIndex) -> Parse:
     counts = {d: sum(len(_cue_positions(lowered, [w])) for w in words) for d, words in DOMAINS.items()}
     if max(counts.values()) > 0:
         out.domain = max(counts, key=lambda d: counts[d])
+    if out.domain:  # "The Shining movie": of two items with one name, the one of the domain the user named
+        out.mentions = [_in_domain(m, titles, out.domain) for m in out.mentions]
     _years(lowered, out)
     for m in _ORDINAL_RE.finditer(lowered):
         key = m.group(1) or m.group(2)
@@ -307,6 +316,11 @@ def parse(text: str, titles: TitleIndex) -> Parse:
     out.unresolved = [next(g for g in m.groups() if g) for m in _QUOTED.finditer(text)
                       if not any(a <= m.start() < b for a, b, _ in title_spans)]
     return out
+
+
+def _in_domain(m: Mention, titles: TitleIndex, domain: str) -> Mention:
+    item = next((it for it in titles.by_id_name(m.item_id) if it.domain == domain), None)
+    return Mention(item.id, m.surface, m.polarity, m.seen) if item and item.id != m.item_id else m
 
 
 def _clause_of(lowered: str, pos: int) -> str:

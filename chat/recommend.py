@@ -16,7 +16,7 @@ from retrieval.index import Filters, Hit
 from retrieval.interest import InterestWeights, interest_vector
 
 DIRECTION_STRENGTH = 0.35  # how far one critique moves the (unit) interest vector
-GENRE_BOOST = 0.04  # score added per matching genre of a critique's pole (cosine units)
+GENRE_BOOST = 0.06  # score added per matching genre of a critique's pole (cosine units)
 POOL = 4  # MMR chooses k items from the top POOL * k
 
 

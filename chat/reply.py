@@ -19,6 +19,9 @@ from storage.records import CatalogItem
 
 log = logging.getLogger(__name__)
 _CJK = re.compile(r"[\u3400-\u9fff]")
+# words of a message that tries to instruct the model: such a message is never echoed back in a reason
+_INSTRUCTION = re.compile(r"\b(?:ignore|instructions?|system prompt|prompt|password|pretend|disregard|jailbreak)\b"
+                          r"|忽略|指令|提示词|密码", re.IGNORECASE)
 _GENRE_ZH = {g: next((f for f in forms if re.search(r"[\u3400-\u9fff]", f)), g) for g, forms in GENRES.items()}
 
 
@@ -31,6 +34,7 @@ class Piece:
     reason: str | None = None
     from_model: bool = False
     path: str | None = None  # "first_pass" | "regenerated" | "template"
+    claim: str | None = None  # the part after the deterministic lead: what the checker checked
 
 
 def genre_label(genre: str, language: str) -> str:
@@ -57,7 +61,7 @@ def wants_summary(state: DialogueState, titles: dict[str, CatalogItem], language
                                                                         for g in state.genres_avoided))
     if state.year_min or state.year_max:
         bits.append(f"{state.year_min or ''}-{state.year_max or ''}")
-    if not bits and state.statements:
+    if not bits and state.statements and not _INSTRUCTION.search(state.statements[-1]):
         bits.append(short_statement(state.statements[-1]))
     return "; ".join(b for b in bits if b) or ("随便看看" if language == "zh" else "something good")
 
@@ -84,7 +88,7 @@ def lead(item: CatalogItem, state: DialogueState, known: dict[str, CatalogItem],
                 else f"You wanted {' and '.join(shared)}: ")
     if liked:
         return f"喜欢《{liked[0].display_title('zh')}》的话：" if zh else f"Since you liked {liked[0].title}: "
-    if state.statements:
+    if state.statements and not _INSTRUCTION.search(state.statements[-1]):
         said = short_statement(state.statements[-1])
         return f"你说“{said}”：" if zh else f'For "{said}": '
     return "先从这部开始：" if zh else "A well-loved place to start: "
@@ -128,8 +132,9 @@ def reply_messages(message: str, state: DialogueState, candidates: Sequence[Cata
         else:
             what = f"a {kind} {'film' if item.domain == 'movie' else 'book'}" + (f" by {by}" if by else "")
         rows.append(f"* {item.display_title(lang)}: {what}. {first_sentence(item.description, 200)}")
+    said = "" if _INSTRUCTION.search(message) else message[:300].replace("\n", " ")  # never pass instructions on
     user = load(f"reply_user_{lang}.txt").format(
-        message=message[:300].replace("\n", " "), wants=wants_summary(state, known, lang), items="\n".join(rows))
+        message=said, wants=wants_summary(state, known, lang), items="\n".join(rows))
     return [{"role": "system", "content": load(f"reply_system_{lang}.txt").strip()},
             {"role": "user", "content": user.strip()}]
 
@@ -201,4 +206,4 @@ def write_reply(generator: Generator | None, message: str, state: DialogueState,
             body = template_reason(item, language, state.genres_wanted)
         used.add(body)
         reason = start + body
-        yield Piece(body + ("\n" if i < len(items) - 1 else ""), i, reason, path != "template", path)
+        yield Piece(body + ("\n" if i < len(items) - 1 else ""), i, reason, path != "template", path, body)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from chat.critique import Critique, era_bounds, parse_critique
+from chat.critique import ATTRIBUTES, Critique, era_bounds, parse_critique
 from chat.lexicon import GENRES
 from chat.linker import Mention, Parse, TitleIndex, parse
 from chat.lm.base import Generator, Message, complete
@@ -174,6 +174,8 @@ def apply(u: Understanding, state: DialogueState, years: dict[str, int | None] |
         state.year_min, state.year_max = era_bounds(c.era, shown)
     for name, sign in c.directions:
         state.steer(name, sign)
+        if sign < 0:  # "less scary" after "scary movies": horror stops being a requirement
+            state.genres_wanted = [g for g in state.genres_wanted if g not in ATTRIBUTES[name].genres]
     if c.max_minutes:
         state.max_minutes = c.max_minutes
     text = p.positive_text.strip()

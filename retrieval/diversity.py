@@ -9,7 +9,8 @@ import numpy as np
 
 from storage.records import CatalogItem
 
-_SEQUEL_TAIL = re.compile(r"(?:\s*[:(].*|\s+[-–]\s.*|\s+(?:part\s+)?(?:[0-9]+|ii|iii|iv|v|vi)\b.*)$", re.IGNORECASE)
+_SEQUEL_TAIL = re.compile(r"(?:\s*[:(].*|\s+[-–]\s.*|\s+and the\s.*|\s+(?:part\s+)?(?:[0-9]+|ii|iii|iv|v|vi)\b.*)$",
+                         re.IGNORECASE)
 
 
 def franchise_key(item: CatalogItem) -> str:

@@ -1,4 +1,4 @@
-"""The scripted dialogue suite, with fakes and with the real default models."""
+"""The scripted dialogue suite, with fakes and with the real default models (docs/dialogue-scripts.md)."""
 
 from __future__ import annotations
 
@@ -8,24 +8,50 @@ import pytest
 
 from chat.dialogues import load_script, run_script
 from chat.engine import Engine
+from chat.lm.base import ScriptedGenerator
+from retrieval.embedders.hashing import HashingEmbedder
+from tests.conftest import SHARED_DATA, fake_settings
 
 SCRIPTS = sorted((Path(__file__).parent / "dialogues").glob("*.yaml"))
 
 
-def test_there_are_enough_scripts_in_both_languages() -> None:
-    assert len(SCRIPTS) >= 10
+def test_the_suite_is_big_varied_and_partly_on_redial() -> None:
+    scripts = [load_script(p) for p in SCRIPTS]
+    assert len(scripts) >= 40
     texts = " ".join(p.read_text(encoding="utf-8") for p in SCRIPTS)
     assert "我" in texts and "movie" in texts
+    on_redial = sum(s["catalog"] == "redial" for s in scripts)
+    assert 0.2 <= on_redial / len(scripts) <= 0.3
+
+
+@pytest.fixture(scope="session")
+def fake_redial_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    settings = fake_settings(tmp_path_factory.mktemp("redial-fake"))
+    return Engine.for_catalog(settings, "redial", HashingEmbedder(), ScriptedGenerator())
+
+
+@pytest.fixture(scope="session")
+def real_redial_engine(real_engine: Engine) -> Engine:
+    """The ReDial catalog with the default models (shared with real_engine: loaded once)."""
+    return Engine.for_catalog(real_engine.settings, "redial", real_engine.embedder, real_engine.generator)
+
+
+def _engine(path: Path, default: Engine, redial: pytest.FixtureRequest, name: str) -> Engine:
+    if load_script(path)["catalog"] != "redial":
+        return default
+    if not (SHARED_DATA / "redial" / "movies.json").is_file():
+        pytest.skip(f"no ReDial data at {SHARED_DATA}")
+    return redial.getfixturevalue(name)  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.stem)
-def test_script_with_fakes(engine: Engine, path: Path) -> None:
-    result = run_script(engine, load_script(path))
+def test_script_with_fakes(engine: Engine, path: Path, request: pytest.FixtureRequest) -> None:
+    result = run_script(_engine(path, engine, request, "fake_redial_engine"), load_script(path))
     assert result.failures == []
 
 
 @pytest.mark.real_models
 @pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.stem)
-def test_script_with_real_models(real_engine: Engine, path: Path) -> None:
-    result = run_script(real_engine, load_script(path))
+def test_script_with_real_models(real_engine: Engine, path: Path, request: pytest.FixtureRequest) -> None:
+    result = run_script(_engine(path, real_engine, request, "real_redial_engine"), load_script(path))
     assert result.failures == []
