@@ -73,6 +73,22 @@ class CatalogRepository:
             count, newest = s.execute(select(func.count(Item.id), func.max(Item.updated_at))).one()
         return int(count), str(newest)
 
+    def without_description(self) -> list[CatalogItem]:
+        with self._sessions() as s:
+            return [_to_record(r) for r in s.scalars(select(Item).where(Item.description == "").order_by(Item.id))]
+
+    def set_generated_description(self, item_id: str, text: str) -> bool:
+        """Store a generated description, marked as such, only if the item still has none (a human one,
+        even one written meanwhile, is never overwritten). Returns whether it was stored."""
+        with self._sessions.begin() as s:
+            row = s.get(Item, item_id, with_for_update=True)
+            if row is None or row.description:
+                return False
+            row.description = text
+            row.extra = {**(row.extra or {}), "description_source": "generated"}
+            row.content_hash = _to_record(row).content_hash()
+            return True
+
     def count(self) -> int:
         with self._sessions() as s:
             return int(s.scalar(select(func.count()).select_from(Item)) or 0)

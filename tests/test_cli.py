@@ -60,3 +60,54 @@ def test_invalid_setting_is_reported(env: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("CONCIERGE_RECOMENDATIONS", "4")
     out = runner.invoke(app, ["ask", "hi"])
     assert out.exit_code == 2 and "CONCIERGE_RECOMMENDATIONS" in out.output
+
+
+def test_eval_dialogues_prints_a_table_and_writes_the_report(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONCIERGE_LM", "scripted")
+    folder = env / "scripts"
+    folder.mkdir()
+    (folder / "a.yaml").write_text("name: sci-fi\nturns:\n  - user: a sci-fi movie\n"
+                                   "    expect: {recommends: true, genre_any: [sci-fi]}\n", encoding="utf-8")
+    (folder / "b.yaml").write_text("name: wrong on purpose\nturns:\n  - user: hi\n"
+                                   "    expect: {recommends: true}\n", encoding="utf-8")
+    out = env / "report.json"
+    result = runner.invoke(app, ["eval", "dialogues", str(folder), "--json", str(out)])
+    assert result.exit_code == 1, result.output  # one script fails
+    assert "1/2 scripts passed" in result.output and "wrong on purpose" in result.output
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["passed"] == 1 and report["failed"] == 1
+    assert [s["passed"] for s in report["scripts"]] == [True, False]
+    assert "expected recommends=True" in report["scripts"][1]["failures"][0]
+    assert set(report["explanations"]) == {"first_pass", "regenerated", "template"}
+    assert report["explanations"]["template"] == 3  # the scripted model writes nothing: all templates
+
+
+def test_eval_dialogues_rejects_a_bad_script(env: Path) -> None:
+    folder = env / "bad"
+    folder.mkdir()
+    (folder / "x.yaml").write_text("turns:\n  - user: hi\n    expect: {asks_politely: true}\n", encoding="utf-8")
+    result = runner.invoke(app, ["eval", "dialogues", str(folder)])
+    assert result.exit_code == 2 and "unknown expectations ['asks_politely']" in result.output
+
+
+def test_enrich_describes_only_items_without_a_description(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONCIERGE_LM", "scripted")
+    catalog = env / "c.jsonl"
+    catalog.write_text(
+        '{"id": "movie:a", "domain": "movie", "title": "Alpha Quest", "year": 1999, "creators": ["Jo Bloggs"],'
+        ' "genres": ["adventure"]}\n'
+        '{"id": "movie:b", "domain": "movie", "title": "Beta Days", "year": 2001, "genres": ["drama"],'
+        ' "description": "Written by a person."}\n', encoding="utf-8")
+    assert runner.invoke(app, ["ingest", str(catalog)]).exit_code == 0
+    result = runner.invoke(app, ["enrich"])
+    assert result.exit_code == 0, result.output
+    assert "0 descriptions written by the model, 1 built from the facts" in result.output
+    from chat.settings import load_settings
+    from storage.engine import make_engine, session_factory
+    from storage.repository import CatalogRepository
+
+    repo = CatalogRepository(session_factory(make_engine(load_settings().db_url)))
+    a, b = repo.get("movie:a"), repo.get("movie:b")
+    assert a is not None and b is not None
+    assert a.description == "A 1999 adventure film directed by Jo Bloggs." and a.extra["description_source"] == "generated"
+    assert b.description == "Written by a person." and "description_source" not in b.extra

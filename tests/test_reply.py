@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chat.linker import TitleIndex
 from chat.checker import ExplanationChecker, genres_named
+from chat.linker import TitleIndex
 from chat.reply import clean_reason
 from storage.importers import embedded_catalog_files, load_file
 

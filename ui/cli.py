@@ -1,10 +1,9 @@
-"""The `concierge` command line: serve, chat, ask, ingest, models."""
+"""The `concierge` command line: serve, chat, ask, ingest, models, enrich, eval."""
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -12,40 +11,20 @@ from typing import Annotated
 
 import typer
 
-from chat.settings import Settings, load_settings
+from chat.settings import Settings
 from storage.errors import ConciergeError
+from ui.cli_common import Verbose, exit_error, setup_command
+from ui.cli_eval import eval_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Concierge: a conversational recommender that runs offline.")
+app.add_typer(eval_app, name="eval")
 log = logging.getLogger("concierge")
-
-Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="log progress and details")]
-
-
-def _setup(verbose: bool, quiet_models: bool = True) -> Settings:
-    """Logging for an entry point, offline switches for the model libraries, and the settings."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    for key, value in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"), ("HF_HUB_DISABLE_TELEMETRY", "1"),
-                       ("GRADIO_ANALYTICS_ENABLED", "False"), ("TOKENIZERS_PARALLELISM", "false")):
-        os.environ.setdefault(key, value)
-    if quiet_models and not verbose:
-        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    try:
-        return load_settings()
-    except ConciergeError as exc:
-        raise _fail(exc) from None
-
-
-def _fail(exc: ConciergeError) -> typer.Exit:
-    typer.secho(f"Error: {exc}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code=2)
-
 
 @app.command()
 def models(verbose: Verbose = False) -> None:
     """Prepare the model cache (LM, embedder) and the default catalog, then show what is there."""
-    settings = _setup(True)
+    settings = setup_command(True)
     from chat.catalog import import_default_catalog, sync_embeddings
     from chat.lm.presets import prepare_lm
     from retrieval.embedders.presets import load_embedder
@@ -71,7 +50,7 @@ def models(verbose: Verbose = False) -> None:
         n = sync_embeddings(repo, embedder)
         typer.echo(f"      {repo.count()} items, {n} newly embedded ({time.perf_counter() - t0:.0f} s total)")
     except ConciergeError as exc:
-        raise _fail(exc) from None
+        raise exit_error(exc) from None
     _show_cache(settings)
 
 
@@ -100,7 +79,7 @@ def ingest(
     verbose: Verbose = False,
 ) -> None:
     """Import (upsert) a catalog file; only new or changed items are embedded."""
-    settings = _setup(verbose)
+    settings = setup_command(verbose)
     from chat.catalog import sync_embeddings
     from storage.engine import make_engine, migrate, session_factory
     from storage.importers import load_file
@@ -123,7 +102,7 @@ def ingest(
             n = sync_embeddings(repo, embedder)
             typer.echo(f"embedded {n} items with {embedder.name}")
     except ConciergeError as exc:
-        raise _fail(exc) from None
+        raise exit_error(exc) from None
 
 
 def _split_mapping(text: str) -> tuple[str, str]:
@@ -141,7 +120,7 @@ def ask(
     verbose: Verbose = False,
 ) -> None:
     """One turn, non-interactive; pass the printed session id back with --session to continue."""
-    settings = _setup(verbose)
+    settings = setup_command(verbose)
     from chat.engine import Engine
 
     try:
@@ -151,7 +130,7 @@ def ask(
         session_id = session or engine.new_session()
         result = engine.ask(session_id, text)
     except ConciergeError as exc:
-        raise _fail(exc) from None
+        raise exit_error(exc) from None
     if as_json:
         typer.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
     else:
@@ -162,13 +141,13 @@ def ask(
 @app.command("chat")
 def chat_repl(verbose: Verbose = False) -> None:
     """A conversation in the terminal (Ctrl-D or 'quit' to leave)."""
-    settings = _setup(verbose)
+    settings = setup_command(verbose)
     from chat.engine import Delta, Engine
 
     try:
         engine = Engine.from_settings(settings)
     except ConciergeError as exc:
-        raise _fail(exc) from None
+        raise exit_error(exc) from None
     session_id = engine.new_session()
     typer.echo("Concierge: tell me what you like (Ctrl-D to quit).")
     while True:
@@ -191,19 +170,53 @@ def chat_repl(verbose: Verbose = False) -> None:
 
 
 @app.command()
+def enrich(
+    limit: Annotated[int | None, typer.Option(help="describe at most this many items")] = None,
+    verbose: Verbose = False,
+) -> None:
+    """Write descriptions for catalog items that have none (marked as generated; human ones are kept)."""
+    settings = setup_command(verbose)
+    from tqdm import tqdm
+
+    from chat.enrich import enrich as run_enrich
+    from chat.lm.presets import load_generator
+    from storage.engine import make_engine, migrate, session_factory
+    from storage.repository import CatalogRepository
+
+    try:
+        engine = make_engine(settings.db_url)
+        migrate(engine)
+        repo = CatalogRepository(session_factory(engine))
+        generator = load_generator(settings.lm, settings.cache_dir, settings.resolved_device())
+        bar = tqdm(desc="describing", unit="item")
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        report = run_enrich(repo, generator, limit, progress)
+        bar.close()
+    except ConciergeError as exc:
+        raise exit_error(exc) from None
+    typer.echo(f"{report.generated} descriptions written by the model, {report.template} built from the facts "
+               f"(the model's failed the check), {report.skipped} skipped (a human description exists). "
+               "Run `concierge ingest` or restart the server to embed them.")
+
+
+@app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="interface to listen on (default 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(help="port (default 7860)")] = None,
     verbose: Verbose = False,
 ) -> None:
     """Serve the web UI."""
-    settings = _setup(verbose)
+    settings = setup_command(verbose)
     from ui.web import run
 
     try:
         run(settings, host or settings.host, port or settings.port)
     except ConciergeError as exc:
-        raise _fail(exc) from None
+        raise exit_error(exc) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,79 @@
+"""Critiques: parsing, the state they leave, and the direction they move the list in."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from chat.critique import CLASSIC_BEFORE, RECENT_FROM, era_bounds, parse_critique
+from chat.engine import Engine
+from chat.state import DialogueState
+
+
+def test_parse_reads_attribute_era_and_length_critiques() -> None:
+    c = parse_critique("like Inception but lighter and less violent")
+    assert sorted(c.directions) == [("light", 1), ("violent", -1)]
+    assert parse_critique("funnier please").directions == [("funny", 1)]
+    assert parse_critique("more serious").directions == [("funny", -1)]
+    assert parse_critique("轻松一点的").directions == [("light", 1)]
+    assert parse_critique("something older").era == "older"
+    assert parse_critique("新一点的").era == "newer"
+    assert parse_critique("shorter than two hours").max_minutes == 120
+    assert parse_critique("under 90 minutes").max_minutes == 90
+    assert parse_critique("两小时以内").max_minutes == 120
+    assert not parse_critique("I loved Inception").any
+
+
+def test_negative_critique_does_not_ask_for_the_genre_it_names() -> None:
+    assert parse_critique("less romantic").genres_to_drop() == {"romance"}
+    assert parse_critique("more romantic").genres_to_drop() == set()
+
+
+def test_era_bounds_are_relative_to_what_was_shown() -> None:
+    assert era_bounds("older", [1990, 2000, 2010]) == (None, 1999)
+    assert era_bounds("newer", [1990, 2000, 2010]) == (2001, None)
+    assert era_bounds("older", []) == (None, CLASSIC_BEFORE - 1)
+    assert era_bounds("recent", []) == (RECENT_FROM, None)
+
+
+def test_older_lowers_the_mean_year_and_keeps_the_genre(engine: Engine) -> None:
+    sid = engine.new_session()
+    first = engine.ask(sid, "I love sci-fi movies")
+    second = engine.ask(sid, "something older")
+    years = [r.year for r in first.recommendations if r.year]
+    assert max(r.year or 0 for r in second.recommendations) < sum(years) / len(years)
+    assert all("sci-fi" in r.genres for r in second.recommendations)
+
+
+def test_a_direction_moves_the_interest_vector_towards_its_pole(engine: Engine) -> None:
+    rec = engine.recommender
+    base = DialogueState(statements=["a film about a family"])
+    lighter = base.model_copy(deep=True)
+    lighter.steer("light", 1)
+    v0, v1 = rec.interest(base), rec.interest(lighter)
+    assert v0 is not None and v1 is not None
+    d = rec.direction("light")
+    assert float(v1 @ d) > float(v0 @ d)
+    assert abs(float(np.linalg.norm(v1)) - 1.0) < 1e-5
+
+
+def test_steering_keeps_one_direction_per_attribute() -> None:
+    state = DialogueState()
+    state.steer("light", 1)
+    state.steer("funny", 1)
+    state.steer("light", -1)
+    assert [(d.name, d.sign) for d in state.directions] == [("funny", 1), ("light", -1)]
+
+
+def test_less_scary_after_scary_drops_the_horror_requirement(engine: Engine) -> None:
+    sid = engine.new_session()
+    engine.ask(sid, "scary horror movies please")
+    engine.ask(sid, "less scary")
+    state = DialogueState.from_json(engine.conversations.load_state(sid))
+    assert "horror" not in state.genres_wanted and state.directions[-1].name == "scary"
+
+
+def test_length_critique_without_runtimes_says_so(engine: Engine) -> None:
+    sid = engine.new_session()
+    engine.ask(sid, "a thriller movie")
+    out = engine.ask(sid, "shorter than two hours")
+    assert "running times" in out.reply and out.recommendations

@@ -1,0 +1,35 @@
+"""MMR re-ranking: relevant lists that are not one franchise five times."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from retrieval.diversity import franchise_key, mmr
+from storage.records import CatalogItem
+
+
+def _item(title: str) -> CatalogItem:
+    return CatalogItem(id=f"movie:{title}", domain="movie", title=title)
+
+
+def test_franchise_key_strips_sequel_numbers_and_subtitles() -> None:
+    assert franchise_key(_item("Toy Story 3")) == "toy story"
+    assert franchise_key(_item("Star Wars: Episode V - The Empire Strikes Back")) == "star wars"
+    assert franchise_key(_item("Harry Potter and the Goblet of Fire")) == "harry potter"
+    assert franchise_key(_item("The Godfather Part II")) == "the godfather"
+    assert franchise_key(_item("Spider-Man")) == "spider-man"
+
+
+def test_mmr_prefers_a_different_franchise_over_a_sequel() -> None:
+    items = [_item("Toy Story"), _item("Toy Story 2"), _item("Toy Story 3"), _item("Finding Nemo")]
+    vectors = np.eye(4, dtype=np.float32)
+    relevance = np.array([0.9, 0.89, 0.88, 0.8])
+    assert mmr(items, relevance, vectors, 2, lam=0.7) == [0, 3]
+    assert mmr(items, relevance, vectors, 2, lam=1.0) == [0, 1]  # lambda 1 keeps the relevance order
+
+
+def test_the_engine_list_holds_one_film_per_franchise(engine) -> None:  # type: ignore[no-untyped-def]
+    sid = engine.new_session()
+    out = engine.ask(sid, "I loved The Godfather")
+    keys = [franchise_key(engine.catalog.items[r.item_id]) for r in out.recommendations]
+    assert len(keys) == len(set(keys))

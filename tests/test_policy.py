@@ -1,0 +1,55 @@
+"""The dialogue policy: when to ask, what to ask, and when to stop asking."""
+
+from __future__ import annotations
+
+from chat import policy
+from chat.engine import Engine
+from chat.linker import Parse
+from chat.state import DialogueState
+from storage.records import CatalogItem
+
+
+def _items(*genres: str) -> list[CatalogItem]:
+    return [CatalogItem(id=f"movie:{i}", domain="movie", title=f"T{i}", year=1950 + i, genres=(g,))
+            for i, g in enumerate(genres)]
+
+
+def test_a_spread_pool_gets_the_genre_question_that_splits_it() -> None:
+    state = DialogueState(statements=["recommend a good movie"], domain="movie")
+    q = policy.clarify(state, Parse(domain="movie"), _items(*"comedy drama horror comedy drama sci-fi".split()))
+    assert q is not None and q.kind == "genre" and set(q.options) == {"comedy", "drama", "horror"}
+    assert policy.question_text(q, state, "en").startswith("What kind of movie")
+
+
+def test_a_pool_dominated_by_one_genre_asks_about_era_or_nothing() -> None:
+    state = DialogueState(statements=["something good"])
+    decades = [CatalogItem(id=f"m{i}", domain="movie", title="t", year=1950 + 10 * i, genres=("drama",))
+               for i in range(6)]
+    q = policy.clarify(state, Parse(), decades)
+    assert q is not None and q.kind == "era"
+    narrow = [CatalogItem(id=f"m{i}", domain="movie", title="t", year=2000, genres=("drama",)) for i in range(5)]
+    assert policy.clarify(DialogueState(statements=["something good"]), Parse(), narrow) is None
+
+
+def test_specific_requests_and_the_question_budget_skip_questions() -> None:
+    spread = _items(*"comedy drama horror comedy drama sci-fi".split())
+    assert policy.clarify(DialogueState(genres_wanted=["comedy"]), Parse(), spread) is None
+    assert policy.clarify(DialogueState(statements=["movies with time travel"]), Parse(), spread) is None
+    spent = DialogueState(statements=["something"], questions_asked=policy.MAX_QUESTIONS)
+    assert policy.clarify(spent, Parse(), spread) is None
+    after_one = DialogueState(statements=["something"], questions_asked=1, asked=["open"])
+    assert policy.clarify(after_one, Parse(), spread) is None  # "I don't know" after a question: recommend
+
+
+def test_vague_opening_asks_then_the_answer_is_used(engine: Engine) -> None:
+    sid = engine.new_session()
+    asked = engine.ask(sid, "recommend me a good movie")
+    assert asked.action == "ask" and not asked.recommendations
+    out = engine.ask(sid, "comedy")
+    assert out.action == "recommend" and all("comedy" in r.genres for r in out.recommendations)
+
+
+def test_never_more_than_two_questions(engine: Engine) -> None:
+    sid = engine.new_session()
+    actions = [engine.ask(sid, text).action for text in ("hi", "a movie", "a good one", "anything")]
+    assert actions.count("ask") <= policy.MAX_QUESTIONS and actions[-1] == "recommend"
