@@ -147,6 +147,7 @@ def intro(state: DialogueState, known: dict[str, CatalogItem], n: int, language:
     return f"Here are {n} picks for you ({wants}):" if wants != "something good" else f"Here are {n} picks to start:"
 
 
+_SENTENCE_STOPS = ("\n", ". ", "! ", "? ", "。", "！", "？")  # one sentence per reason: stop at its end
 _SENTENCE_END = re.compile(r"^(.*[.!?。！？…])")
 
 
@@ -193,7 +194,7 @@ def write_reply(generator: Generator | None, message: str, state: DialogueState,
             assert generator is not None
             prompt = reply_attempt_messages(message, state, item, known, language, attempt)
             prefill: Message = {"role": "assistant", "content": heading + start}
-            raw = complete(generator, [*prompt, prefill], max_new_tokens=max_reason_tokens, stop=("\n",))
+            raw = complete(generator, [*prompt, prefill], max_new_tokens=max_reason_tokens, stop=_SENTENCE_STOPS)
             body = clean_reason(raw)
             verdict = checker.check(body, item) if body else None
             if verdict is not None and verdict.ok and body not in used:

@@ -109,5 +109,6 @@ def test_enrich_describes_only_items_without_a_description(env: Path, monkeypatc
     repo = CatalogRepository(session_factory(make_engine(load_settings().db_url)))
     a, b = repo.get("movie:a"), repo.get("movie:b")
     assert a is not None and b is not None
-    assert a.description == "A 1999 adventure film directed by Jo Bloggs." and a.extra["description_source"] == "generated"
+    assert a.description == "A 1999 adventure film directed by Jo Bloggs."
+    assert a.extra["description_source"] == "generated"
     assert b.description == "Written by a person." and "description_source" not in b.extra

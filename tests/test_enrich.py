@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from chat.checker import ExplanationChecker
-from chat.enrich import describe, enrich
 from chat.engine import Engine
+from chat.enrich import describe, enrich
 from chat.linker import TitleIndex
 from chat.lm.base import ScriptedGenerator
 from storage.records import CatalogItem

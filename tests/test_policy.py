@@ -8,6 +8,8 @@ from chat.linker import Parse
 from chat.state import DialogueState
 from storage.records import CatalogItem
 
+SPREAD = ("comedy", "drama", "horror", "comedy", "drama", "sci-fi")
+
 
 def _items(*genres: str) -> list[CatalogItem]:
     return [CatalogItem(id=f"movie:{i}", domain="movie", title=f"T{i}", year=1950 + i, genres=(g,))
@@ -16,7 +18,7 @@ def _items(*genres: str) -> list[CatalogItem]:
 
 def test_a_spread_pool_gets_the_genre_question_that_splits_it() -> None:
     state = DialogueState(statements=["recommend a good movie"], domain="movie")
-    q = policy.clarify(state, Parse(domain="movie"), _items(*"comedy drama horror comedy drama sci-fi".split()))
+    q = policy.clarify(state, Parse(domain="movie"), _items(*SPREAD))
     assert q is not None and q.kind == "genre" and set(q.options) == {"comedy", "drama", "horror"}
     assert policy.question_text(q, state, "en").startswith("What kind of movie")
 
@@ -32,7 +34,7 @@ def test_a_pool_dominated_by_one_genre_asks_about_era_or_nothing() -> None:
 
 
 def test_specific_requests_and_the_question_budget_skip_questions() -> None:
-    spread = _items(*"comedy drama horror comedy drama sci-fi".split())
+    spread = _items(*SPREAD)
     assert policy.clarify(DialogueState(genres_wanted=["comedy"]), Parse(), spread) is None
     assert policy.clarify(DialogueState(statements=["movies with time travel"]), Parse(), spread) is None
     spent = DialogueState(statements=["something"], questions_asked=policy.MAX_QUESTIONS)

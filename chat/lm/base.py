@@ -24,7 +24,9 @@ class Generator(Protocol):
                stop: Sequence[str] = ()) -> Iterator[str]:
         """Yield text pieces of the reply; greedy decoding; ends at EOS, `max_new_tokens` or a stop string.
 
-        When the last message has the assistant role, it is a prefill: the reply continues it.
+        The stop string that ended the reply is kept, less its trailing whitespace ("}" of "}\n", "." of
+        ". ", nothing of "\n"). When the last message has the assistant role, it is a prefill: the reply
+        continues it.
         """
         ...
 
@@ -33,6 +35,12 @@ def complete(generator: Generator, messages: Sequence[Message], max_new_tokens: 
              stop: Sequence[str] = ()) -> str:
     """The whole reply as one string."""
     return "".join(generator.stream(messages, max_new_tokens, stop))
+
+
+def first_stop(text: str, stop: Sequence[str]) -> tuple[int, str] | None:
+    """(position, stop string) of the earliest stop string in `text`, or None."""
+    hits = [(text.find(s), s) for s in stop if s and s in text]
+    return min(hits) if hits else None
 
 
 class ScriptedGenerator:
@@ -63,9 +71,9 @@ class ScriptedGenerator:
                 text = self._respond(messages)
             else:
                 text = self._queue.popleft() if self._queue else self._default
-        for s in stop:
-            if s in text:
-                text = text[: text.index(s)]
+        cut = first_stop(text, stop)
+        if cut is not None:
+            text = text[: cut[0]] + cut[1].rstrip()
         pieces = text.split(" ")
         for i, piece in enumerate(pieces[: max_new_tokens]):
             yield piece if i == 0 else " " + piece

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from chat.lm.base import Message
+from chat.lm.base import Message, first_stop
 from storage.errors import ModelUnavailableError
 
 log = logging.getLogger(__name__)
@@ -79,8 +79,9 @@ class TransformersGenerator:
                     if halt.is_set():
                         continue  # drain what the worker already produced
                     text += piece
-                    cut = _first_stop(text, stop)
-                    if cut is not None:
+                    found = first_stop(text, stop)
+                    if found is not None:
+                        cut = found[0] + len(found[1].rstrip())  # keep the stop's punctuation, not its whitespace
                         tail = piece[: max(0, len(piece) - (len(text) - cut))]
                         if tail:
                             yield tail
@@ -91,8 +92,3 @@ class TransformersGenerator:
             finally:
                 halt.set()
                 worker.join()
-
-
-def _first_stop(text: str, stop: Sequence[str]) -> int | None:
-    hits = [text.find(s) for s in stop if s and s in text]
-    return min(hits) if hits else None
