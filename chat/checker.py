@@ -39,7 +39,7 @@ def genres_named(text: str) -> set[str]:
     return found
 
 
-def _facts_text(item: CatalogItem) -> str:
+def facts_text(item: CatalogItem) -> str:
     return " ".join([item.title, item.original_title or "", item.description, *item.creators,
                      *[a for a in item.extra.get("aliases") or () if isinstance(a, str)]])
 
@@ -80,7 +80,7 @@ class ExplanationChecker:
         allowed_items = [item, *self.user_items]
         allowed_names = {n for it in allowed_items for n in self.titles.names_of(it)}
         people = {p for it in allowed_items for p in it.creators}
-        facts = " ".join(_facts_text(it) for it in allowed_items)
+        facts = " ".join(facts_text(it) for it in allowed_items)
         allowed_names |= self.titles.find_names(facts, strict_case=True)  # what its own record mentions is a fact
         bare = without_people(text, people)
         foreign = self.titles.find_names(bare, strict_case=True) - allowed_names
@@ -91,7 +91,7 @@ class ExplanationChecker:
             if inner and inner not in allowed_names and not any(inner in n for n in allowed_names) \
                     and inner not in normalise(facts):
                 verdict.problems.append(f"emphasises an unknown name: {inner!r}")
-        numbers = {n for it in allowed_items for n in _NUMBER.findall(_facts_text(it))}
+        numbers = {n for it in allowed_items for n in _NUMBER.findall(facts_text(it))}
         numbers |= {str(it.year) for it in allowed_items if it.year}
         wrong = [n for n in _NUMBER.findall(text) if n not in numbers]
         if wrong:

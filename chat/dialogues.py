@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from chat.checker import ExplanationChecker, without_people
+from chat.checker import ExplanationChecker, facts_text, without_people
 from chat.engine import Engine, TurnResult
 from chat.reply import first_sentence
 from chat.state import DialogueState
@@ -243,7 +243,9 @@ class _Run:
         written = without_people(written, {p for it in [*items, *self.last_list] for p in it.creators}
                                  | {p for it in self.last_list for p in it.extra.get("stars") or ()})
         titles = self.engine.catalog.titles
-        foreign = [name for name in titles.find_names(written, strict_case=True)
+        # a work that a shown item's own record mentions ("a retelling of Frankenstein") is a catalog fact
+        cited = titles.find_names(" ".join(facts_text(it) for it in [*items, *self.last_list]), strict_case=True)
+        foreign = [name for name in titles.find_names(written, strict_case=True) - cited
                    if not {i.id for i in titles.items_named(name)} & allowed]
         if foreign:
             fail(f"reply names items it did not show: {sorted(foreign)}")
