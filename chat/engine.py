@@ -9,8 +9,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from chat import policy
+from chat.access import SessionGate, new_token
 from chat.catalog import Catalog, import_default_catalog, sync_embeddings
 from chat.lm.base import Generator
+from chat.profiles import FeedbackKind, Profiles
 from chat.recommend import Recommender
 from chat.reply import write_reply
 from chat.settings import Settings
@@ -21,6 +23,7 @@ from retrieval.index import Hit
 from storage.engine import make_engine, migrate, session_factory
 from storage.records import ShownItem
 from storage.repository import CatalogRepository, ConversationRepository
+from storage.users import FeedbackRepository, ProfileRepository
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +80,16 @@ class Engine:
     """Serves turns for any number of sessions; everything here is shared and read-only after start."""
 
     def __init__(self, settings: Settings, catalog: Catalog, embedder: Embedder,
-                 conversations: ConversationRepository, generator: Generator | None = None) -> None:
+                 conversations: ConversationRepository, generator: Generator | None = None,
+                 profiles: ProfileRepository | None = None, feedback: FeedbackRepository | None = None) -> None:
         self.settings, self.catalog, self.embedder = settings, catalog, embedder
         self.conversations = conversations
         self.generator = generator
         self.recommender = Recommender(catalog, embedder)
+        sessions = conversations._sessions
+        self.profiles = Profiles(conversations, profiles or ProfileRepository(sessions),
+                                 feedback or FeedbackRepository(sessions), catalog.items)
+        self.gate = SessionGate(conversations, settings)
 
     @classmethod
     def from_settings(cls, settings: Settings, embedder: Embedder | None = None,
@@ -104,10 +112,23 @@ class Engine:
             from chat.lm.presets import load_generator
 
             generator = load_generator(settings.lm, settings.cache_dir, settings.resolved_device())
-        return cls(settings, catalog, embedder, ConversationRepository(sessions), generator)
+        return cls(settings, catalog, embedder, ConversationRepository(sessions), generator,
+                   ProfileRepository(sessions), FeedbackRepository(sessions))
 
     def new_session(self, user_id: str | None = None) -> str:
-        return self.conversations.create(user_id, DialogueState().to_json())
+        """A session without a token (CLI, scripted dialogues); a known user starts from their profile."""
+        return self.conversations.create(user_id, self.profiles.initial_state(user_id).to_json())
+
+    def open_session(self, user_id: str | None = None) -> tuple[str, str]:
+        """(session id, bearer token) for the web doors; no user id means a fresh anonymous one."""
+        user_id = user_id or anonymous_user_id()
+        token, digest = new_token()
+        state = self.profiles.initial_state(user_id)
+        return self.conversations.create(user_id, state.to_json(), digest), token
+
+    def feedback(self, session_id: str, item_id: str, kind: FeedbackKind) -> DialogueState:
+        """Like, dislike or seen on an item: stored, added to the profile, and used by the very next turn."""
+        return self.profiles.give_feedback(session_id, item_id, kind)
 
     def ask(self, session_id: str, text: str) -> TurnResult:
         """Run a turn to completion."""
@@ -122,6 +143,7 @@ class Engine:
         """Stream one turn: checked reply pieces, then the TurnResult (stored before it is yielded)."""
         t0 = time.perf_counter()
         state = DialogueState.from_json(self.conversations.load_state(session_id))
+        before = state.model_copy(deep=True)
         message = (text or "").strip()
         if not message:
             reply = policy.EMPTY[state.language]
@@ -178,9 +200,16 @@ class Engine:
             [ShownItem(r.item_id, rank, float(scores.get(r.item_id, 0.0)), r.reason) for rank, r in enumerate(shown)],
             state.to_json(),
         )
+        self.profiles.record(session_id, before, state, "chat")
         t_end = time.perf_counter()
         yield TurnResult(session_id, full_reply, shown, lang, action.value, source, True, u.lm_used,
                          {"understand_s": t_understood - t0, "total_s": t_end - t0})
+
+
+def anonymous_user_id() -> str:
+    import secrets
+
+    return "anon-" + secrets.token_urlsafe(12)
 
 
 _shared: dict[str, Engine] = {}

@@ -117,3 +117,5 @@ def run(settings: Settings, host: str, port: int) -> None:
     print(f"Concierge is ready: http://{host}:{port}", flush=True)
     demo.launch(server_name=host, server_port=port, share=False, theme=theme(), css=CSS, footer_links=[],
                 show_error=True, quiet=True)
+
+HEAD = ""
