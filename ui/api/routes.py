@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -77,9 +78,13 @@ def _turn_out(engine: Engine, result: TurnResult, text: str) -> TurnOut:
 
 
 @router.post("/sessions/{session_id}/messages", response_model=TurnOut)
-def post_message(session_id: str, body: Message, engine: EngineDep, _: Access) -> TurnOut:
+def post_message(session_id: str, body: Message, engine: EngineDep, _: Access, response: Response) -> TurnOut:
     """One turn. The reply, the recommendations and the new state are stored before this returns."""
-    return _turn_out(engine, engine.ask(session_id, body.text), body.text)
+    t0 = time.perf_counter()
+    result = engine.ask(session_id, body.text)
+    # the engine's share of the request (models, retrieval, storing the turn): clients can tell it from overhead
+    response.headers["Server-Timing"] = f"engine;dur={(time.perf_counter() - t0) * 1000:.2f}"
+    return _turn_out(engine, result, body.text)
 
 
 def sse(event: str, data: object) -> str:
