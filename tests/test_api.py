@@ -332,3 +332,18 @@ def test_docs_and_openapi_are_served_without_any_outside_url(client: TestClient)
                  "/api/v1/sessions/{session_id}/turns", "/api/v1/sessions/{session_id}/profile",
                  "/api/v1/items/{item_id}"):
         assert path in spec["paths"], path
+
+
+@pytest.mark.real_models
+def test_a_turn_with_the_real_models_over_the_api(real_engine: Engine) -> None:
+    with TestClient(create_app(real_engine, with_gradio=False)) as c:
+        sid, auth = start(c)
+        with c.stream("POST", f"/api/v1/sessions/{sid}/messages/stream",
+                      json={"text": "I loved Inception, something sci-fi please"}, headers=auth) as r:
+            events = parse_sse(r.read().decode())
+    assert [k for k, _ in events][-2:] == ["recommendations", "done"]
+    recs = events[-2][1]["recommendations"]
+    assert len(recs) == 3 and "movie:inception-2010" not in [x["item_id"] for x in recs]
+    for rec in recs:
+        item = real_engine.catalog.items[rec["item_id"]]
+        assert rec["title"] == item.title and item.title in events[-1][1]["reply"]

@@ -152,6 +152,15 @@ def test_widget_on_another_origin_keeps_the_conversation_across_reloads(server: 
         profile = api(server.url, "POST", "/api/v1/sessions", {"user_id": "shopper-1"})
         liked = api(server.url, "GET", f"/api/v1/sessions/{profile['session_id']}/profile", token=profile["token"])
         assert [x["title"] for x in liked["liked"]] == [titles[0].rsplit(" (", 1)[0]]
+        # the same page from an origin that is not in CONCIERGE_EMBED_ORIGINS: the browser refuses the frame
+        with Browser() as other:
+            page = other.page()
+            page.goto(f"http://localhost:{site_port}/shop.html", wait_until="load")
+            page.locator("#concierge-bubble").click()
+            frame = page.locator("#concierge-frame").element_handle(timeout=30_000).content_frame()
+            frame.wait_for_load_state("load", timeout=30_000)
+            assert frame.locator("#w-msg").count() == 0
+        assert other.external == []
     finally:
         site.close()
 
