@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -207,8 +208,7 @@ class Engine:
 
 
 def anonymous_user_id() -> str:
-    import secrets
-
+    """An unguessable user id for a visitor the host site did not name."""
     return "anon-" + secrets.token_urlsafe(12)
 
 

@@ -100,6 +100,13 @@ def test_like_one_card_dislike_another_and_the_next_turn_reflects_both(server: S
             "aria-pressed") == "true"
         second = send(page, "more like that", first)
         taste = page.locator("#taste").inner_text()
+        # a new conversation of the same (cookie) user starts empty but keeps the profile
+        page.locator("#new-chat").click()
+        page.wait_for_function("() => !document.querySelector('#cards .rec-card') && "
+                               "!document.querySelector('#chatbot [data-testid=user]')", timeout=30_000)
+        assert page.locator("#taste .taste-chip[data-field=liked]").count() == 1
+        third = send(page, "hello again")
+        assert liked not in third and disliked not in third  # the profile came along
     # the same conversation through the API, with and without the two clicks
     with_fb = api(server.url, "POST", "/api/v1/sessions")
     without = api(server.url, "POST", "/api/v1/sessions")
@@ -180,6 +187,7 @@ def test_markup_in_messages_and_catalog_is_shown_as_text(server: Server, site_po
         assert page.evaluate("window.__xss") is None
         assert page.locator("img[src=x], #chatbot b, #cards script, #taste script").count() == 0
 
+        browser.ctx.clear_cookies()  # another visitor: this one's profile already holds the item
         page.goto(server.url + "/demo", wait_until="load")  # the widget, on the server's own demo page
         page.locator("#concierge-bubble").click()
         frame = page.frame_locator("#concierge-frame")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import logging
+import os
 from collections.abc import Iterator
 from http.cookies import SimpleCookie
 from typing import Any
@@ -22,6 +23,13 @@ log = logging.getLogger(__name__)
 # Gradio and huggingface_hub phone home unless told not to; set before gradio is imported.
 OFFLINE_ENV = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
                "GRADIO_SSR_MODE": "False", "DO_NOT_TRACK": "1"}
+for _key, _value in OFFLINE_ENV.items():
+    os.environ.setdefault(_key, _value)
+
+# imported at module level (this module is loaded only to serve the page) so that Gradio can resolve
+# the `gr.Request` annotations below and pass the request in
+import gradio as gr  # noqa: E402
+
 USER_COOKIE = "concierge_uid"
 # BrowserState encrypts what it keeps in localStorage with this key. The key must survive a server
 # restart (a random one would lose every conversation); the real protection is the session token.
@@ -165,8 +173,6 @@ def _views(engine: Engine, session_id: str, recs: list[Recommendation]) -> tuple
 def respond(engine: Engine, message: str, history: list[dict[str, Any]], session: dict[str, str] | None,
             request: Any = None) -> Iterator[tuple[Any, ...]]:
     """Stream one turn: (history, cards, taste, session, saved session, textbox value)."""
-    import gradio as gr
-
     history = list(history or [])
     try:
         session = _valid(engine, session)
@@ -193,8 +199,6 @@ def respond(engine: Engine, message: str, history: list[dict[str, Any]], session
 
 def apply_action(engine: Engine, action: str, session: dict[str, str] | None) -> tuple[str, str]:
     """A card or taste-panel button: 'like:<item>', 'dislike:<item>', 'seen:<item>', 'remove:<field>:<value>'."""
-    import gradio as gr
-
     session = _valid(engine, session)
     if session is None or ":" not in action:
         return gr.skip(), gr.skip()
@@ -215,8 +219,6 @@ def apply_action(engine: Engine, action: str, session: dict[str, str] | None) ->
 
 def build(engine: Engine) -> Any:
     """The Blocks app for an engine (shared by every browser session)."""
-    import gradio as gr
-
     with gr.Blocks(title="Concierge", analytics_enabled=False) as demo:
         gr.Markdown("## Concierge\nTell me a movie or book you loved, a genre, or a mood. "
                     "告诉我你喜欢的电影、书或类型。")
@@ -238,7 +240,7 @@ def build(engine: Engine) -> Any:
         apply = gr.Button("apply", elem_id="cc-apply", elem_classes=["cc-hidden"])
 
         def on_message(message: str, history: list[dict[str, Any]], state: dict[str, str] | None,
-                       request: gr.Request = None) -> Iterator[Any]:  # type: ignore[assignment]
+                       request: gr.Request) -> Iterator[Any]:
             yield from respond(engine, message, history, state, request)
 
         def on_load(stored: dict[str, Any] | None) -> tuple[Any, ...]:
@@ -249,7 +251,7 @@ def build(engine: Engine) -> Any:
             cards_view, taste_view = _views(engine, state["session_id"], recs)
             return state, history, cards_view, taste_view
 
-        def on_new(request: gr.Request = None) -> tuple[Any, ...]:  # type: ignore[assignment]
+        def on_new(request: gr.Request) -> tuple[Any, ...]:
             sid, token = engine.open_session(_user_id(request))
             state = {"session_id": sid, "token": token}
             _, profile = engine.profiles.profile_of(sid)
@@ -266,8 +268,6 @@ def build(engine: Engine) -> Any:
 
 
 def theme() -> Any:
-    import gradio as gr
-
     # The bundled SemiBold face is a 5 KB subset; the full Bold face keeps headings in one font, offline.
     return gr.themes.Default(font=[gr.themes.LocalFont("Source Sans Pro", weights=(400, 700)),
                                    "ui-sans-serif", "system-ui", "sans-serif"])
