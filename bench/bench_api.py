@@ -147,7 +147,8 @@ def main() -> None:
                 time.sleep(0.5)
         call(base, "/api/v1/sessions")  # warm-up
         results = {"models": "default" if args.real else "fakes (hashing + scripted)",
-                   "overhead": overhead(base, args.turns), "concurrent": concurrent(base, args.sessions)}
+                   "overhead": overhead(base, args.turns),
+                   "concurrent": concurrent(base, args.sessions) if args.sessions else None}
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -156,6 +157,8 @@ def main() -> None:
     print(json.dumps(results, indent=2, ensure_ascii=False))
     print(f"API turn overhead beyond the engine: p50 {o['overhead_p50_ms']:.1f} ms, p95 {o['overhead_p95_ms']:.1f} ms "
           f"(turn p50 {o['turn_p50_ms']:.1f} ms, engine p50 {o['engine_p50_ms']:.1f} ms)")
+    if c is None:
+        return
     print(f"{c['sessions']} concurrent sessions, {c['turns']} turns: {len(c['errors'])} errors, "
           f"{len(c['crosstalk'])} cross-talk, latency p50 {c['p50_s']:.3f} s / p95 {c['p95_s']:.3f} s, "
           f"wall {c['wall_s']:.1f} s")
