@@ -196,6 +196,7 @@ class Engine:
                 state.shown += [r.item_id for r in shown if r.item_id not in state.shown]
         full_reply = (notice + "\n" + reply) if notice else reply
         scores = {h.item.id: h.score for h in hits}
+        self.profiles.keep_concurrent_changes(session_id, before, state)
         self.conversations.record_turn(
             session_id, message, full_reply, lang, source,
             [ShownItem(r.item_id, rank, float(scores.get(r.item_id, 0.0)), r.reason) for rank, r in enumerate(shown)],

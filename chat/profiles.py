@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Literal
+from typing import Literal, cast
 
 from pydantic import BaseModel, Field
 
@@ -105,6 +105,15 @@ class Profiles:
         self.feedback_repo.add(rows)
         if user_id and diff:
             self.profiles.save(user_id, _apply_changes(self.for_user(user_id), diff).model_dump())
+
+    def keep_concurrent_changes(self, session_id: str, before: DialogueState, state: DialogueState) -> None:
+        """Fold into `state` what was stored for the session since `before` was read (a card clicked while
+        the reply was being written), so that storing the turn does not undo it."""
+        stored = DialogueState.from_json(self.conversations.load_state(session_id))
+        diff = changes(before, stored)
+        removed = cast(dict[PrefField, list[str]], {f: r for f, (_, r) in diff.items()})
+        added = cast(dict[PrefField, list[str]], {f: a for f, (a, _) in diff.items()})
+        _edit_state(state, removed, added)
 
     def give_feedback(self, session_id: str, item_id: str, kind: FeedbackKind) -> DialogueState:
         """A card button: like, dislike or seen. Changes the state the very next turn starts from."""

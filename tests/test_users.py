@@ -68,3 +68,15 @@ def test_chat_turns_record_feedback_and_accepted_recommendations(engine: Engine)
         (first.recommendations[0].item_id, "like", "chat", True)]
     assert engine.profiles.feedback_repo.counts()[(first.recommendations[0].item_id, "accept")] == 1
     assert engine.profiles.for_user("ivy").liked == [first.recommendations[0].item_id]
+
+
+def test_a_card_clicked_while_the_reply_streams_is_kept(engine: Engine) -> None:
+    sid, _ = engine.open_session("jo")
+    shown = engine.ask(sid, "a sci-fi movie").recommendations
+    events = engine.turn(sid, "more please")
+    next(events)  # the reply has started
+    engine.feedback(sid, shown[0].item_id, "like")
+    engine.feedback(sid, shown[1].item_id, "dislike")
+    list(events)  # the turn stores its state
+    state = DialogueState.from_json(engine.conversations.load_state(sid))
+    assert shown[0].item_id in state.liked and shown[1].item_id in state.disliked and state.turns == 2
