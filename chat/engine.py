@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Generator as Generator_
@@ -12,8 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chat import policy
+from chat.access import SessionGate, new_token
 from chat.catalog import Catalog, import_default_catalog, sync_embeddings
 from chat.lm.base import Generator
+from chat.profiles import FeedbackKind, Profiles
 from chat.questions import ItemQuestion, answer, detect_question, nothing_to_ask_about, target_of, which_one
 from chat.recommend import Recommender
 from chat.reply import write_reply
@@ -27,6 +30,7 @@ from storage.errors import ConfigError
 from storage.importers import load_file
 from storage.records import ShownItem
 from storage.repository import CatalogRepository, ConversationRepository
+from storage.users import FeedbackRepository, ProfileRepository
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +90,8 @@ class Engine:
 
     def __init__(self, settings: Settings, catalog: Catalog, embedder: Embedder,
                  conversations: ConversationRepository, generator: Generator | None = None,
-                 catalog_repo: CatalogRepository | None = None) -> None:
+                 catalog_repo: CatalogRepository | None = None,
+                 profiles: ProfileRepository | None = None, feedback: FeedbackRepository | None = None) -> None:
         self.settings, self.catalog, self.embedder = settings, catalog, embedder
         self.conversations = conversations
         self.generator = generator
@@ -94,6 +99,10 @@ class Engine:
         self.catalog_repo = catalog_repo  # given: newly imported items are picked up between turns
         self._catalog_version = catalog_repo.version() if catalog_repo else None
         self._refresh_lock = threading.Lock()
+        sessions = conversations._sessions
+        self.profiles = Profiles(conversations, profiles or ProfileRepository(sessions),
+                                 feedback or FeedbackRepository(sessions), catalog.items)
+        self.gate = SessionGate(conversations, settings)
 
     @classmethod
     def from_settings(cls, settings: Settings, embedder: Embedder | None = None,
@@ -119,7 +128,8 @@ class Engine:
             from chat.lm.presets import load_generator
 
             generator = load_generator(settings.lm, settings.cache_dir, settings.resolved_device())
-        return cls(settings, catalog, embedder, ConversationRepository(sessions), generator, catalog_repo)
+        return cls(settings, catalog, embedder, ConversationRepository(sessions), generator, catalog_repo,
+                   ProfileRepository(sessions), FeedbackRepository(sessions))
 
     @classmethod
     def for_catalog(cls, settings: Settings, catalog: str, embedder: Embedder | None = None,
@@ -140,7 +150,19 @@ class Engine:
         return cls.from_settings(scoped, embedder, generator, catalog_file=path)
 
     def new_session(self, user_id: str | None = None) -> str:
-        return self.conversations.create(user_id, DialogueState().to_json())
+        """A session without a token (CLI, scripted dialogues); a known user starts from their profile."""
+        return self.conversations.create(user_id, self.profiles.initial_state(user_id).to_json())
+
+    def open_session(self, user_id: str | None = None) -> tuple[str, str]:
+        """(session id, bearer token) for the web doors; no user id means a fresh anonymous one."""
+        user_id = user_id or anonymous_user_id()
+        token, digest = new_token()
+        state = self.profiles.initial_state(user_id)
+        return self.conversations.create(user_id, state.to_json(), digest), token
+
+    def feedback(self, session_id: str, item_id: str, kind: FeedbackKind) -> DialogueState:
+        """Like, dislike or seen on an item: stored, added to the profile, and used by the very next turn."""
+        return self.profiles.give_feedback(session_id, item_id, kind)
 
     def ask(self, session_id: str, text: str) -> TurnResult:
         """Run a turn to completion."""
@@ -163,6 +185,7 @@ class Engine:
                 sync_embeddings(self.catalog_repo, self.embedder, show_progress=False)
                 self.catalog = Catalog.load(self.catalog_repo, self.embedder)
                 self.recommender.catalog = self.catalog
+                self.profiles.items = self.catalog.items
                 self._catalog_version = version
                 log.info("Catalog reloaded: %d items", len(self.catalog.items))
         return True
@@ -171,6 +194,7 @@ class Engine:
         """Stream one turn: checked reply pieces, then the TurnResult (stored before it is yielded)."""
         t0 = time.perf_counter()
         state = DialogueState.from_json(self.conversations.load_state(session_id))
+        before = state.model_copy(deep=True)
         message = (text or "").strip()
         if not message:
             reply = policy.EMPTY[state.language]
@@ -233,11 +257,13 @@ class Engine:
                     state.focus = None
         full_reply = (notice + "\n" + reply) if notice else reply
         scores = {h.item.id: h.score for h in hits}
+        self.profiles.keep_concurrent_changes(session_id, before, state)
         self.conversations.record_turn(
             session_id, message, full_reply, lang, source,
             [ShownItem(r.item_id, rank, float(scores.get(r.item_id, 0.0)), r.reason) for rank, r in enumerate(shown)],
             state.to_json(),
         )
+        self.profiles.record(session_id, before, state, "chat")
         if paths:
             log.info("explanations: %s", paths)
         t_end = time.perf_counter()
@@ -274,6 +300,11 @@ class Engine:
                                 h.item.creators, h.item.genres, h.item.domain, claims.get(i, ""))
                  for i, h in enumerate(hits)]
         return "".join(parts).strip(), shown, paths
+
+
+def anonymous_user_id() -> str:
+    """An unguessable user id for a visitor the host site did not name."""
+    return "anon-" + secrets.token_urlsafe(12)
 
 
 _shared: dict[str, Engine] = {}

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from storage.errors import ConfigError
 
@@ -50,6 +51,13 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(7860, ge=1, le=65535)
     concurrency: int = Field(4, ge=1, le=64, description="chat turns served at once by the web UI")
+    embed_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="other sites (scheme://host[:port]) allowed to embed the widget and call the API; "
+                        "comma-separated in the environment. The server's own origin is always allowed")
+    max_request_bytes: int = Field(65536, ge=1024, le=16 * 1024 * 1024,
+                                   description="larger HTTP request bodies get 413")
+    rate_limit_per_minute: int = Field(30, ge=1, le=100000,
+                                       description="API requests per session per minute; more get 429")
     shared_data: Path = Field(default_factory=_default_shared_data,
                               description="ReDial data for evaluation and benchmarks")
 
@@ -59,6 +67,21 @@ class Settings(BaseSettings):
         if not value.strip():
             raise ValueError("must not be empty")
         return value.strip()
+
+    @field_validator("embed_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> tuple[str, ...]:
+        items = value.split(",") if isinstance(value, str) else list(value or ())
+        out = []
+        for raw in items:
+            origin = str(raw).strip().rstrip("/")
+            if not origin:
+                continue
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
+                raise ValueError(f"'{origin}' is not an origin; write scheme://host[:port], e.g. https://shop.example")
+            out.append(origin)
+        return tuple(out)
 
     @property
     def db_url(self) -> str:

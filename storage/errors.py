@@ -42,3 +42,34 @@ class UnknownSessionError(ConciergeError):
 
 class ModelUnavailableError(ConciergeError):
     """A model package is missing or its files do not check out."""
+
+
+class SessionAuthError(ConciergeError):
+    """A call on a session without its bearer token, or with another session's token."""
+
+    def __init__(self, missing: bool) -> None:
+        super().__init__("This call needs the header 'Authorization: Bearer <token>' with the token returned by "
+                         "POST /api/v1/sessions." if missing else
+                         "The token does not belong to this session. Use the token returned when this session "
+                         "was created, or start a new session with POST /api/v1/sessions.")
+        self.missing = missing
+
+
+class RateLimitedError(ConciergeError):
+    """Too many requests on one session within the rate window."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"Too many requests on this session. Wait {retry_after:.0f} s and try again.")
+        self.retry_after = retry_after
+
+
+class UnknownItemError(ConciergeError):
+    """An item id that is not in the catalog."""
+
+    def __init__(self, item_id: str) -> None:
+        super().__init__(f"Unknown item '{item_id}'. Use an item_id from a recommendation or from the catalog.")
+        self.item_id = item_id
+
+
+class InvalidPreferenceError(ConciergeError):
+    """A profile edit names a preference that does not exist."""

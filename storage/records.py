@@ -80,3 +80,24 @@ class TurnRecord:
     language: str
     reply_source: str
     shown: tuple[ShownItem, ...] = ()
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """Who a conversation belongs to and the hash of its bearer token."""
+
+    session_id: str
+    user_id: str | None
+    token_hash: str | None
+
+
+@dataclass(frozen=True)
+class FeedbackRecord:
+    """One stored like, dislike or seen mark."""
+
+    session_id: str
+    user_id: str | None
+    item_id: str
+    kind: str
+    source: str
+    was_shown: bool

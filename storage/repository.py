@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.errors import UnknownSessionError
-from storage.records import CatalogItem, ShownItem, TurnRecord
+from storage.records import CatalogItem, SessionInfo, ShownItem, TurnRecord
 from storage.schema import Conversation, Item, ItemEmbedding, ShownRecommendation, Turn
 
 
@@ -149,12 +149,50 @@ class ConversationRepository:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
-    def create(self, user_id: str | None = None, state: dict[str, Any] | None = None) -> str:
-        """A new conversation with an unguessable id."""
+    def create(self, user_id: str | None = None, state: dict[str, Any] | None = None,
+               token_hash: str | None = None) -> str:
+        """A new conversation with an unguessable id (128 random bits)."""
         conv_id = secrets.token_urlsafe(16)
         with self._sessions.begin() as s:
-            s.add(Conversation(id=conv_id, user_id=user_id, state=state or {}))
+            s.add(Conversation(id=conv_id, user_id=user_id, state=state or {}, token_hash=token_hash))
         return conv_id
+
+    def info(self, conv_id: str) -> SessionInfo:
+        """Owner and token hash of a conversation; raises UnknownSessionError for an unknown id."""
+        with self._sessions() as s:
+            row = s.get(Conversation, conv_id)
+            if row is None:
+                raise UnknownSessionError(conv_id)
+            return SessionInfo(row.id, row.user_id, row.token_hash)
+
+    def save_state(self, conv_id: str, state: dict[str, Any]) -> None:
+        with self._sessions.begin() as s:
+            row = s.get(Conversation, conv_id)
+            if row is None:
+                raise UnknownSessionError(conv_id)
+            row.state = state
+
+    def ids_of_user(self, user_id: str) -> list[str]:
+        with self._sessions() as s:
+            return list(s.scalars(select(Conversation.id).where(Conversation.user_id == user_id)))
+
+    def count_request(self, conv_id: str, now: float, window_s: float) -> tuple[int, float]:
+        """Count one request in the conversation's fixed window; returns (requests in window, window start).
+
+        One UPDATE statement, so concurrent requests from several processes are all counted.
+        """
+        fresh = (Conversation.rate_window_start.is_(None)) | (Conversation.rate_window_start <= now - window_s)
+        with self._sessions.begin() as s:
+            done = s.execute(
+                update(Conversation).where(Conversation.id == conv_id).values(
+                    rate_count=case((fresh, 1), else_=Conversation.rate_count + 1),
+                    rate_window_start=case((fresh, now), else_=Conversation.rate_window_start),
+                ).execution_options(synchronize_session=False))
+            if not done.rowcount:  # type: ignore[attr-defined]
+                raise UnknownSessionError(conv_id)
+            count, start = s.execute(select(Conversation.rate_count, Conversation.rate_window_start)
+                                     .where(Conversation.id == conv_id)).one()
+        return int(count), float(start if start is not None else now)
 
     def exists(self, conv_id: str) -> bool:
         with self._sessions() as s:

@@ -1,11 +1,11 @@
-"""SQLAlchemy 2.0 typed schema: catalog items, their embeddings, conversations and turns."""
+"""SQLAlchemy 2.0 typed schema: catalog items, embeddings, conversations, turns, feedback and user profiles."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -59,6 +59,11 @@ class Conversation(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[str | None] = mapped_column(String(200), index=True)
     state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # sha256 of the bearer token that every API call on this session must carry (never the token itself)
+    token_hash: Mapped[str | None] = mapped_column(String(64))
+    # fixed-window request counter, kept here so every server process sees the same limit
+    rate_window_start: Mapped[float | None] = mapped_column(Float)
+    rate_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
 
@@ -101,3 +106,30 @@ class ShownRecommendation(Base):
     reason: Mapped[str] = mapped_column(Text)
 
     turn: Mapped[Turn] = relationship(back_populates="recommendations")
+
+
+class Feedback(Base):
+    """A like, dislike or seen mark on an item, from a card button or read from a chat message."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    item_id: Mapped[str] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # like, dislike, seen
+    source: Mapped[str] = mapped_column(String(16))  # button or chat
+    # the item had been recommended in this conversation: a like on it is an accepted recommendation
+    was_shown: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class UserProfile(Base):
+    """A user's preferences, carried from one conversation to the next."""
+
+    __tablename__ = "user_profiles"
+
+    user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    preferences: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,3 +47,83 @@ class Browser:
         self.ctx.close()
         self.pw.stop()
         shutil.rmtree(self.profile, ignore_errors=True)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """`concierge serve` in a subprocess on 127.0.0.1; `stop()` then `start()` restarts it on the same data."""
+
+    def __init__(self, data_dir: Any, port: int, log_path: Any, **settings: str) -> None:
+        import os
+
+        from tests.conftest import MODEL_CACHE
+
+        self.port, self.log_path = port, log_path
+        self.url = f"http://127.0.0.1:{port}"
+        self.env = {**os.environ, "CONCIERGE_DATA_DIR": str(data_dir), "CONCIERGE_MODEL_CACHE": str(MODEL_CACHE),
+                    "CONCIERGE_PORT": str(port), **{f"CONCIERGE_{k.upper()}": v for k, v in settings.items()}}
+        self.proc: Any = None
+
+    def start(self, timeout: float = 300) -> Server:
+        import subprocess
+        import sys
+        import time
+        import urllib.request
+
+        from tests.conftest import ROOT
+
+        with open(self.log_path, "a") as fh:
+            self.proc = subprocess.Popen([sys.executable, "-m", "ui.cli", "serve"], cwd=ROOT, env=self.env,
+                                         stdout=fh, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {Path(self.log_path).read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=2):
+                    return self
+            except OSError:
+                time.sleep(0.3)
+        raise RuntimeError(f"server did not start: {Path(self.log_path).read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+        self.proc = None
+
+
+class StaticSite:
+    """A host page on its own loopback port (another origin than the Concierge server)."""
+
+    def __init__(self, files: dict[str, str], port: int = 0) -> None:
+        import http.server
+        import threading
+
+        pages = {"/" + name: body.encode() for name, body in files.items()}
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                body = pages.get(self.path.split("?")[0])
+                self.send_response(200 if body else 404)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.end_headers()
+                self.wfile.write(body or b"not found")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

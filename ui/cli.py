@@ -209,9 +209,9 @@ def serve(
     port: Annotated[int | None, typer.Option(help="port (default 7860)")] = None,
     verbose: Verbose = False,
 ) -> None:
-    """Serve the web UI."""
+    """Serve the web page, the widget and the HTTP API (docs at /docs) from one process."""
     settings = setup_command(verbose)
-    from ui.web import run
+    from ui.server import run
 
     try:
         run(settings, host or settings.host, port or settings.port)

@@ -1,4 +1,8 @@
-"""The Gradio chat page: streamed replies plus recommendation cards, one session per browser tab."""
+"""The Gradio chat page: streamed replies, cards with like / dislike / seen, a "your taste" panel.
+
+The page keeps its session id and token in the browser (gr.BrowserState, i.e. localStorage), so a
+reload or a server restart continues the same conversation from the database.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,12 @@ import html
 import logging
 import os
 from collections.abc import Iterator
+from http.cookies import SimpleCookie
 from typing import Any
 
-from chat.engine import Delta, Engine, Recommendation, TurnResult, shared_engine
-from chat.settings import Settings
+from chat.engine import Delta, Engine, Recommendation, TurnResult
+from chat.profiles import FIELDS, Profile
+from chat.state import DialogueState
 from storage.errors import ConciergeError
 
 log = logging.getLogger(__name__)
@@ -17,6 +23,17 @@ log = logging.getLogger(__name__)
 # Gradio and huggingface_hub phone home unless told not to; set before gradio is imported.
 OFFLINE_ENV = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
                "GRADIO_SSR_MODE": "False", "DO_NOT_TRACK": "1"}
+for _key, _value in OFFLINE_ENV.items():
+    os.environ.setdefault(_key, _value)
+
+# imported at module level (this module is loaded only to serve the page) so that Gradio can resolve
+# the `gr.Request` annotations below and pass the request in
+import gradio as gr  # noqa: E402
+
+USER_COOKIE = "concierge_uid"
+# BrowserState encrypts what it keeps in localStorage with this key. The key must survive a server
+# restart (a random one would lose every conversation); the real protection is the session token.
+BROWSER_KEY = "concierge-browser-state-v1"
 
 CSS = """
 .rec-cards { display: flex; flex-wrap: wrap; gap: 10px; }
@@ -25,10 +42,39 @@ CSS = """
 .rec-card .rec-title { font-weight: 700; font-size: 1.05em; }
 .rec-card .rec-meta { color: var(--body-text-color-subdued); font-size: 0.9em; margin: 2px 0 6px; }
 .rec-card .rec-reason { font-style: italic; font-size: 0.92em; }
+.rec-actions { display: flex; gap: 6px; margin-top: 8px; }
+.rec-actions button, .taste-chip button { border: 1px solid var(--border-color-primary); border-radius: 6px;
+            padding: 2px 8px; background: var(--background-fill-primary); cursor: pointer; }
+.rec-actions button[aria-pressed="true"] { background: var(--color-accent-soft); font-weight: 700; }
+#taste h4 { margin: 8px 0 4px; }
+.taste-chip { display: inline-flex; align-items: center; gap: 4px; margin: 2px 4px 2px 0; padding: 2px 8px;
+              border-radius: 12px; background: var(--background-fill-secondary); }
+.taste-chip button { padding: 0 6px; }
+.cc-hidden { display: none !important; }
 """
 
+# Card and taste buttons carry data-cc-action; a click stores it and presses the hidden apply button,
+# whose js hook hands the action to Python (no inline handlers in the generated HTML).
+HEAD = """
+<script>
+document.addEventListener("click", function (ev) {
+  var el = ev.target && ev.target.closest ? ev.target.closest("[data-cc-action]") : null;
+  if (!el) return;
+  ev.preventDefault();
+  window.__ccAction = el.getAttribute("data-cc-action");
+  var go = document.getElementById("cc-apply");
+  if (go) go.click();
+});
+</script>
+"""
+_APPLY_JS = "(action, ...rest) => [window.__ccAction || '', ...rest]"
 
-def card_html(rec: Recommendation) -> str:
+_LABELS = {"like": "👍 Like", "dislike": "👎 Not for me", "seen": "👁 Seen"}
+_TASTE = {"liked": "Liked", "disliked": "Not for me", "seen": "Already seen", "genres_wanted": "Genres you want",
+          "genres_avoided": "Genres you avoid"}
+
+
+def card_html(rec: Recommendation, marks: dict[str, str] | None = None) -> str:
     """One card; every catalog string is escaped, so titles or descriptions with markup show as text."""
     title = html.escape(rec.title)
     original = (f" <span class='rec-original'>{html.escape(rec.original_title)}</span>"
@@ -36,84 +82,192 @@ def card_html(rec: Recommendation) -> str:
     year = f" ({rec.year})" if rec.year else ""
     meta = " · ".join(x for x in (html.escape(", ".join(rec.creators[:2])), html.escape(", ".join(rec.genres)))
                       if x)
-    return (f"<div class='rec-card' data-item-id='{html.escape(rec.item_id, quote=True)}'>"
+    item = html.escape(rec.item_id, quote=True)
+    mark = (marks or {}).get(rec.item_id)
+    buttons = "".join(
+        f"<button type='button' class='rec-{kind}' data-cc-action='{kind}:{item}' "
+        f"aria-pressed='{'true' if mark == kind else 'false'}'>{label}</button>" for kind, label in _LABELS.items())
+    return (f"<div class='rec-card' data-item-id='{item}'>"
             f"<div class='rec-title'>{title}{year}{original}</div><div class='rec-meta'>{meta}</div>"
-            f"<div class='rec-reason'>{html.escape(rec.reason)}</div></div>")
+            f"<div class='rec-reason'>{html.escape(rec.reason)}</div>"
+            f"<div class='rec-actions'>{buttons}</div></div>")
 
 
-def cards_html(recs: list[Recommendation]) -> str:
-    return "<div class='rec-cards'>" + "".join(card_html(r) for r in recs) + "</div>"
+def cards_html(recs: list[Recommendation], marks: dict[str, str] | None = None) -> str:
+    return "<div class='rec-cards'>" + "".join(card_html(r, marks) for r in recs) + "</div>"
 
 
-def respond(engine: Engine, message: str, history: list[dict[str, Any]], session_id: str | None
-            ) -> Iterator[tuple[list[dict[str, Any]], str, str | None, str]]:
-    """Stream one turn into the chat: (history, cards html, session id, textbox value)."""
-    import gradio as gr
+def marks_of(state: DialogueState) -> dict[str, str]:
+    """Which button of each card is pressed, from the session's state."""
+    marks = {i: "seen" for i in state.seen}
+    marks.update({i: "dislike" for i in state.disliked})
+    marks.update({i: "like" for i in state.liked})
+    return marks
 
+
+def taste_html(engine: Engine, profile: Profile) -> str:
+    """The "your taste" panel: each extracted preference with a button that removes it."""
+    parts = ["<div class='taste'>"]
+    empty = True
+    for field in FIELDS:
+        values = getattr(profile, field)
+        if not values:
+            continue
+        empty = False
+        chips = []
+        for value in values:
+            item = engine.catalog.items.get(value) if field in ("liked", "disliked", "seen") else None
+            label = f"{item.title} ({item.year})" if item and item.year else item.title if item else value
+            action = html.escape(f"remove:{field}:{value}", quote=True)
+            chips.append(f"<span class='taste-chip' data-field='{field}'>{html.escape(label)}"
+                         f"<button type='button' data-cc-action='{action}' aria-label='remove'>×</button></span>")
+        parts.append(f"<h4>{_TASTE[field]}</h4>" + "".join(chips))
+    if empty:
+        parts.append("<p>Nothing yet: tell me what you like, or use the buttons on a card.</p>")
+    return "".join(parts) + "</div>"
+
+
+def _user_id(request: Any) -> str | None:
+    raw = request.headers.get("cookie") if request is not None and request.request is not None else None
+    if not raw:
+        return None
+    jar: SimpleCookie = SimpleCookie()
+    jar.load(raw)
+    return jar[USER_COOKIE].value if USER_COOKIE in jar else None
+
+
+def _valid(engine: Engine, saved: dict[str, Any] | None) -> dict[str, str] | None:
+    """The saved {session_id, token} if it still opens its session (deleted or tampered: None)."""
+    if not saved or not saved.get("session_id") or not saved.get("token"):
+        return None
+    try:
+        engine.gate.check(str(saved["session_id"]), str(saved["token"]))
+    except ConciergeError:
+        return None
+    return {"session_id": str(saved["session_id"]), "token": str(saved["token"])}
+
+
+def history_of(engine: Engine, session_id: str) -> tuple[list[dict[str, str]], list[Recommendation]]:
+    """The stored conversation as chat messages, plus the cards of its latest recommending turn."""
+    history: list[dict[str, str]] = []
+    last: list[Recommendation] = []
+    for t in engine.conversations.turns(session_id):
+        history += [{"role": "user", "content": html.escape(t.user_text)},
+                    {"role": "assistant", "content": html.escape(t.reply_text)}]
+        recs = []
+        for shown in t.shown:
+            it = engine.catalog.items.get(shown.item_id)
+            if it is not None:
+                recs.append(Recommendation(it.id, it.title, it.year, shown.reason, it.original_title, it.creators,
+                                           it.genres, it.domain))
+        last = recs or last
+    return history, last
+
+
+def _views(engine: Engine, session_id: str, recs: list[Recommendation]) -> tuple[str, str]:
+    state = DialogueState.from_json(engine.conversations.load_state(session_id))
+    _, profile = engine.profiles.profile_of(session_id)
+    return (cards_html(recs, marks_of(state)) if recs else ""), taste_html(engine, profile)
+
+
+def respond(engine: Engine, message: str, history: list[dict[str, Any]], session: dict[str, str] | None,
+            request: Any = None) -> Iterator[tuple[Any, ...]]:
+    """Stream one turn: (history, cards, taste, session, saved session, textbox value)."""
     history = list(history or [])
     try:
-        if not session_id:
-            session_id = engine.new_session()
-        history.append({"role": "user", "content": message})
+        session = _valid(engine, session)
+        if session is None:
+            sid, token = engine.open_session(_user_id(request))
+            session = {"session_id": sid, "token": token}
+        sid = session["session_id"]
+        history.append({"role": "user", "content": html.escape(message)})
         history.append({"role": "assistant", "content": ""})
-        text, cards = "", ""
-        for event in engine.turn(session_id, message):
+        text = ""
+        for event in engine.turn(sid, message):
             if isinstance(event, Delta):
                 text += event.text
-                history[-1] = {"role": "assistant", "content": text}
-                yield history, gr.skip(), session_id, ""
+                history[-1] = {"role": "assistant", "content": html.escape(text)}
+                yield history, gr.skip(), gr.skip(), session, session, ""
             elif isinstance(event, TurnResult):
                 if not event.stored:
-                    history = history[:-2] + [{"role": "assistant", "content": event.reply}]
-                cards = cards_html(event.recommendations)
-                yield history, cards if event.recommendations else gr.skip(), session_id, ""
+                    history = history[:-2] + [{"role": "assistant", "content": html.escape(event.reply)}]
+                cards, taste = _views(engine, sid, event.recommendations)
+                yield history, cards if event.recommendations else gr.skip(), taste, session, session, ""
     except ConciergeError as exc:
         raise gr.Error(str(exc)) from None
 
 
+def apply_action(engine: Engine, action: str, session: dict[str, str] | None) -> tuple[str, str]:
+    """A card or taste-panel button: 'like:<item>', 'dislike:<item>', 'seen:<item>', 'remove:<field>:<value>'."""
+    session = _valid(engine, session)
+    if session is None or ":" not in action:
+        return gr.skip(), gr.skip()
+    sid = session["session_id"]
+    kind, _, rest = action.partition(":")
+    try:
+        if kind in ("like", "dislike", "seen"):
+            engine.feedback(sid, rest, kind)  # type: ignore[arg-type]
+        elif kind == "remove":
+            field, _, value = rest.partition(":")
+            if field in FIELDS:
+                engine.profiles.edit(sid, {field: [value]}, {})  # type: ignore[dict-item]
+    except ConciergeError as exc:
+        raise gr.Error(str(exc)) from None
+    _, recs = history_of(engine, sid)
+    return _views(engine, sid, recs)
+
+
 def build(engine: Engine) -> Any:
     """The Blocks app for an engine (shared by every browser session)."""
-    for key, value in OFFLINE_ENV.items():
-        os.environ.setdefault(key, value)
-    import gradio as gr
-
     with gr.Blocks(title="Concierge", analytics_enabled=False) as demo:
         gr.Markdown("## Concierge\nTell me a movie or book you loved, a genre, or a mood. "
                     "告诉我你喜欢的电影、书或类型。")
+        saved = gr.BrowserState(None, storage_key="concierge-session", secret=BROWSER_KEY)
         session = gr.State(None)
-        chatbot = gr.Chatbot(elem_id="chatbot", label="Concierge", height=420)
-        cards = gr.HTML(elem_id="cards")
         with gr.Row():
-            box = gr.Textbox(elem_id="msg", placeholder="e.g. something like Inception but lighter",
-                             show_label=False, scale=8, autofocus=True)
-            send = gr.Button("Send", elem_id="send", variant="primary", scale=1)
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(elem_id="chatbot", label="Concierge", height=420)
+                cards = gr.HTML(elem_id="cards")
+                with gr.Row():
+                    box = gr.Textbox(elem_id="msg", placeholder="e.g. something like Inception but lighter",
+                                     show_label=False, scale=8, autofocus=True)
+                    send = gr.Button("Send", elem_id="send", variant="primary", scale=1)
+            with gr.Column(scale=1):
+                gr.Markdown("### Your taste")
+                taste = gr.HTML(taste_html(engine, Profile()), elem_id="taste")
+                new = gr.Button("New conversation", elem_id="new-chat")
+        action = gr.Textbox(elem_id="cc-action", elem_classes=["cc-hidden"], show_label=False, container=False)
+        apply = gr.Button("apply", elem_id="cc-apply", elem_classes=["cc-hidden"])
 
-        def on_message(message: str, history: list[dict[str, Any]], session_id: str | None) -> Iterator[Any]:
-            yield from respond(engine, message, history, session_id)
+        def on_message(message: str, history: list[dict[str, Any]], state: dict[str, str] | None,
+                       request: gr.Request) -> Iterator[Any]:
+            yield from respond(engine, message, history, state, request)
 
-        outputs = [chatbot, cards, session, box]
-        box.submit(on_message, [box, chatbot, session], outputs, concurrency_limit=engine.settings.concurrency)
-        send.click(on_message, [box, chatbot, session], outputs, concurrency_limit=engine.settings.concurrency)
+        def on_load(stored: dict[str, Any] | None) -> tuple[Any, ...]:
+            state = _valid(engine, stored)
+            if state is None:
+                return None, [], "", taste_html(engine, Profile())
+            history, recs = history_of(engine, state["session_id"])
+            cards_view, taste_view = _views(engine, state["session_id"], recs)
+            return state, history, cards_view, taste_view
+
+        def on_new(request: gr.Request) -> tuple[Any, ...]:
+            sid, token = engine.open_session(_user_id(request))
+            state = {"session_id": sid, "token": token}
+            _, profile = engine.profiles.profile_of(sid)
+            return state, state, [], "", taste_html(engine, profile)
+
+        outputs = [chatbot, cards, taste, session, saved, box]
+        limit = engine.settings.concurrency
+        box.submit(on_message, [box, chatbot, session], outputs, concurrency_limit=limit)
+        send.click(on_message, [box, chatbot, session], outputs, concurrency_limit=limit)
+        apply.click(lambda a, s: apply_action(engine, a, s), [action, session], [cards, taste], js=_APPLY_JS)
+        new.click(on_new, None, [session, saved, chatbot, cards, taste])
+        demo.load(on_load, [saved], [session, chatbot, cards, taste])
     return demo
 
 
 def theme() -> Any:
-    import gradio as gr
-
     # The bundled SemiBold face is a 5 KB subset; the full Bold face keeps headings in one font, offline.
     return gr.themes.Default(font=[gr.themes.LocalFont("Source Sans Pro", weights=(400, 700)),
                                    "ui-sans-serif", "system-ui", "sans-serif"])
-
-
-def run(settings: Settings, host: str, port: int) -> None:
-    """Load the engine (preparing models on first run), then serve until interrupted."""
-    for key, value in OFFLINE_ENV.items():
-        os.environ.setdefault(key, value)
-    logging.getLogger("chat").setLevel(logging.INFO)
-    print("Preparing models and catalog (the first run builds the cache, about a minute)...", flush=True)
-    engine = shared_engine(settings)
-    demo = build(engine)
-    demo.queue(default_concurrency_limit=settings.concurrency)
-    print(f"Concierge is ready: http://{host}:{port}", flush=True)
-    demo.launch(server_name=host, server_port=port, share=False, theme=theme(), css=CSS, footer_links=[],
-                show_error=True, quiet=True)

@@ -1,0 +1,109 @@
+"""User data beyond single conversations: feedback, profiles, and forgetting a user."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from itertools import combinations
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.records import FeedbackRecord
+from storage.schema import Conversation, Feedback, ShownRecommendation, Turn, UserProfile
+
+FEEDBACK_KINDS = ("like", "dislike", "seen")
+
+
+class FeedbackRepository:
+    """Likes, dislikes and seen marks; the data a collaborative ranking signal is built from."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def add(self, records: Iterable[FeedbackRecord]) -> int:
+        rows = [Feedback(conversation_id=r.session_id, user_id=r.user_id, item_id=r.item_id, kind=r.kind,
+                         source=r.source, was_shown=r.was_shown) for r in records]
+        if rows:
+            with self._sessions.begin() as s:
+                s.add_all(rows)
+        return len(rows)
+
+    def for_session(self, session_id: str) -> list[FeedbackRecord]:
+        with self._sessions() as s:
+            rows = s.scalars(select(Feedback).where(Feedback.conversation_id == session_id).order_by(Feedback.id))
+            return [FeedbackRecord(r.conversation_id, r.user_id, r.item_id, r.kind, r.source, r.was_shown)
+                    for r in rows]
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """(item id, kind) -> how many distinct users (or anonymous sessions) gave it; kind 'accept' counts
+        likes of items that had been recommended in the same conversation."""
+        who = func.coalesce(Feedback.user_id, Feedback.conversation_id)
+        out: dict[tuple[str, str], int] = {}
+        with self._sessions() as s:
+            for item_id, kind, n in s.execute(select(Feedback.item_id, Feedback.kind, func.count(func.distinct(who)))
+                                              .group_by(Feedback.item_id, Feedback.kind)):
+                out[(item_id, kind)] = int(n)
+            accepted = s.execute(select(Feedback.item_id, func.count(func.distinct(who)))
+                                 .where(Feedback.kind == "like", Feedback.was_shown.is_(True))
+                                 .group_by(Feedback.item_id))
+            for item_id, n in accepted:
+                out[(item_id, "accept")] = int(n)
+        return out
+
+    def co_liked_pairs(self) -> Counter[tuple[str, str]]:
+        """(item a, item b), a < b -> number of users who liked both: the item-item co-occurrence signal."""
+        who = func.coalesce(Feedback.user_id, Feedback.conversation_id)
+        liked: dict[str, set[str]] = {}
+        with self._sessions() as s:
+            for user, item_id in s.execute(select(who, Feedback.item_id).where(Feedback.kind == "like").distinct()):
+                liked.setdefault(user, set()).add(item_id)
+        pairs: Counter[tuple[str, str]] = Counter()
+        for items in liked.values():
+            pairs.update(combinations(sorted(items), 2))
+        return pairs
+
+
+class ProfileRepository:
+    """One JSON preferences document per user id."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def get(self, user_id: str) -> dict[str, Any] | None:
+        with self._sessions() as s:
+            row = s.get(UserProfile, user_id)
+            return dict(row.preferences or {}) if row else None
+
+    def save(self, user_id: str, preferences: dict[str, Any]) -> None:
+        with self._sessions.begin() as s:
+            row = s.get(UserProfile, user_id)
+            if row is None:
+                s.add(UserProfile(user_id=user_id, preferences=preferences))
+            else:
+                row.preferences = preferences
+
+    def forget(self, user_id: str) -> int:
+        """Delete the user's profile, conversations, turns, shown items and feedback; returns conversations gone."""
+        with self._sessions.begin() as s:
+            conv_ids = list(s.scalars(select(Conversation.id).where(Conversation.user_id == user_id)))
+            s.execute(delete(Feedback).where(Feedback.user_id == user_id))
+            _delete_conversations(s, conv_ids)
+            s.execute(delete(UserProfile).where(UserProfile.user_id == user_id))
+        return len(conv_ids)
+
+    def forget_conversation(self, conv_id: str) -> int:
+        """Delete one conversation of no known user, with its turns and feedback."""
+        with self._sessions.begin() as s:
+            _delete_conversations(s, [conv_id])
+        return 1
+
+
+def _delete_conversations(s: Session, conv_ids: list[str]) -> None:
+    # explicit deletes, child tables first: does not rely on the database enforcing ON DELETE CASCADE
+    turn_ids = select(Turn.id).where(Turn.conversation_id.in_(conv_ids))
+    s.execute(delete(ShownRecommendation).where(ShownRecommendation.turn_id.in_(turn_ids)))
+    s.execute(delete(Turn).where(Turn.conversation_id.in_(conv_ids)))
+    s.execute(delete(Feedback).where(Feedback.conversation_id.in_(conv_ids)))
+    s.execute(delete(Conversation).where(Conversation.id.in_(conv_ids)))
