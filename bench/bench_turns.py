@@ -63,7 +63,7 @@ def main() -> None:
             subprocess.run([sys.executable, "-m", "ui.cli", "models"], env=env, check=True, capture_output=True)
             out["first_run_prepare_s"] = round(time.perf_counter() - t, 1)
     data = args.data or Path(tempfile.mkdtemp(prefix="bench-"))
-    settings = load_settings(data_dir=data)
+    settings = load_settings(data_dir=data, model_cache=load_settings().cache_dir)  # fresh database, warm models
     Engine.from_settings(settings, load_lm=False)  # first start in this data dir: imports + embeds the catalog
     t = time.perf_counter()
     engine = Engine.from_settings(settings)
