@@ -1,4 +1,8 @@
-"""Candidate selection: the interest vector from the state, hard filters, and relaxation when too strict."""
+"""Candidate selection: the interest vector from the state, hard filters, and relaxation when too strict.
+
+Scores are the cosine to the interest vector plus, when a hybrid ranker was fitted for the catalog
+(retrieval/ranking.py, `concierge eval fit`), its collaborative and popularity prior.
+"""
 
 from __future__ import annotations
 
@@ -38,6 +42,16 @@ class Recommender:
         disliked = [v for v in (index.vector(i) for i in state.disliked[-5:]) if v is not None]
         return interest_vector(text_vec, liked, disliked, self.weights)
 
+    def prior(self, state: DialogueState, vec: np.ndarray | None) -> np.ndarray | None:
+        """The hybrid ranker's additive prior (n,), or None when the catalog has no fitted ranker."""
+        ranker = self.catalog.ranker
+        if ranker is None:
+            return None
+        cosine = self.catalog.index.scores(vec) if vec is not None else None
+        rejected = set(state.liked) | set(state.disliked)
+        others = [i for i in dict.fromkeys([*state.mentioned, *state.shown]) if i not in rejected]
+        return ranker.prior(cosine, state.liked[-5:], others[-10:])
+
     def filters(self, state: DialogueState) -> Filters:
         domain = state.domain
         if domain is None and state.liked:
@@ -54,17 +68,48 @@ class Recommender:
         if vec is None:
             return self._varied(filters, k, seed=state.turns)
         index = self.catalog.index
+        prior = self.prior(state, vec)
         for relaxed in (filters, replace(filters, genres_any=frozenset()),
                         replace(filters, genres_any=frozenset(), year_min=None, year_max=None)):
             if relaxed.domain is None:
                 # keep one list coherent: the domain of the best match overall
-                top = index.search(vec, relaxed, 1)
+                top = index.search(vec, relaxed, 1, prior)
                 if top:
                     relaxed = replace(relaxed, domain=top[0].item.domain)
-            hits = index.search(vec, relaxed, k)
+            hits = index.search(vec, relaxed, k, prior)
             if len(hits) >= min(k, 1):
                 return hits
         return []
+
+    def ranking(self, state: DialogueState, k: int, exclude: bool = True) -> list[str]:
+        """The top-k item ids as one long list (evaluation, "more like this" pages).
+
+        Same scores and filters as `recommend`, but instead of stopping at the first relaxation level
+        that has anything, the list is filled from the stricter levels first. `exclude=False` keeps
+        the items the state excludes (named, shown, rejected), for the raw ReDial protocol.
+        """
+        index = self.catalog.index
+        vec = self.interest(state)
+        prior = self.prior(state, vec)
+        filters = self.filters(state)
+        if not exclude:
+            filters = replace(filters, exclude_ids=frozenset())
+        if vec is None and prior is None:
+            return [h.item.id for h in self._varied(filters, k, seed=state.turns)]
+        scores = index.scores(vec) if vec is not None else np.zeros(len(index), dtype=np.float32)
+        if prior is not None:
+            scores = scores + prior
+        if filters.domain is None:
+            best = int(np.argmax(np.where(index.mask(filters), scores, -np.inf)))
+            filters = replace(filters, domain=index.items[best].domain)
+        levels = (filters, replace(filters, genres_any=frozenset()),
+                  replace(filters, genres_any=frozenset(), year_min=None, year_max=None))
+        level = np.full(len(index), len(levels), dtype=np.int64)  # items failing every level stay out
+        for i, f in reversed(list(enumerate(levels))):
+            level[index.mask(f)] = i
+        keep = np.flatnonzero(level < len(levels))
+        order = keep[np.lexsort((-scores[keep], level[keep]))][:k]
+        return [index.items[i].id for i in order]
 
     def _varied(self, filters: Filters, k: int, seed: int) -> list[Hit]:
         """Cold start with nothing said: a varied set, one per genre, deterministic per turn."""

@@ -206,5 +206,80 @@ def serve(
         raise _fail(exc) from None
 
 
+eval_app = typer.Typer(no_args_is_help=True, help="Measure recommendation quality (ReDial replay, fitting).")
+app.add_typer(eval_app, name="eval")
+
+DialoguesOpt = Annotated[Path, typer.Option("--dialogues", help="ReDial JSONL conversations")]
+CatalogOpt = Annotated[Path, typer.Option("--catalog", help="catalog file, e.g. ReDial movies.json")]
+SplitOpt = Annotated[str, typer.Option("--split", help="all, fit or heldout (20 % by sha1 of the conversation id)")]
+DbOpt = Annotated[str | None, typer.Option("--db", help="database URL (default: a cached one per catalog file)")]
+
+
+def _ks(text: str) -> tuple[int, ...]:
+    try:
+        ks = tuple(sorted({int(k) for k in text.split(",") if k.strip()}))
+    except ValueError:
+        raise typer.BadParameter(f"'{text}' is not a comma-separated list of integers", param_hint="--k") from None
+    if not ks or ks[0] < 1:
+        raise typer.BadParameter("k values must be positive integers, e.g. 1,10,50", param_hint="--k")
+    return ks
+
+
+@eval_app.command("redial")
+def eval_redial(
+    dialogues: DialoguesOpt,
+    catalog: CatalogOpt,
+    train: Annotated[Path | None, typer.Option("--train", help="training dialogues for the popularity counts")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="only the first N conversations")] = None,
+    k: Annotated[str, typer.Option("--k", help="cut-offs, comma-separated")] = "1,10,50",
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the results as JSON here")] = None,
+    plot_out: Annotated[Path | None, typer.Option("--plot", help="write recall@k curves (PNG) here")] = None,
+    with_llm: Annotated[bool, typer.Option("--with-llm", help="also run LM preference extraction per turn")] = False,
+    split: SplitOpt = "all",
+    ranker: Annotated[bool, typer.Option(help="use the fitted hybrid ranker (--no-ranker: content only)")] = True,
+    db: DbOpt = None,
+    verbose: Verbose = False,
+) -> None:
+    """Replay ReDial conversations through live state tracking and ranking; R@k for concierge and baselines."""
+    settings = _setup(verbose)
+    from chat.evaluation.redial import plot
+    from chat.evaluation.run import run_redial
+
+    logging.getLogger("chat.catalog").setLevel(logging.INFO)  # the embedding progress bar
+    try:
+        result = run_redial(settings, dialogues, catalog, train, limit, _ks(k), split, with_llm, ranker, db)
+    except ConciergeError as exc:
+        raise _fail(exc) from None
+    data = result.to_json()
+    rep = result.report
+    typer.echo(f"{rep.conversations} conversations ({split}), {rep.turns} recommender turns, "
+               f"{rep.seconds:.0f} s; ranker: {result.ranker_note}")
+    typer.echo(f"{'method':12} {'':6} " + " ".join(f"{'R@' + str(x):>7}" for x in rep.ks) + "   pairs  p50 ms  p95 ms")
+    for name, m in rep.methods.items():
+        lat = m.to_json()["latency_ms"]
+        for kind, counter in (("raw", m.raw), ("dedup", m.dedup)):
+            figures = " ".join(f"{counter.recall(x):7.3f}" for x in rep.ks)
+            typer.echo(f"{name:12} {kind:6} {figures} {counter.pairs:7d}"
+                       + (f" {lat['p50']:7.1f} {lat['p95']:7.1f}" if kind == "raw" else ""))  # type: ignore[index]
+    typer.echo(f"popularity counts: {result.train_note}")
+    if result.loaded.malformed:
+        typer.echo(f"skipped {len(result.loaded.malformed)} malformed line(s): "
+                   + ", ".join(str(n) for n, _ in result.loaded.malformed[:10]), err=True)
+    if rep.unknown_mentions:
+        typer.echo(f"{rep.unknown_mentions} mention(s) of {len(rep.unknown_ids)} movie id(s) not in the catalog "
+                   "were ignored", err=True)
+    for note in result.notes:
+        typer.secho(f"Note: {note}", err=True, fg=typer.colors.YELLOW)
+    if json_out is not None:
+        json_out.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        typer.echo(f"wrote {json_out}")
+    if plot_out is not None:
+        if plot(rep, str(plot_out)):
+            typer.echo(f"wrote {plot_out}")
+        else:
+            typer.secho("No plot: matplotlib is not installed (pip install -e '.[eval]').", err=True,
+                        fg=typer.colors.YELLOW)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()
