@@ -281,5 +281,55 @@ def eval_redial(
                         fg=typer.colors.YELLOW)
 
 
+@eval_app.command("fit")
+def eval_fit(
+    dialogues: DialoguesOpt,
+    catalog: CatalogOpt,
+    split: Annotated[str, typer.Option("--split", help="fit (default) or all; never heldout")] = "fit",
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="only the first N conversations")] = None,
+    db: DbOpt = None,
+    verbose: Verbose = False,
+) -> None:
+    """Fit the hybrid ranker (content + co-occurrence + popularity) on training dialogues; stored with the catalog."""
+    settings = _setup(verbose)
+    from chat.evaluation.run import run_fit
+
+    logging.getLogger("chat.catalog").setLevel(logging.INFO)
+    try:
+        out = run_fit(settings, dialogues, catalog, split, limit, db)
+    except ConciergeError as exc:
+        raise _fail(exc) from None
+    typer.echo(json.dumps(out, indent=2))
+
+
+@eval_app.command("simulate")
+def eval_simulate(
+    dialogues: DialoguesOpt,
+    catalog: CatalogOpt,
+    split: SplitOpt = "heldout",
+    episodes: Annotated[int, typer.Option("--episodes", min=1, help="simulated seekers (one target each)")] = 50,
+    seed: Annotated[int, typer.Option("--seed", help="fixes the targets drawn and every seeker choice")] = 0,
+    max_turns: Annotated[int, typer.Option("--max-turns", min=1, max=20)] = 5,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the results as JSON here")] = None,
+    db: DbOpt = None,
+    verbose: Verbose = False,
+) -> None:
+    """A rule-based seeker with a hidden target talks to the engine: success@3, success@5, mean turns."""
+    settings = _setup(verbose)
+    from chat.evaluation.run import run_simulate
+
+    logging.getLogger("chat.catalog").setLevel(logging.INFO)
+    try:
+        out = run_simulate(settings, dialogues, catalog, split, episodes, seed, max_turns, db)
+    except ConciergeError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"{out['episodes']} episodes ({split}, seed {seed}, ranker: {out['ranker']}): "
+               f"success@3 {out['success@3']}, success@5 {out['success@5']}, "
+               f"mean turns to success {out['mean_turns_to_success']}")
+    if json_out is not None:
+        json_out.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        typer.echo(f"wrote {json_out}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

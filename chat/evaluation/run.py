@@ -97,3 +97,40 @@ def run_redial(settings: Settings, dialogues_file: Path, catalog_file: Path, tra
     replayer = Replayer(catalog.titles, resolver, generator, "always" if with_llm else "never")
     report = evaluate(dialogues, Recommender(catalog, embedder), resolver, counts, ks, replayer, show_progress)
     return RedialRun(report, loaded, opened, split, train_note, ranker_note, notes)
+
+
+def run_fit(settings: Settings, dialogues_file: Path, catalog_file: Path, split: str = "fit",
+            limit: int | None = None, db_url: str | None = None, show_progress: bool = True) -> dict[str, object]:
+    """Fit the hybrid ranker on one part of `dialogues_file` and store it in the catalog's database."""
+    from chat.evaluation.fit import fit_and_store
+
+    if split == "heldout":
+        raise ConciergeError("Refusing to fit on the held-out part: use --split fit (or all for a final model).")
+    loaded = load_dialogues(dialogues_file)
+    dialogues = select(loaded.dialogues, split)[:limit]
+    opened, embedder = open_eval_catalog(settings, catalog_file, db_url, show_progress)
+    source = f"{dialogues_file} ({split} part{'' if limit is None else f', first {limit}'})"
+    result = fit_and_store(dialogues, opened.catalog, Recommender(opened.catalog, embedder), opened.rankers,
+                           source, show_progress)
+    return {"weights": result.weights.to_json(), "cv_dedup": result.scores, "cv_dedup_content_only":
+            result.content_only, "conversations": len(dialogues), "turns": result.turns, "pairs": result.pairs,
+            "malformed_lines": len(loaded.malformed), "catalog_db": opened.url, "source": source}
+
+
+def run_simulate(settings: Settings, dialogues_file: Path, catalog_file: Path, split: str = "heldout",
+                 episodes_n: int = 50, seed: int = 0, max_turns: int = 5, db_url: str | None = None,
+                 show_progress: bool = True) -> dict[str, object]:
+    """Simulated seekers with hidden targets (taken from `split` of the dialogues) against the live engine."""
+    from chat.engine import Engine
+    from chat.evaluation.simulate import episodes, simulate
+
+    dialogues = select(load_dialogues(dialogues_file).dialogues, split)
+    opened, embedder = open_eval_catalog(settings, catalog_file, db_url, show_progress)
+    live = settings.model_copy(update={"database_url": opened.url, "lm_replies": False, "lm_extraction": "never"})
+    engine = Engine.from_settings(live, embedder=embedder, load_lm=False)
+    eps = episodes(dialogues, MentionResolver(engine.catalog.items), episodes_n, seed)
+    report = simulate(engine, eps, seed, max_turns, show_progress)
+    out = report.to_json()
+    out.update({"split": split, "seed": seed, "ranker": "hybrid" if engine.catalog.ranker else "content only",
+                "examples": report.transcripts})
+    return out
