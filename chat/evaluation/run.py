@@ -39,11 +39,21 @@ class RedialRun:
 
 
 def open_eval_catalog(settings: Settings, catalog_file: Path, db_url: str | None = None,
-                      show_progress: bool = True) -> tuple[OpenedCatalog, CachingEmbedder]:
+                      show_progress: bool = True, threads: int | None = 1) -> tuple[OpenedCatalog, CachingEmbedder]:
+    """The cached catalog database and its embedder; afterwards torch uses `threads` threads.
+
+    Replays embed one or two short queries at a time: there, one thread is ~10x faster than two on a
+    2-core machine shared with other work (no oversubscribed spinning); batch catalog embedding
+    before that keeps torch's default.
+    """
     from retrieval.embedders.presets import load_embedder
 
     embedder = CachingEmbedder(load_embedder(settings.embedder, settings.cache_dir, settings.resolved_device()))
     opened = open_catalog(catalog_file, embedder, settings.data_dir / "eval", db_url, show_progress)
+    if threads and settings.embedder != "hashing":
+        import torch
+
+        torch.set_num_threads(threads)
     return opened, embedder
 
 
