@@ -81,4 +81,4 @@ def load_ranker(rankers: RankerRepository, index: VectorIndex) -> HybridRanker |
         return None
     log.info("Hybrid ranker loaded (%s)", stored.weights)
     return HybridRanker(HybridWeights.from_json(stored.weights), LinkCounts.from_rows(stored.links),
-                        [it.id for it in index.items])
+                        [it.id for it in index.items], [it.year for it in index.items])

@@ -18,6 +18,13 @@ from retrieval.index import Filters, Hit
 from retrieval.interest import InterestWeights, interest_vector
 
 
+def context_items(state: DialogueState) -> tuple[list[str], list[str]]:
+    """(recently liked items, other recently named or shown items that were not rejected)."""
+    rejected = set(state.liked) | set(state.disliked)
+    others = [i for i in dict.fromkeys([*state.mentioned, *state.shown]) if i not in rejected]
+    return state.liked[-5:], others[-10:]
+
+
 class Recommender:
     """Ranks the catalog for a dialogue state."""
 
@@ -48,9 +55,11 @@ class Recommender:
         if ranker is None:
             return None
         cosine = self.catalog.index.scores(vec) if vec is not None else None
-        rejected = set(state.liked) | set(state.disliked)
-        others = [i for i in dict.fromkeys([*state.mentioned, *state.shown]) if i not in rejected]
-        return ranker.prior(cosine, state.liked[-5:], others[-10:])
+        liked, others = context_items(state)
+        index = self.catalog.index
+        vecs = [v for v in (index.vector(i) for i in [*liked, *others]) if v is not None]
+        item_sim = index.scores(np.mean(vecs, axis=0)) if vecs and ranker.weights.items else None
+        return ranker.prior(cosine, liked, others, item_sim)
 
     def filters(self, state: DialogueState) -> Filters:
         domain = state.domain
@@ -81,24 +90,32 @@ class Recommender:
                 return hits
         return []
 
-    def ranking(self, state: DialogueState, k: int, exclude: bool = True) -> list[str]:
+    def scores(self, state: DialogueState) -> np.ndarray | None:
+        """Hybrid scores of every index row (n,), or None when there is nothing to score from (cold start)."""
+        vec = self.interest(state)
+        prior = self.prior(state, vec)
+        if vec is None and prior is None:
+            return None
+        scores = self.catalog.index.scores(vec) if vec is not None else np.zeros(len(self.catalog.index), np.float32)
+        return scores + prior if prior is not None else scores
+
+    def ranking(self, state: DialogueState, k: int, exclude: bool = True,
+                scores: np.ndarray | None | bool = False) -> list[str]:
         """The top-k item ids as one long list (evaluation, "more like this" pages).
 
         Same scores and filters as `recommend`, but instead of stopping at the first relaxation level
         that has anything, the list is filled from the stricter levels first. `exclude=False` keeps
-        the items the state excludes (named, shown, rejected), for the raw ReDial protocol.
+        the items the state excludes (named, shown, rejected), for the raw ReDial protocol. Pass
+        `scores` from `self.scores(state)` to rank the same state twice without scoring it twice.
         """
         index = self.catalog.index
-        vec = self.interest(state)
-        prior = self.prior(state, vec)
         filters = self.filters(state)
         if not exclude:
             filters = replace(filters, exclude_ids=frozenset())
-        if vec is None and prior is None:
+        if scores is False:
+            scores = self.scores(state)
+        if scores is None or isinstance(scores, bool):
             return [h.item.id for h in self._varied(filters, k, seed=state.turns)]
-        scores = index.scores(vec) if vec is not None else np.zeros(len(index), dtype=np.float32)
-        if prior is not None:
-            scores = scores + prior
         if filters.domain is None:
             best = int(np.argmax(np.where(index.mask(filters), scores, -np.inf)))
             filters = replace(filters, domain=index.items[best].domain)

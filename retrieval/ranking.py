@@ -2,8 +2,11 @@
 and a popularity prior, mixed with weights fitted on training dialogues.
 
 Scores are in units of the content score's spread: for a query, the hybrid score of item j is
-    cos_j + std(cos) * (w_liked * cf_liked_j + w_shown * cf_shown_j + w_pop * pop_j)
-which ranks exactly like z(cos)_j + w_liked * cf_liked_j + ...; `prior()` returns the added part so
+    cos_j + std(cos) * (w_liked * cf_liked_j + w_shown * cf_shown_j + w_pop * pop_j + w_recency * rec_j
+                        + w_items * z(item_sim)_j)
+which ranks exactly like z(cos)_j + w_liked * cf_liked_j + ...; item_sim is the cosine to the mean
+vector of the items in the conversation (liked and shown), rec_j the training share of item j's year.
+`prior()` returns the added part so
 `VectorIndex.search(query, filters, k, prior)` ranks with it. With no model, ranking is content-only.
 """
 
@@ -25,6 +28,8 @@ class HybridWeights:
     liked: float = 0.0  # collaborative evidence from items the user liked
     shown: float = 0.0  # collaborative evidence from items already shown or named by the other side
     popularity: float = 0.0  # log-count prior
+    recency: float = 0.0  # how often training dialogues name movies of the item's year
+    items: float = 0.0  # content similarity to the items named in the conversation
 
     def to_json(self) -> dict[str, float]:
         return asdict(self)
@@ -85,7 +90,8 @@ class LinkCounts:
 class HybridRanker:
     """The fitted model bound to one index order (item ids aligned with the index rows)."""
 
-    def __init__(self, weights: HybridWeights, counts: LinkCounts, item_ids: Sequence[str]) -> None:
+    def __init__(self, weights: HybridWeights, counts: LinkCounts, item_ids: Sequence[str],
+                 years: Sequence[int | None] | None = None) -> None:
         self.weights, self.counts = weights, counts
         self.position = {item_id: i for i, item_id in enumerate(item_ids)}
         n = len(item_ids)
@@ -95,6 +101,7 @@ class HybridRanker:
             if pos is not None:
                 pop[pos] = np.log1p(c)
         self.popularity = pop / pop.max() if pop.max() > 0 else pop  # (n,) in [0, 1]
+        self.recency = year_prior(counts, item_ids, years) if years is not None else np.zeros(n, np.float32)
         self._rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for a, row in counts.pairs.items():
             pa = self.position.get(a)
@@ -117,20 +124,42 @@ class HybridRanker:
                 out[cols] += vals
         return out
 
-    def boost(self, liked: Sequence[str], shown: Sequence[str]) -> np.ndarray:
-        """w_liked * cf_liked + w_shown * cf_shown + w_pop * pop, shape (n,) (z-units of the content score)."""
+    def boost(self, liked: Sequence[str], shown: Sequence[str], item_sim: np.ndarray | None = None) -> np.ndarray:
+        """The weighted non-content parts, shape (n,), in z-units of the content score."""
         w = self.weights
-        total = w.popularity * self.popularity
+        total = w.popularity * self.popularity + w.recency * self.recency
+        if w.items and item_sim is not None:
+            total = total + w.items * zscore(item_sim)
         if w.liked and liked:
             total = total + w.liked * self.collaborative(liked)
         if w.shown and shown:
             total = total + w.shown * self.collaborative(shown)
         return total.astype(np.float32)
 
-    def prior(self, cosine: np.ndarray | None, liked: Sequence[str], shown: Sequence[str]) -> np.ndarray:
+    def prior(self, cosine: np.ndarray | None, liked: Sequence[str], shown: Sequence[str],
+              item_sim: np.ndarray | None = None) -> np.ndarray:
         """What to add to the cosine scores (n,); with no content score the boost alone ranks."""
-        boost = self.boost(liked, shown)
+        boost = self.boost(liked, shown, item_sim)
         if cosine is None:
             return boost
         spread = float(cosine.std()) or 1.0
         return spread * boost
+
+
+def zscore(x: np.ndarray) -> np.ndarray:
+    return ((x - x.mean()) / (x.std() or 1.0)).astype(np.float32)
+
+
+def year_prior(counts: LinkCounts, item_ids: Sequence[str], years: Sequence[int | None]) -> np.ndarray:
+    """Per item, the smoothed log share of training mentions that fall in its year, scaled to [0, 1] (n,)."""
+    year_of = dict(zip(item_ids, years, strict=True))
+    mass: defaultdict[int, float] = defaultdict(float)
+    for item_id, c in counts.popularity.items():
+        y = year_of.get(item_id)
+        if y is not None:
+            mass[y] += c
+    if not mass:
+        return np.zeros(len(item_ids), dtype=np.float32)
+    out = np.array([np.log1p(mass.get(y, 0.0) + 0.5 * (mass.get(y - 1, 0.0) + mass.get(y + 1, 0.0)))
+                    if y is not None else 0.0 for y in years], dtype=np.float32)
+    return out / out.max() if out.max() > 0 else out

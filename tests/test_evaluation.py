@@ -194,3 +194,16 @@ def test_real_redial_dialogues_replay(tmp_path: Path) -> None:
     pop = data["methods"]["popularity"]
     assert pop["raw"]["pairs"] >= pop["dedup"]["pairs"] > 0
     assert data["unknown_mentions"] >= 0 and data["input"]["malformed_lines"] == 0
+
+
+def test_with_llm_extraction_reads_only_seeker_messages(catalog: Catalog) -> None:
+    from chat.lm.base import ScriptedGenerator
+
+    generator = ScriptedGenerator(respond=lambda _messages: '{"genres": ["horror"]}')
+    replayer = Replayer(catalog.titles, MentionResolver(catalog.items), generator, "always")
+    dialogue = load_line(conversation("5", [("s", "something for tonight"), ("r", "SECRET pick: @3"),
+                                            ("s", "ok what else"), ("r", "@2")]))
+    turns = list(replayer.turns(dialogue))
+    assert turns[0].state.genres_wanted == ["horror"]  # the LM's reading of the seeker message is used
+    asked = [call[-1]["content"] for call in generator.calls]
+    assert asked == ["something for tonight", "ok what else"]  # never the recommender's (predicted) messages

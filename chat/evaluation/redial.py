@@ -98,9 +98,10 @@ def score_turn(turn: ReplayTurn, recommender: Recommender, kmax: int, methods: d
                popularity: PopularityBaseline | None, repeat: RepeatBaseline) -> None:
     ctx = turn.context_ids
     t = time.perf_counter()
-    dedup = without(recommender.ranking(turn.state, kmax + len(ctx), exclude=True), ctx)[:kmax]
-    seconds = turn.fold_seconds + time.perf_counter() - t
-    raw = recommender.ranking(turn.state, kmax, exclude=False)
+    scores = recommender.scores(turn.state)
+    dedup = without(recommender.ranking(turn.state, kmax + len(ctx), True, scores), ctx)[:kmax]
+    seconds = turn.fold_seconds + time.perf_counter() - t  # what a live turn costs: reading + ranking
+    raw = recommender.ranking(turn.state, kmax, False, scores)
     methods["concierge"].add(raw, dedup, turn.targets, ctx, seconds)
     for name, baseline in (("popularity", popularity), ("repeat", repeat)):
         if baseline is None:
