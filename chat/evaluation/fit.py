@@ -27,7 +27,7 @@ from storage.ranker_store import RankerRepository
 log = logging.getLogger(__name__)
 
 FOLDS = 4
-_STEPS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0)
+_STEPS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0)
 GRID = {"liked": _STEPS, "shown": _STEPS, "popularity": _STEPS, "recency": _STEPS, "items": _STEPS}
 ROUNDS = 3
 _LEVEL_GAP = 1e4  # larger than any score difference: a stricter filter level always ranks first
