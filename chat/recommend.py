@@ -99,22 +99,22 @@ class Recommender:
         scores = self.catalog.index.scores(vec) if vec is not None else np.zeros(len(self.catalog.index), np.float32)
         return scores + prior if prior is not None else scores
 
-    def ranking(self, state: DialogueState, k: int, exclude: bool = True,
-                scores: np.ndarray | None | bool = False) -> list[str]:
+    def ranking(self, state: DialogueState, k: int, exclude: bool = True) -> list[str]:
         """The top-k item ids as one long list (evaluation, "more like this" pages).
 
         Same scores and filters as `recommend`, but instead of stopping at the first relaxation level
         that has anything, the list is filled from the stricter levels first. `exclude=False` keeps
-        the items the state excludes (named, shown, rejected), for the raw ReDial protocol. Pass
-        `scores` from `self.scores(state)` to rank the same state twice without scoring it twice.
+        the items the state excludes (named, shown, rejected), for the raw ReDial protocol.
         """
+        return self.rank_scores(state, self.scores(state), k, exclude)
+
+    def rank_scores(self, state: DialogueState, scores: np.ndarray | None, k: int, exclude: bool = True) -> list[str]:
+        """`ranking` from scores already computed by `self.scores(state)` (rank one state twice, score once)."""
         index = self.catalog.index
         filters = self.filters(state)
         if not exclude:
             filters = replace(filters, exclude_ids=frozenset())
-        if scores is False:
-            scores = self.scores(state)
-        if scores is None or isinstance(scores, bool):
+        if scores is None:
             return [h.item.id for h in self._varied(filters, k, seed=state.turns)]
         if filters.domain is None:
             best = int(np.argmax(np.where(index.mask(filters), scores, -np.inf)))

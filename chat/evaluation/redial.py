@@ -99,9 +99,9 @@ def score_turn(turn: ReplayTurn, recommender: Recommender, kmax: int, methods: d
     ctx = turn.context_ids
     t = time.perf_counter()
     scores = recommender.scores(turn.state)
-    dedup = without(recommender.ranking(turn.state, kmax + len(ctx), True, scores), ctx)[:kmax]
+    dedup = without(recommender.rank_scores(turn.state, scores, kmax + len(ctx), True), ctx)[:kmax]
     seconds = turn.fold_seconds + time.perf_counter() - t  # what a live turn costs: reading + ranking
-    raw = recommender.ranking(turn.state, kmax, False, scores)
+    raw = recommender.rank_scores(turn.state, scores, kmax, False)
     methods["concierge"].add(raw, dedup, turn.targets, ctx, seconds)
     for name, baseline in (("popularity", popularity), ("repeat", repeat)):
         if baseline is None:
