@@ -11,8 +11,10 @@ from tqdm import tqdm
 from chat.linker import TitleIndex
 from retrieval.embedders.base import Embedder
 from retrieval.index import VectorIndex
+from retrieval.ranking import HybridRanker, HybridWeights, LinkCounts
 from storage.errors import EmptyCatalogError
 from storage.importers import embedded_catalog_files, load_file
+from storage.ranker_store import RankerRepository
 from storage.records import CatalogItem
 from storage.repository import CatalogRepository, UpsertReport
 
@@ -53,6 +55,7 @@ class Catalog:
     index: VectorIndex
     titles: TitleIndex
     people: set[str] = field(default_factory=set)  # every creator named in the catalog
+    ranker: HybridRanker | None = None  # the fitted hybrid ranker; None: content-only ranking
 
     @classmethod
     def load(cls, repo: CatalogRepository, embedder: Embedder) -> Catalog:
@@ -67,5 +70,17 @@ class Catalog:
         if len(ordered) < len(items):
             log.warning("%d items have no %s vector yet; run `concierge ingest` to embed them",
                         len(items) - len(ordered), embedder.name)
-        return cls(items=items, index=VectorIndex(ordered, matrix), titles=TitleIndex(items.values()),
-                   people={p for it in items.values() for p in it.creators if len(p) > 3})
+        index = VectorIndex(ordered, matrix)
+        return cls(items=items, index=index, titles=TitleIndex(items.values()),
+                   people={p for it in items.values() for p in it.creators if len(p) > 3},
+                   ranker=load_ranker(RankerRepository(repo.sessions), index))
+
+
+def load_ranker(rankers: RankerRepository, index: VectorIndex) -> HybridRanker | None:
+    """The stored hybrid ranker bound to `index`, or None when none was fitted (`concierge eval fit`)."""
+    stored = rankers.load()
+    if stored is None or not stored.weights:
+        return None
+    log.info("Hybrid ranker loaded (%s)", stored.weights)
+    return HybridRanker(HybridWeights.from_json(stored.weights), LinkCounts.from_rows(stored.links),
+                        [it.id for it in index.items], [it.year for it in index.items])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 import threading
@@ -15,6 +14,7 @@ from pathlib import Path
 from chat import policy
 from chat.access import SessionGate, new_token
 from chat.catalog import Catalog, import_default_catalog, sync_embeddings
+from chat.evaluation.catalog_db import catalog_db_url
 from chat.lm.base import Generator
 from chat.profiles import FeedbackKind, Profiles
 from chat.questions import ItemQuestion, answer, detect_question, nothing_to_ask_about, target_of, which_one
@@ -135,7 +135,7 @@ class Engine:
     def for_catalog(cls, settings: Settings, catalog: str, embedder: Embedder | None = None,
                     generator: Generator | None = None) -> Engine:
         """An engine over a named catalog: "default" (the settings' database), "redial" (the shared ReDial
-        movies) or a catalog file, each file kept in its own database under data_dir/catalogs."""
+        movies) or a catalog file, each file kept in its own database under data_dir/eval."""
         if catalog == "default":
             return cls.from_settings(settings, embedder, generator)
         path = settings.shared_data / "redial" / "movies.json" if catalog == "redial" else Path(catalog)
@@ -143,10 +143,9 @@ class Engine:
             hint = "set CONCIERGE_SHARED_DATA to the folder holding redial/" if catalog == "redial" else \
                 "give a .jsonl, .csv or ReDial movies.json file"
             raise ConfigError(f"No catalog file at {path}: {hint}.")
-        key = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
-        folder = settings.data_dir / "catalogs"
+        folder = settings.data_dir / "eval"  # shared with `concierge eval redial`: one embedding, one fitted ranker
         folder.mkdir(parents=True, exist_ok=True)
-        scoped = settings.model_copy(update={"database_url": f"sqlite:///{folder / f'{path.stem}-{key}.db'}"})
+        scoped = settings.model_copy(update={"database_url": catalog_db_url(path, folder)})
         return cls.from_settings(scoped, embedder, generator, catalog_file=path)
 
     def new_session(self, user_id: str | None = None) -> str:

@@ -1,4 +1,8 @@
-"""Candidate selection: the interest vector from the state, hard filters, and relaxation when too strict."""
+"""Candidate selection: the interest vector from the state, hard filters, and relaxation when too strict.
+
+Scores are the cosine to the interest vector plus, when a hybrid ranker was fitted for the catalog
+(retrieval/ranking.py, `concierge eval fit`), its collaborative and popularity prior.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,13 @@ from retrieval.interest import InterestWeights, interest_vector
 DIRECTION_STRENGTH = 0.35  # how far one critique moves the (unit) interest vector
 GENRE_BOOST = 0.06  # score added per matching genre of a critique's pole (cosine units)
 POOL = 4  # MMR chooses k items from the top POOL * k
+
+
+def context_items(state: DialogueState) -> tuple[list[str], list[str]]:
+    """(recently liked items, other recently named or shown items that were not rejected)."""
+    rejected = set(state.liked) | set(state.disliked)
+    others = [i for i in dict.fromkeys([*state.mentioned, *state.shown]) if i not in rejected]
+    return state.liked[-5:], others[-10:]
 
 
 class Recommender:
@@ -63,7 +74,12 @@ class Recommender:
         norm = float(np.linalg.norm(vec))
         return None if norm == 0 else (vec / norm).astype(np.float32)
 
-    def prior(self, state: DialogueState) -> np.ndarray | None:
+    def prior(self, state: DialogueState, vec: np.ndarray | None) -> np.ndarray | None:
+        """Everything added to the cosine (n,): the critiques' genre boosts and the fitted ranker's prior."""
+        parts = [p for p in (self.critique_prior(state), self.ranker_prior(state, vec)) if p is not None]
+        return np.sum(parts, axis=0) if parts else None
+
+    def critique_prior(self, state: DialogueState) -> np.ndarray | None:
         """Score boosts for the catalog genres that go with the critiques in force."""
         boosts: dict[str, float] = {}
         for d in state.directions:
@@ -73,6 +89,18 @@ class Recommender:
             for g in attr.counter_genres:
                 boosts[g] = boosts.get(g, 0.0) - d.sign * GENRE_BOOST
         return self.catalog.index.genre_prior(boosts) if boosts else None
+
+    def ranker_prior(self, state: DialogueState, vec: np.ndarray | None) -> np.ndarray | None:
+        """The hybrid ranker's additive prior (n,), or None when the catalog has no fitted ranker."""
+        ranker = self.catalog.ranker
+        if ranker is None:
+            return None
+        cosine = self.catalog.index.scores(vec) if vec is not None else None
+        liked, others = context_items(state)
+        index = self.catalog.index
+        vecs = [v for v in (index.vector(i) for i in [*liked, *others]) if v is not None]
+        item_sim = index.scores(np.mean(vecs, axis=0)) if vecs and ranker.weights.items else None
+        return ranker.prior(cosine, liked, others, item_sim)
 
     def filters(self, state: DialogueState) -> Filters:
         domain = state.domain
@@ -91,7 +119,7 @@ class Recommender:
         if vec is None:
             return self._varied(filters, k, seed=state.turns)
         index = self.catalog.index
-        prior = self.prior(state)
+        prior = self.prior(state, vec)
         for relaxed in (filters, replace(filters, genres_any=frozenset()),
                         replace(filters, genres_any=frozenset(), year_min=None, year_max=None)):
             if relaxed.domain is None:
@@ -112,6 +140,44 @@ class Recommender:
         vectors = np.stack([index.matrix[index.position[h.item.id]] for h in hits])
         order = mmr([h.item for h in hits], np.array([h.score for h in hits]), vectors, k, self.diversity)
         return [hits[i] for i in order]
+
+    def scores(self, state: DialogueState) -> np.ndarray | None:
+        """Hybrid scores of every index row (n,), or None when there is nothing to score from (cold start)."""
+        vec = self.interest(state)
+        prior = self.prior(state, vec)
+        if vec is None and prior is None:
+            return None
+        scores = self.catalog.index.scores(vec) if vec is not None else np.zeros(len(self.catalog.index), np.float32)
+        return scores + prior if prior is not None else scores
+
+    def ranking(self, state: DialogueState, k: int, exclude: bool = True) -> list[str]:
+        """The top-k item ids as one long list (evaluation, "more like this" pages).
+
+        Same scores and filters as `recommend`, but instead of stopping at the first relaxation level
+        that has anything, the list is filled from the stricter levels first. `exclude=False` keeps
+        the items the state excludes (named, shown, rejected), for the raw ReDial protocol.
+        """
+        return self.rank_scores(state, self.scores(state), k, exclude)
+
+    def rank_scores(self, state: DialogueState, scores: np.ndarray | None, k: int, exclude: bool = True) -> list[str]:
+        """`ranking` from scores already computed by `self.scores(state)` (rank one state twice, score once)."""
+        index = self.catalog.index
+        filters = self.filters(state)
+        if not exclude:
+            filters = replace(filters, exclude_ids=frozenset())
+        if scores is None:
+            return [h.item.id for h in self._varied(filters, k, seed=state.turns)]
+        if filters.domain is None:
+            best = int(np.argmax(np.where(index.mask(filters), scores, -np.inf)))
+            filters = replace(filters, domain=index.items[best].domain)
+        levels = (filters, replace(filters, genres_any=frozenset()),
+                  replace(filters, genres_any=frozenset(), year_min=None, year_max=None))
+        level = np.full(len(index), len(levels), dtype=np.int64)  # items failing every level stay out
+        for i, f in reversed(list(enumerate(levels))):
+            level[index.mask(f)] = i
+        keep = np.flatnonzero(level < len(levels))
+        order = keep[np.lexsort((-scores[keep], level[keep]))][:k]
+        return [index.items[i].id for i in order]
 
     def _varied(self, filters: Filters, k: int, seed: int) -> list[Hit]:
         """Cold start with nothing said: a varied set, one per genre, deterministic per turn."""

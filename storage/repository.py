@@ -39,6 +39,11 @@ class CatalogRepository:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        """The session factory, for repositories of data stored with the catalog (storage/ranker_store.py)."""
+        return self._sessions
+
     def upsert(self, items: Sequence[CatalogItem]) -> UpsertReport:
         """Insert new items and update changed ones, all in one transaction (idempotent)."""
         added = updated = unchanged = 0

@@ -133,3 +133,27 @@ class UserProfile(Base):
     preferences: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+
+
+class RankerModel(Base):
+    """Fitted weights of the hybrid ranker (retrieval/ranking.py), stored with the catalog they were fitted on."""
+
+    __tablename__ = "ranker_models"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    weights: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # what it was fitted on, and its scores
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+
+
+class ItemLink(Base):
+    """Collaborative counts: items named together (source -> target); the empty source is the item's own count."""
+
+    __tablename__ = "item_links"
+    __table_args__ = (UniqueConstraint("model", "source_id", "target_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(ForeignKey("ranker_models.name", ondelete="CASCADE"), index=True)
+    source_id: Mapped[str] = mapped_column(String(200))  # no foreign key: counts may outlive a catalog edit
+    target_id: Mapped[str] = mapped_column(String(200))
+    count: Mapped[float] = mapped_column(Float)

@@ -1,8 +1,9 @@
-"""`concierge eval ...`: measure the system (the scripted dialogue suite)."""
+"""`concierge eval ...`: measure the system: ReDial replay, ranker fitting, a simulated user, scripted dialogues."""
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +12,8 @@ import typer
 from storage.errors import ConciergeError
 from ui.cli_common import Verbose, exit_error, setup_command
 
-eval_app = typer.Typer(no_args_is_help=True, help="Measure Concierge: scripted dialogues.")
+eval_app = typer.Typer(no_args_is_help=True,
+                       help="Measure Concierge: ReDial recall, ranker fitting, a simulated user, scripted dialogues.")
 
 
 @eval_app.command("dialogues")
@@ -54,3 +56,125 @@ def dialogues(
         json_out.write_text(json.dumps(report.to_json(), ensure_ascii=False, indent=2), encoding="utf-8")
     if report.passed < len(report.scripts):
         raise typer.Exit(code=1)
+
+
+DialoguesOpt = Annotated[Path, typer.Option("--dialogues", help="ReDial JSONL conversations")]
+CatalogOpt = Annotated[Path, typer.Option("--catalog", help="catalog file, e.g. ReDial movies.json")]
+SplitOpt = Annotated[str, typer.Option("--split", help="all, fit or heldout (20 % by sha1 of the conversation id)")]
+DbOpt = Annotated[str | None, typer.Option("--db", help="database URL (default: a cached one per catalog file)")]
+
+
+def _ks(text: str) -> tuple[int, ...]:
+    try:
+        ks = tuple(sorted({int(k) for k in text.split(",") if k.strip()}))
+    except ValueError:
+        raise typer.BadParameter(f"'{text}' is not a comma-separated list of integers", param_hint="--k") from None
+    if not ks or ks[0] < 1:
+        raise typer.BadParameter("k values must be positive integers, e.g. 1,10,50", param_hint="--k")
+    return ks
+
+
+@eval_app.command("redial")
+def eval_redial(
+    dialogues: DialoguesOpt,
+    catalog: CatalogOpt,
+    train: Annotated[Path | None, typer.Option("--train", help="training dialogues for the popularity counts")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="only the first N conversations")] = None,
+    k: Annotated[str, typer.Option("--k", help="cut-offs, comma-separated")] = "1,10,50",
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the results as JSON here")] = None,
+    plot_out: Annotated[Path | None, typer.Option("--plot", help="write recall@k curves (PNG) here")] = None,
+    with_llm: Annotated[bool, typer.Option("--with-llm", help="also run LM preference extraction per turn")] = False,
+    split: SplitOpt = "all",
+    ranker: Annotated[bool, typer.Option(help="use the fitted hybrid ranker (--no-ranker: content only)")] = True,
+    db: DbOpt = None,
+    verbose: Verbose = False,
+) -> None:
+    """Replay ReDial conversations through live state tracking and ranking; R@k for concierge and baselines."""
+    settings = setup_command(verbose)
+    from chat.evaluation.redial import plot
+    from chat.evaluation.run import run_redial
+
+    logging.getLogger("chat.catalog").setLevel(logging.INFO)  # the embedding progress bar
+    try:
+        result = run_redial(settings, dialogues, catalog, train, limit, _ks(k), split, with_llm, ranker, db)
+    except ConciergeError as exc:
+        raise exit_error(exc) from None
+    data = result.to_json()
+    rep = result.report
+    typer.echo(f"{rep.conversations} conversations ({split}), {rep.turns} recommender turns, "
+               f"{rep.seconds:.0f} s; ranker: {result.ranker_note}")
+    typer.echo(f"{'method':12} {'':6} " + " ".join(f"{'R@' + str(x):>7}" for x in rep.ks) + "   pairs  p50 ms  p95 ms")
+    for name, m in rep.methods.items():
+        lat = m.to_json()["latency_ms"]
+        for kind, counter in (("raw", m.raw), ("dedup", m.dedup)):
+            figures = " ".join(f"{counter.recall(x):7.3f}" for x in rep.ks)
+            typer.echo(f"{name:12} {kind:6} {figures} {counter.pairs:7d}"
+                       + (f" {lat['p50']:7.1f} {lat['p95']:7.1f}" if kind == "raw" else ""))  # type: ignore[index]
+    typer.echo(f"popularity counts: {result.train_note}")
+    if result.loaded.malformed:
+        typer.echo(f"skipped {len(result.loaded.malformed)} malformed line(s): "
+                   + ", ".join(str(n) for n, _ in result.loaded.malformed[:10]), err=True)
+    if rep.unknown_mentions:
+        typer.echo(f"{rep.unknown_mentions} mention(s) of {len(rep.unknown_ids)} movie id(s) not in the catalog "
+                   "were ignored", err=True)
+    for note in result.notes:
+        typer.secho(f"Note: {note}", err=True, fg=typer.colors.YELLOW)
+    if json_out is not None:
+        json_out.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        typer.echo(f"wrote {json_out}")
+    if plot_out is not None:
+        if plot(rep, str(plot_out)):
+            typer.echo(f"wrote {plot_out}")
+        else:
+            typer.secho("No plot: matplotlib is not installed (pip install -e '.[eval]').", err=True,
+                        fg=typer.colors.YELLOW)
+
+
+@eval_app.command("fit")
+def eval_fit(
+    dialogues: DialoguesOpt,
+    catalog: CatalogOpt,
+    split: Annotated[str, typer.Option("--split", help="fit (default) or all; never heldout")] = "fit",
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="only the first N conversations")] = None,
+    db: DbOpt = None,
+    verbose: Verbose = False,
+) -> None:
+    """Fit the hybrid ranker (content + co-occurrence + popularity) on training dialogues; stored with the catalog."""
+    settings = setup_command(verbose)
+    from chat.evaluation.run import run_fit
+
+    logging.getLogger("chat.catalog").setLevel(logging.INFO)
+    try:
+        out = run_fit(settings, dialogues, catalog, split, limit, db)
+    except ConciergeError as exc:
+        raise exit_error(exc) from None
+    typer.echo(json.dumps(out, indent=2))
+
+
+@eval_app.command("simulate")
+def eval_simulate(
+    dialogues: DialoguesOpt,
+    catalog: CatalogOpt,
+    split: SplitOpt = "heldout",
+    episodes: Annotated[int, typer.Option("--episodes", min=1, help="simulated seekers (one target each)")] = 50,
+    seed: Annotated[int, typer.Option("--seed", help="fixes the targets drawn and every seeker choice")] = 0,
+    max_turns: Annotated[int, typer.Option("--max-turns", min=1, max=20)] = 5,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the results as JSON here")] = None,
+    db: DbOpt = None,
+    verbose: Verbose = False,
+) -> None:
+    """A rule-based seeker with a hidden target talks to the engine: success@3, success@5, mean turns."""
+    settings = setup_command(verbose)
+    from chat.evaluation.run import run_simulate
+
+    logging.getLogger("chat.catalog").setLevel(logging.INFO)
+    try:
+        out = run_simulate(settings, dialogues, catalog, split, episodes, seed, max_turns, db)
+    except ConciergeError as exc:
+        raise exit_error(exc) from None
+    typer.echo(f"{out['episodes']} episodes ({split}, seed {seed}, ranker: {out['ranker']}): "
+               f"success@3 {out['success@3']}, success@5 {out['success@5']}, "
+               f"mean turns to success {out['mean_turns_to_success']}")
+    if json_out is not None:
+        json_out.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        typer.echo(f"wrote {json_out}")

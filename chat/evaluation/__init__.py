@@ -1,0 +1,1 @@
+"""Offline evaluation: ReDial replay through the live state tracking and ranking, baselines, simulation."""

@@ -1,0 +1,146 @@
+"""What the `concierge eval ...` commands do, settings in and typed results out (the CLI only prints)."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chat.evaluation.baselines import mention_counts
+from chat.evaluation.catalog_db import OpenedCatalog, open_catalog
+from chat.evaluation.dialogues import Dialogue, LoadReport, MentionResolver, load_dialogues, select
+from chat.evaluation.redial import CachingEmbedder, EvalReport, evaluate
+from chat.evaluation.replay import Replayer
+from chat.recommend import Recommender
+from chat.settings import Settings
+from storage.errors import ConciergeError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RedialRun:
+    report: EvalReport
+    loaded: LoadReport
+    opened: OpenedCatalog
+    split: str
+    train_note: str
+    ranker_note: str
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        out = self.report.to_json()
+        out.update({"split": self.split, "input": self.loaded.to_json(), "popularity_counts": self.train_note,
+                    "ranker": self.ranker_note, "catalog_db": self.opened.url,
+                    "catalog_embedded_now": self.opened.embedded,
+                    "catalog_embed_seconds": round(self.opened.embed_seconds, 1), "notes": self.notes})
+        return out
+
+
+def open_eval_catalog(settings: Settings, catalog_file: Path, db_url: str | None = None,
+                      show_progress: bool = True, threads: int | None = 1) -> tuple[OpenedCatalog, CachingEmbedder]:
+    """The cached catalog database and its embedder; afterwards torch uses `threads` threads.
+
+    Replays embed one or two short queries at a time: there, one thread is ~10x faster than two on a
+    2-core machine shared with other work (no oversubscribed spinning); batch catalog embedding
+    before that keeps torch's default.
+    """
+    from retrieval.embedders.presets import load_embedder
+
+    embedder = CachingEmbedder(load_embedder(settings.embedder, settings.cache_dir, settings.resolved_device()))
+    opened = open_catalog(catalog_file, embedder, settings.data_dir / "eval", db_url, show_progress)
+    if threads and settings.embedder != "hashing":
+        import torch
+
+        torch.set_num_threads(threads)
+    return opened, embedder
+
+
+def training_dialogues(dialogues_file: Path, split: str, train_file: Path | None) -> tuple[list[Dialogue], str]:
+    """The dialogues the popularity counts may come from, never the ones being evaluated."""
+    same = train_file is not None and train_file.resolve() == dialogues_file.resolve()
+    if train_file is None or same:
+        if split != "heldout":
+            if same:
+                raise ConciergeError(f"--train {train_file} is the file being evaluated: pass --split heldout "
+                                     "(the counts then come from its fit part) or another training file.")
+            return [], "none (pass --train FILE, or --split heldout to count on the fit part)"
+        return select(load_dialogues(dialogues_file).dialogues, "fit"), f"{dialogues_file} (fit part)"
+    return load_dialogues(train_file).dialogues, str(train_file)
+
+
+def run_redial(settings: Settings, dialogues_file: Path, catalog_file: Path, train_file: Path | None = None,
+               limit: int | None = None, ks: tuple[int, ...] = (1, 10, 50), split: str = "all",
+               with_llm: bool = False, use_ranker: bool = True, db_url: str | None = None,
+               show_progress: bool = True) -> RedialRun:
+    loaded = load_dialogues(dialogues_file)
+    dialogues = select(loaded.dialogues, split)
+    if limit is not None:
+        dialogues = dialogues[:limit]
+    train, train_note = training_dialogues(dialogues_file, split, train_file)
+    opened, embedder = open_eval_catalog(settings, catalog_file, db_url, show_progress)
+    catalog = opened.catalog
+    notes: list[str] = []
+    stored = opened.rankers.load()
+    if not use_ranker:
+        catalog.ranker = None
+    if catalog.ranker is None:
+        ranker_note = "content only" + (" (--no-ranker)" if stored and not use_ranker else "")
+    else:
+        meta = stored.meta if stored else {}
+        ranker_note = f"hybrid {catalog.ranker.weights.to_json()} fitted on {meta.get('source', '?')}"
+        fitted = set(meta.get("conversation_ids") or [])
+        overlap = sum(1 for d in dialogues if d.conversation_id in fitted)
+        if overlap:
+            notes.append(f"{overlap} of the {len(dialogues)} evaluated conversations were used to fit the ranker: "
+                         "these figures are not held-out figures")
+    resolver = MentionResolver(catalog.items)
+    counts: Counter[str] | None = mention_counts(train, resolver) if train else None
+    resolver.unknown.clear()
+    resolver.unknown_mentions = 0
+    generator = None
+    if with_llm:
+        from chat.lm.presets import load_generator
+
+        generator = load_generator(settings.lm, settings.cache_dir, settings.resolved_device())
+    replayer = Replayer(catalog.titles, resolver, generator, "always" if with_llm else "never")
+    report = evaluate(dialogues, Recommender(catalog, embedder), resolver, counts, ks, replayer, show_progress)
+    return RedialRun(report, loaded, opened, split, train_note, ranker_note, notes)
+
+
+def run_fit(settings: Settings, dialogues_file: Path, catalog_file: Path, split: str = "fit",
+            limit: int | None = None, db_url: str | None = None, show_progress: bool = True) -> dict[str, object]:
+    """Fit the hybrid ranker on one part of `dialogues_file` and store it in the catalog's database."""
+    from chat.evaluation.fit import fit_and_store
+
+    if split == "heldout":
+        raise ConciergeError("Refusing to fit on the held-out part: use --split fit (or all for a final model).")
+    loaded = load_dialogues(dialogues_file)
+    dialogues = select(loaded.dialogues, split)[:limit]
+    opened, embedder = open_eval_catalog(settings, catalog_file, db_url, show_progress)
+    source = f"{dialogues_file} ({split} part{'' if limit is None else f', first {limit}'})"
+    result = fit_and_store(dialogues, opened.catalog, Recommender(opened.catalog, embedder), opened.rankers,
+                           source, show_progress)
+    return {"weights": result.weights.to_json(), "cv_dedup": result.scores, "cv_dedup_content_only":
+            result.content_only, "conversations": len(dialogues), "turns": result.turns, "pairs": result.pairs,
+            "malformed_lines": len(loaded.malformed), "catalog_db": opened.url, "source": source}
+
+
+def run_simulate(settings: Settings, dialogues_file: Path, catalog_file: Path, split: str = "heldout",
+                 episodes_n: int = 50, seed: int = 0, max_turns: int = 5, db_url: str | None = None,
+                 show_progress: bool = True) -> dict[str, object]:
+    """Simulated seekers with hidden targets (taken from `split` of the dialogues) against the live engine."""
+    from chat.engine import Engine
+    from chat.evaluation.simulate import episodes, simulate
+
+    dialogues = select(load_dialogues(dialogues_file).dialogues, split)
+    opened, embedder = open_eval_catalog(settings, catalog_file, db_url, show_progress)
+    live = settings.model_copy(update={"database_url": opened.url, "lm_replies": False, "lm_extraction": "never"})
+    engine = Engine.from_settings(live, embedder=embedder, load_lm=False)
+    eps = episodes(dialogues, MentionResolver(engine.catalog.items), episodes_n, seed)
+    report = simulate(engine, eps, seed, max_turns, show_progress)
+    out = report.to_json()
+    out.update({"split": split, "seed": seed, "ranker": "hybrid" if engine.catalog.ranker else "content only",
+                "examples": report.transcripts})
+    return out

@@ -1,0 +1,165 @@
+"""Hybrid ranking: content (interest vector vs item vectors), collaborative (item-item co-occurrence),
+and a popularity prior, mixed with weights fitted on training dialogues.
+
+Scores are in units of the content score's spread: for a query, the hybrid score of item j is
+    cos_j + std(cos) * (w_liked * cf_liked_j + w_shown * cf_shown_j + w_pop * pop_j + w_recency * rec_j
+                        + w_items * z(item_sim)_j)
+which ranks exactly like z(cos)_j + w_liked * cf_liked_j + ...; item_sim is the cosine to the mean
+vector of the items in the conversation (liked and shown), rec_j the training share of item j's year.
+`prior()` returns the added part so
+`VectorIndex.search(query, filters, k, prior)` ranks with it. With no model, ranking is content-only.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, fields
+
+import numpy as np
+
+SMOOTHING = 5.0  # added to an item's total co-occurrence count: rare items' neighbours count less
+
+
+@dataclass(frozen=True)
+class HybridWeights:
+    """Weights relative to the content score (whose weight is 1 in z-units)."""
+
+    liked: float = 0.0  # collaborative evidence from items the user liked
+    shown: float = 0.0  # collaborative evidence from items already shown or named by the other side
+    popularity: float = 0.0  # log-count prior
+    recency: float = 0.0  # how often training dialogues name movies of the item's year
+    items: float = 0.0  # content similarity to the items named in the conversation
+
+    def to_json(self) -> dict[str, float]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, float]) -> HybridWeights:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: float(v) for k, v in data.items() if k in names})
+
+
+@dataclass
+class LinkCounts:
+    """Counts the collaborative part learns from: how often items are named, and named together.
+
+    Training dialogues add every pair of movies named in one conversation (both directions); the
+    product can add an accepted recommendation with `add_accepted` (the liked context -> the item).
+    """
+
+    popularity: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    pairs: defaultdict[str, defaultdict[str, float]] = field(default_factory=lambda: defaultdict(
+        lambda: defaultdict(float)))
+
+    def add_dialogue(self, item_ids: Iterable[str], weight: float = 1.0) -> None:
+        ids = list(dict.fromkeys(item_ids))
+        for a in ids:
+            self.popularity[a] += weight
+            row = self.pairs[a]
+            for b in ids:
+                if b != a:
+                    row[b] += weight
+
+    def add_accepted(self, context_ids: Iterable[str], item_id: str, weight: float = 1.0) -> None:
+        self.popularity[item_id] += weight
+        for c in dict.fromkeys(context_ids):
+            if c != item_id:
+                self.pairs[c][item_id] += weight
+                self.pairs[item_id][c] += weight
+
+    def rows(self) -> Iterator[tuple[str, str, float]]:
+        """(source, target, count); popularity rows have the empty source."""
+        for item_id, n in self.popularity.items():
+            yield "", item_id, float(n)
+        for a, row in self.pairs.items():
+            for b, n in row.items():
+                yield a, b, float(n)
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[tuple[str, str, float]]) -> LinkCounts:
+        counts = cls()
+        for a, b, n in rows:
+            if a == "":
+                counts.popularity[b] += n
+            else:
+                counts.pairs[a][b] += n
+        return counts
+
+
+class HybridRanker:
+    """The fitted model bound to one index order (item ids aligned with the index rows)."""
+
+    def __init__(self, weights: HybridWeights, counts: LinkCounts, item_ids: Sequence[str],
+                 years: Sequence[int | None] | None = None) -> None:
+        self.weights, self.counts = weights, counts
+        self.position = {item_id: i for i, item_id in enumerate(item_ids)}
+        n = len(item_ids)
+        pop = np.zeros(n, dtype=np.float32)
+        for item_id, c in counts.popularity.items():
+            pos = self.position.get(item_id)
+            if pos is not None:
+                pop[pos] = np.log1p(c)
+        self.popularity = pop / pop.max() if pop.max() > 0 else pop  # (n,) in [0, 1]
+        self.recency = year_prior(counts, item_ids, years) if years is not None else np.zeros(n, np.float32)
+        self._rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for a, row in counts.pairs.items():
+            pa = self.position.get(a)
+            if pa is None:
+                continue
+            idx = [(self.position[b], c) for b, c in row.items() if b in self.position]
+            if idx:
+                cols = np.array([i for i, _ in idx], dtype=np.int64)
+                vals = np.array([c for _, c in idx], dtype=np.float32)
+                self._rows[pa] = (cols, vals / (vals.sum() + SMOOTHING))  # ~ P(b named | a named)
+        self.size = n
+
+    def collaborative(self, item_ids: Sequence[str]) -> np.ndarray:
+        """Sum over the given items of their neighbours' co-occurrence share, shape (n,)."""
+        out = np.zeros(self.size, dtype=np.float32)
+        for item_id in dict.fromkeys(item_ids):
+            pos = self.position.get(item_id)
+            if pos is not None and pos in self._rows:
+                cols, vals = self._rows[pos]
+                out[cols] += vals
+        return out
+
+    def boost(self, liked: Sequence[str], shown: Sequence[str], item_sim: np.ndarray | None = None) -> np.ndarray:
+        """The weighted non-content parts, shape (n,), in z-units of the content score."""
+        w = self.weights
+        total = w.popularity * self.popularity + w.recency * self.recency
+        if w.items and item_sim is not None:
+            total = total + w.items * zscore(item_sim)
+        if w.liked and liked:
+            total = total + w.liked * self.collaborative(liked)
+        if w.shown and shown:
+            total = total + w.shown * self.collaborative(shown)
+        return total.astype(np.float32)
+
+    def prior(self, cosine: np.ndarray | None, liked: Sequence[str], shown: Sequence[str],
+              item_sim: np.ndarray | None = None) -> np.ndarray:
+        """What to add to the cosine scores (n,); with no content score the boost alone ranks."""
+        boost = self.boost(liked, shown, item_sim)
+        if cosine is None:
+            return boost
+        spread = float(cosine.std()) or 1.0
+        return spread * boost
+
+
+def zscore(x: np.ndarray) -> np.ndarray:
+    return ((x - x.mean()) / (x.std() or 1.0)).astype(np.float32)
+
+
+def year_prior(counts: LinkCounts, item_ids: Sequence[str], years: Sequence[int | None]) -> np.ndarray:
+    """Per item, the smoothed log share of training mentions that fall in its year, scaled to [0, 1] (n,)."""
+    year_of = dict(zip(item_ids, years, strict=True))
+    mass: defaultdict[int, float] = defaultdict(float)
+    for item_id, c in counts.popularity.items():
+        y = year_of.get(item_id)
+        if y is not None:
+            mass[y] += c
+    if not mass:
+        return np.zeros(len(item_ids), dtype=np.float32)
+    out = np.array([np.log1p(mass.get(y, 0.0) + 0.5 * (mass.get(y - 1, 0.0) + mass.get(y + 1, 0.0)))
+                    if y is not None else 0.0 for y in years], dtype=np.float32)
+    return out / out.max() if out.max() > 0 else out

@@ -1,0 +1,80 @@
+"""Hybrid ranking: counts, the fitted weights, storage with the catalog, and live chat using them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from chat.catalog import Catalog
+from chat.evaluation.dialogues import load_dialogues
+from chat.evaluation.fit import fit_and_store
+from chat.recommend import Recommender
+from chat.state import DialogueState
+from retrieval.embedders.hashing import HashingEmbedder
+from retrieval.ranking import HybridRanker, HybridWeights, LinkCounts
+from storage.engine import make_engine, migrate, session_factory
+from storage.ranker_store import RankerRepository
+from storage.repository import CatalogRepository
+from tests.test_evaluation import catalog, conversation  # noqa: F401  (fixture)
+
+
+def test_link_counts_and_collaborative_scores() -> None:
+    counts = LinkCounts()
+    counts.add_dialogue(["a", "b", "c"])
+    counts.add_dialogue(["a", "b"])
+    counts.add_accepted(["c"], "d", weight=2.0)
+    assert counts.popularity == {"a": 2, "b": 2, "c": 1, "d": 2}
+    assert counts.pairs["a"] == {"b": 2, "c": 1} and counts.pairs["c"]["d"] == 2 and counts.pairs["d"]["c"] == 2
+    again = LinkCounts.from_rows(counts.rows())
+    assert again.popularity == counts.popularity and again.pairs == counts.pairs
+    ranker = HybridRanker(HybridWeights(liked=1.0), counts, ["a", "b", "c", "d"])
+    cf = ranker.collaborative(["a"])
+    assert cf[1] == np.float32(2 / (3 + 5)) and cf[2] == np.float32(1 / 8) and cf[0] == 0 and cf[3] == 0
+    assert ranker.popularity.argmin() == 2  # "c" is named least
+    cos = np.array([0.9, 0.1, 0.1, 0.1], dtype=np.float32)
+    prior = ranker.prior(cos, liked=["a"], shown=[])
+    assert np.allclose(prior, cos.std() * cf)
+
+
+def test_fit_learns_co_occurrence_and_live_chat_uses_it(tmp_path: Path, catalog: Catalog) -> None:  # noqa: F811
+    # In every training conversation, the seeker loves Toy Story and the recommender answers The Shining:
+    # nothing in the text links them, only the co-occurrence does.
+    path = tmp_path / "train.jsonl"
+    path.write_text("\n".join(conversation(str(i), [("s", "I loved @4"), ("r", "Then watch @3")])
+                              for i in range(40)) + "\n", encoding="utf-8")
+    dialogues = load_dialogues(path).dialogues
+    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    rankers = RankerRepository(session_factory(engine))
+    result = fit_and_store(dialogues, catalog, Recommender(catalog, HashingEmbedder()), rankers, "test",
+                           show_progress=False)
+    assert result.scores["R@1"] == 1.0 > result.content_only["R@1"]
+    assert result.weights.liked > 0 or result.weights.popularity > 0
+    stored = rankers.load()
+    assert stored is not None and stored.meta["conversations"] == 40 and len(stored.meta["conversation_ids"]) == 40
+    # a fresh process: the catalog loads the stored ranker, and the live recommender ranks The Shining first
+    fresh = Catalog.load(CatalogRepository(session_factory(engine)), HashingEmbedder())
+    assert fresh.ranker is not None
+    state = DialogueState(liked=["redial:4"], mentioned=["redial:4"], statements=["I loved Toy Story"])
+    assert [h.item.id for h in Recommender(fresh, HashingEmbedder()).recommend(state, 3)][0] == "redial:3"
+    assert Recommender(fresh, HashingEmbedder()).ranking(state, 1) == ["redial:3"]
+
+
+def test_without_a_fitted_model_ranking_is_content_only(tmp_path: Path, catalog: Catalog) -> None:  # noqa: F811
+    assert catalog.ranker is None
+    state = DialogueState(statements=["toys come alive"])
+    rec = Recommender(catalog, HashingEmbedder())
+    assert rec.prior(state, rec.interest(state)) is None
+    assert rec.ranking(state, 1) == [h.item.id for h in rec.recommend(state, 1)] == ["redial:4"]
+
+
+def test_feedback_counts_grow_the_stored_model(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'r.db'}")
+    migrate(engine)
+    rankers = RankerRepository(session_factory(engine))
+    rankers.save({"liked": 1.0}, {"source": json.dumps("x")}, [("", "a", 1.0), ("a", "b", 1.0)])
+    rankers.add_links([("a", "b", 2.0), ("b", "a", 2.0)])
+    stored = rankers.load()
+    assert stored is not None
+    assert sorted(stored.links) == [("", "a", 1.0), ("a", "b", 3.0), ("b", "a", 2.0)]

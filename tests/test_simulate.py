@@ -1,0 +1,69 @@
+"""The simulated seeker: never names its target, reproducible, and finds it when the engine can."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from chat.engine import Engine
+from chat.evaluation.dialogues import MentionResolver
+from chat.evaluation.simulate import Episode, RuleSeeker, episodes, simulate
+from retrieval.embedders.hashing import HashingEmbedder
+from storage.records import CatalogItem
+from tests.conftest import fake_settings
+from tests.test_evaluation import MOVIES, conversation, load_line
+
+
+def engine_on_tiny_catalog(tmp_path: Path) -> Engine:
+    from chat.catalog import sync_embeddings
+    from storage.engine import make_engine, migrate, session_factory
+    from storage.repository import CatalogRepository
+
+    url = f"sqlite:///{tmp_path / 'sim.db'}"
+    engine = make_engine(url)
+    migrate(engine)
+    repo = CatalogRepository(session_factory(engine))
+    repo.upsert([CatalogItem(f"redial:{mid}", "movie", t, year=y, genres=tuple(g), description=p,
+                             creators=("Director " + t,), extra={"redial_id": mid})
+                 for mid, (t, y, g, p) in MOVIES.items()])
+    sync_embeddings(repo, HashingEmbedder(), show_progress=False)
+    settings = fake_settings(tmp_path, database_url=url, lm_replies=False)
+    return Engine.from_settings(settings, embedder=HashingEmbedder(), load_lm=False)
+
+
+def test_episodes_take_the_first_new_suggestion_and_are_seeded(tmp_path: Path) -> None:
+    engine = engine_on_tiny_catalog(tmp_path)
+    resolver = MentionResolver(engine.catalog.items)
+    ds = [load_line(conversation(str(i), [("s", "I liked @1"), ("r", "Have you seen @1? Try @2")]))
+          for i in range(10)]
+    eps = episodes(ds, resolver, 4, seed=3)
+    assert len(eps) == 4 and all(e.target == "redial:2" and e.liked == ("redial:1",) for e in eps)
+    assert eps == episodes(ds, resolver, 4, seed=3)
+
+
+
+def test_seeker_never_names_the_target_and_gives_reasons() -> None:
+    target = CatalogItem("m:heat", "movie", "Heat", year=1995, genres=("crime", "thriller"),
+                         description="A detective chases a crew of thieves through Los Angeles.",
+                         creators=("Michael Mann",))
+    other = CatalogItem("m:x", "movie", "Other", year=2010, genres=("comedy",))
+    seeker = RuleSeeker(target, [], random.Random(0))
+    lines = [seeker.opening(), seeker.answer()] + [seeker.reject([other]) for _ in range(4)]
+    assert all("heat" not in line.lower() for line in lines)
+    assert "crime" in lines[0] and "1990s" in lines[1]
+    assert "crime" in lines[2] and "1990s" in lines[3] and "Michael Mann" in lines[4]
+    assert "detective" in lines[5].lower()
+
+
+def test_simulation_finds_a_reachable_target_reproducibly(tmp_path: Path) -> None:
+    engine = engine_on_tiny_catalog(tmp_path)
+    eps = [Episode("1", "redial:6", ("redial:4",)), Episode("2", "redial:3", ())]
+    first = simulate(engine, eps, seed=1, show_progress=False)
+    again = simulate(engine, eps, seed=1, show_progress=False)
+    assert first.episodes == 2 and first.turns_to_success == again.turns_to_success
+    assert first.success_at(5) > 0
+    data = first.to_json()
+    assert set(data) >= {"success@3", "success@5", "mean_turns_to_success"}
+    for t in first.transcripts:
+        title = engine.catalog.items[str(t["target"])].title
+        assert not any(title in line for line in t["turns"] if line.startswith("seeker"))  # type: ignore[union-attr]
