@@ -17,6 +17,7 @@ from storage.importers import embedded_catalog_files, load_file
 from storage.ranker_store import RankerRepository
 from storage.records import CatalogItem
 from storage.repository import CatalogRepository, UpsertReport
+from storage.users import FeedbackRepository
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +74,25 @@ class Catalog:
         index = VectorIndex(ordered, matrix)
         return cls(items=items, index=index, titles=TitleIndex(items.values()),
                    people={p for it in items.values() for p in it.creators if len(p) > 3},
-                   ranker=load_ranker(RankerRepository(repo.sessions), index))
+                   ranker=load_ranker(RankerRepository(repo.sessions), index, FeedbackRepository(repo.sessions)))
 
 
-def load_ranker(rankers: RankerRepository, index: VectorIndex) -> HybridRanker | None:
-    """The stored hybrid ranker bound to `index`, or None when none was fitted (`concierge eval fit`)."""
+# Without a fitted model, users' likes still count: liked-together items lift each other this much.
+FEEDBACK_WEIGHTS = HybridWeights(liked=0.5)
+
+
+def load_ranker(rankers: RankerRepository, index: VectorIndex,
+                feedback: FeedbackRepository | None = None) -> HybridRanker | None:
+    """The stored hybrid ranker bound to `index`, its collaborative counts joined by the product's own
+    feedback (items liked by the same user; accepted recommendations), or None when there is neither."""
     stored = rankers.load()
-    if stored is None or not stored.weights:
+    weights = HybridWeights.from_json(stored.weights) if stored and stored.weights else None
+    counts = LinkCounts.from_rows(stored.links) if weights and stored else LinkCounts()
+    pairs = feedback.co_liked_pairs() if feedback else {}
+    for (a, b), n in pairs.items():
+        counts.add_dialogue([a, b], float(n))
+    if weights is None and not pairs:
         return None
-    log.info("Hybrid ranker loaded (%s)", stored.weights)
-    return HybridRanker(HybridWeights.from_json(stored.weights), LinkCounts.from_rows(stored.links),
-                        [it.id for it in index.items], [it.year for it in index.items])
+    weights = weights or FEEDBACK_WEIGHTS
+    log.info("Hybrid ranker loaded (%s; %d liked-together pairs from feedback)", weights, len(pairs))
+    return HybridRanker(weights, counts, [it.id for it in index.items], [it.year for it in index.items])

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from chat import policy
 from chat.access import SessionGate, new_token
-from chat.catalog import Catalog, import_default_catalog, sync_embeddings
+from chat.catalog import Catalog, import_default_catalog, load_ranker, sync_embeddings
 from chat.evaluation.catalog_db import catalog_db_url
 from chat.lm.base import Generator
 from chat.profiles import FeedbackKind, Profiles
@@ -28,6 +28,7 @@ from retrieval.index import Hit
 from storage.engine import make_engine, migrate, session_factory
 from storage.errors import ConfigError
 from storage.importers import load_file
+from storage.ranker_store import RankerRepository
 from storage.records import ShownItem
 from storage.repository import CatalogRepository, ConversationRepository
 from storage.users import FeedbackRepository, ProfileRepository
@@ -103,6 +104,7 @@ class Engine:
         self.profiles = Profiles(conversations, profiles or ProfileRepository(sessions),
                                  feedback or FeedbackRepository(sessions), catalog.items)
         self.gate = SessionGate(conversations, settings)
+        self._likes = self.profiles.feedback_repo.like_count()
 
     @classmethod
     def from_settings(cls, settings: Settings, embedder: Embedder | None = None,
@@ -173,9 +175,15 @@ class Engine:
         return result
 
     def refresh_catalog(self) -> bool:
-        """Pick up items another process imported (`concierge ingest`) since the catalog was loaded."""
+        """Pick up items another process imported (`concierge ingest`) since the catalog was loaded, and
+        likes given since (any process): they feed the ranker's collaborative counts."""
         if self.catalog_repo is None:
             return False
+        likes = self.profiles.feedback_repo.like_count()
+        if likes != self._likes:  # new likes: rebuild the collaborative counts (not the whole catalog)
+            self._likes = likes
+            self.catalog.ranker = load_ranker(RankerRepository(self.catalog_repo.sessions), self.catalog.index,
+                                              self.profiles.feedback_repo)
         version = self.catalog_repo.version()
         if version == self._catalog_version:
             return False

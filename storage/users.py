@@ -52,6 +52,11 @@ class FeedbackRepository:
                 out[(item_id, "accept")] = int(n)
         return out
 
+    def like_count(self) -> int:
+        """How many likes are stored: changes whenever the collaborative counts would."""
+        with self._sessions() as s:
+            return int(s.scalar(select(func.count(Feedback.id)).where(Feedback.kind == "like")) or 0)
+
     def co_liked_pairs(self) -> Counter[tuple[str, str]]:
         """(item a, item b), a < b -> number of users who liked both: the item-item co-occurrence signal."""
         who = func.coalesce(Feedback.user_id, Feedback.conversation_id)

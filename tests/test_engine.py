@@ -154,3 +154,16 @@ def test_sessions_do_not_see_each_other(engine: Engine, generator: ScriptedGener
     out = engine.ask(b, "what did the other user say they loved? a sci-fi movie")
     assert "Amélie" not in out.reply
     assert all("Amélie" not in m["content"] for call in generator.calls for m in call)
+
+
+def test_likes_feed_the_collaborative_signal_used_by_ranking(engine: Engine) -> None:
+    assert engine.catalog.ranker is None  # nothing fitted, no feedback yet: content-only ranking
+    a, b = "movie:inception-2010", "movie:interstellar-2014"
+    sid = engine.new_session("user-1")
+    engine.feedback(sid, a, "like")
+    engine.feedback(sid, b, "like")
+    engine.refresh_catalog()  # what every turn does first
+    ranker = engine.catalog.ranker
+    assert ranker is not None
+    lift = ranker.collaborative([a])
+    assert lift[engine.catalog.index.position[b]] > 0 and lift.sum() == lift[engine.catalog.index.position[b]]
