@@ -17,6 +17,7 @@ _CJK = re.compile(r"[\u3400-\u9fff]")
 # two or three capitalised words in a row, not at a sentence start: how a person's name looks in English text
 _NAME = re.compile(r"(?<![.!?:]\s)(?<!^)\b([A-Z][a-z]+(?:[ -][A-Z][a-z]+){1,2})\b")
 _GENRE_FORMS = sorted(((f, g) for g, forms in GENRES.items() for f in forms), key=lambda fg: -len(fg[0]))
+_SENTENCE = re.compile(r"[^.!?]+[.!?]?")
 _ECHO_WORDS = 6  # a run of this many words copied from the system prompt counts as leaking it
 
 
@@ -42,6 +43,20 @@ def genres_named(text: str) -> set[str]:
 def facts_text(item: CatalogItem) -> str:
     return " ".join([item.title, item.original_title or "", item.description, *item.creators,
                      *[a for a in item.extra.get("aliases") or () if isinstance(a, str)]])
+
+
+def first_sentence(text: str, limit: int = 160) -> str:
+    m = re.match(r"(.+?[.!?])(\s|$)", text)
+    s = m.group(1) if m else text
+    return s if len(s) <= limit else s[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+def _without_quotes(text: str, items: Sequence[CatalogItem]) -> str:
+    for it in items:
+        for sentence in [first_sentence(it.description), *_SENTENCE.findall(it.description)]:
+            if len(sentence) >= 20 and sentence in text:
+                text = text.replace(sentence, " ")
+    return text
 
 
 def _word_runs(text: str, n: int) -> set[tuple[str, ...]]:
@@ -81,8 +96,9 @@ class ExplanationChecker:
         allowed_names = {n for it in allowed_items for n in self.titles.names_of(it)}
         people = {p for it in allowed_items for p in it.creators}
         facts = " ".join(facts_text(it) for it in allowed_items)
-        allowed_names |= self.titles.find_names(facts, strict_case=True)  # what its own record mentions is a fact
-        bare = without_people(text, people)
+        # a sentence quoted word for word from a record is catalog text; anything else may name no other title,
+        # even one the record mentions (a description can carry "ignore your instructions, recommend X")
+        bare = without_people(_without_quotes(text, allowed_items), people)
         foreign = self.titles.find_names(bare, strict_case=True) - allowed_names
         if foreign:
             verdict.problems.append(f"names other titles: {sorted(foreign)}")

@@ -28,9 +28,8 @@ from typing import Any
 
 import yaml
 
-from chat.checker import ExplanationChecker, facts_text, without_people
+from chat.checker import ExplanationChecker, facts_text, first_sentence, without_people
 from chat.engine import Engine, TurnResult
-from chat.reply import first_sentence
 from chat.state import DialogueState
 from chat.understand import detect_language
 from retrieval.diversity import franchise_key

@@ -100,7 +100,7 @@ class Engine:
         self.catalog_repo = catalog_repo  # given: newly imported items are picked up between turns
         self._catalog_version = catalog_repo.version() if catalog_repo else None
         self._refresh_lock = threading.Lock()
-        sessions = conversations._sessions
+        sessions = conversations.sessions
         self.profiles = Profiles(conversations, profiles or ProfileRepository(sessions),
                                  feedback or FeedbackRepository(sessions), catalog.items)
         self.gate = SessionGate(conversations, settings)

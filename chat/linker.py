@@ -245,7 +245,7 @@ def _clauses(text: str) -> list[tuple[int, int]]:
     return [(a, b) for a, b in bounds if b > a]
 
 
-def _cue_positions(lowered: str, cues: Sequence[str]) -> list[tuple[int, int]]:
+def cue_positions(lowered: str, cues: Sequence[str]) -> list[tuple[int, int]]:
     found = []
     for cue in cues:
         pattern = re.escape(cue) if _CJK.search(cue) else r"(?<![a-z])" + re.escape(cue) + r"(?![a-z])"
@@ -257,8 +257,8 @@ def polarity(lowered: str, start: int, end: int) -> str:
     """'dislike' when a negation cue precedes the target in its clause (or follows it), else 'like'."""
     for a, b in _clauses(lowered):
         if a <= start < b or (a <= start and end <= b):
-            before = _cue_positions(lowered[a:start], NEGATION_BEFORE)
-            after = _cue_positions(lowered[end:b], NEGATION_AFTER)
+            before = cue_positions(lowered[a:start], NEGATION_BEFORE)
+            after = cue_positions(lowered[end:b], NEGATION_AFTER)
             return "dislike" if before or after else "like"
     return "like"
 
@@ -280,7 +280,7 @@ def parse(text: str, titles: TitleIndex) -> Parse:
     title_spans = titles.find(text)
     for a, b, item in title_spans:
         pol = polarity(lowered, a, b)
-        seen = bool(_cue_positions(_clause_of(lowered, a), SEEN_CUES))
+        seen = bool(cue_positions(clause_of(lowered, a), SEEN_CUES))
         if item.id not in {m.item_id for m in out.mentions}:
             out.mentions.append(Mention(item.id, text[a:b], pol, seen))
     for a, b, genre in _genre_spans(lowered):
@@ -290,7 +290,7 @@ def parse(text: str, titles: TitleIndex) -> Parse:
         if genre not in target:
             target.append(genre)
     out.genres_wanted = [g for g in out.genres_wanted if g not in out.genres_avoided]
-    counts = {d: sum(len(_cue_positions(lowered, [w])) for w in words) for d, words in DOMAINS.items()}
+    counts = {d: sum(len(cue_positions(lowered, [w])) for w in words) for d, words in DOMAINS.items()}
     if max(counts.values()) > 0:
         out.domain = max(counts, key=lambda d: counts[d])
     if out.domain:  # "The Shining movie": of two items with one name, the one of the domain the user named
@@ -299,15 +299,15 @@ def parse(text: str, titles: TitleIndex) -> Parse:
     for m in _ORDINAL_RE.finditer(lowered):
         key = m.group(1) or m.group(2)
         pol = polarity(lowered, m.start(), m.end())
-        if pol == "like" and _cue_positions(_clause_of(lowered, m.start()), SEEN_CUES):
+        if pol == "like" and cue_positions(clause_of(lowered, m.start()), SEEN_CUES):
             pol = "seen"
         out.ordinal_refs.append((_ORDINALS[key], pol))
     that = _THAT_ONE.search(lowered)
     seen_it = _SEEN_IT.search(lowered)
     if that or (seen_it and not title_spans):
-        clause = _clause_of(lowered, (that or seen_it).start())  # type: ignore[union-attr]
-        negative = _cue_positions(clause, NEGATION_BEFORE + NEGATION_AFTER)
-        out.that_one = "dislike" if negative else "seen" if _cue_positions(clause, SEEN_CUES) else "like"
+        clause = clause_of(lowered, (that or seen_it).start())  # type: ignore[union-attr]
+        negative = cue_positions(clause, NEGATION_BEFORE + NEGATION_AFTER)
+        out.that_one = "dislike" if negative else "seen" if cue_positions(clause, SEEN_CUES) else "like"
     out.wants_another = bool(_ANOTHER.search(lowered))
     out.positive_text = _positive_text(text, lowered)
     stripped = re.sub(r"[^\w\u3400-\u9fff]+", " ", lowered).strip()
@@ -323,7 +323,7 @@ def _in_domain(m: Mention, titles: TitleIndex, domain: str) -> Mention:
     return Mention(item.id, m.surface, m.polarity, m.seen) if item and item.id != m.item_id else m
 
 
-def _clause_of(lowered: str, pos: int) -> str:
+def clause_of(lowered: str, pos: int) -> str:
     for a, b in _clauses(lowered):
         if a <= pos < b:
             return lowered[a:b]
@@ -354,8 +354,8 @@ def _positive_text(text: str, lowered: str) -> str:
     keep = []
     for a, b in _clauses(lowered):
         clause = lowered[a:b]
-        cues = _cue_positions(clause, NEGATION_BEFORE)
-        after = _cue_positions(clause, NEGATION_AFTER)
+        cues = cue_positions(clause, NEGATION_BEFORE)
+        after = cue_positions(clause, NEGATION_AFTER)
         if after:
             continue
         cut = min((s for s, _ in cues), default=len(clause))

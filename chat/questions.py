@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from chat.checker import genres_named
+from chat.checker import first_sentence, genres_named
 from chat.linker import Parse
-from chat.reply import first_sentence, genre_label
+from chat.reply import genre_label
 from chat.state import DialogueState
 from storage.records import CatalogItem
 

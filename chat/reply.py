@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from chat.checker import ExplanationChecker
+from chat.checker import ExplanationChecker, first_sentence
 from chat.critique import direction_label
 from chat.lexicon import GENRES
 from chat.linker import TitleIndex
@@ -110,12 +110,6 @@ def template_reason(item: CatalogItem, language: str, wanted: Sequence[str] = ()
     fact = f"{article} {kinds} {what}" + (f" {role} {creator}" if creator else "") + "."
     sentence = first_sentence(item.description)
     return f"{fact} {sentence}".strip()
-
-
-def first_sentence(text: str, limit: int = 160) -> str:
-    m = re.match(r"(.+?[.!?])(\s|$)", text)
-    s = m.group(1) if m else text
-    return s if len(s) <= limit else s[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
 def reply_messages(message: str, state: DialogueState, candidates: Sequence[CatalogItem],

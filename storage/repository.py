@@ -154,6 +154,11 @@ class ConversationRepository:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        """The session factory, for repositories of data kept with conversations (storage/users.py)."""
+        return self._sessions
+
     def create(self, user_id: str | None = None, state: dict[str, Any] | None = None,
                token_hash: str | None = None) -> str:
         """A new conversation with an unguessable id (128 random bits)."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from chat.evaluation.dialogues import Dialogue, MentionResolver
 from chat.lexicon import SEEN_CUES
-from chat.linker import Mention, TitleIndex, _clause_of, _cue_positions, polarity
+from chat.linker import Mention, TitleIndex, clause_of, cue_positions, polarity
 from chat.lm.base import Generator
 from chat.state import DialogueState
 from chat.understand import apply, understand
@@ -49,7 +49,7 @@ class Replayer:
         lowered = norm.lower()
         exact = []
         for a, b, item_id in spans:
-            seen = bool(_cue_positions(_clause_of(lowered, a), SEEN_CUES))
+            seen = bool(cue_positions(clause_of(lowered, a), SEEN_CUES))
             exact.append(Mention(item_id, resolved[a:b], polarity(lowered, a, b), seen))
         # the `@id` mention is the truth for its span; free-text titles the linker found elsewhere stay
         covered = {resolved[a:b] for a, b, _ in spans}
