@@ -234,7 +234,7 @@ class Engine:
             yield Delta(reply)
         else:
             action = policy.decide(state, u.parse)
-            apply(u, state, {i: it.year for i, it in catalog.items.items()})
+            apply(u, state, catalog.items)
             state.turns += 1
             ask = policy.Question("open") if action is policy.Action.ASK else None
             if ask is None and state.questions_asked < policy.MAX_QUESTIONS and policy.is_vague(state, u.parse):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -15,6 +16,7 @@ from chat.linker import Mention, Parse, TitleIndex, parse
 from chat.lm.base import Generator, Message, complete
 from chat.prompts import load, load_json
 from chat.state import DialogueState
+from storage.records import CatalogItem
 
 log = logging.getLogger(__name__)
 
@@ -141,8 +143,8 @@ def understand(message: str, titles: TitleIndex, generator: Generator | None, mo
     return result
 
 
-def apply(u: Understanding, state: DialogueState, years: dict[str, int | None] | None = None) -> None:
-    """Fold one message's reading into the dialogue state (`years`: catalog years, for "older"/"newer")."""
+def apply(u: Understanding, state: DialogueState, items: Mapping[str, CatalogItem] | None = None) -> None:
+    """Fold one message's reading into the dialogue state (`items`: the catalog, for "older"/"newer")."""
     p, c = u.parse, u.critique
     for m in p.mentions:
         if m.polarity == "dislike":
@@ -170,7 +172,8 @@ def apply(u: Understanding, state: DialogueState, years: dict[str, int | None] |
     if p.year_min is not None or p.year_max is not None:
         state.year_min, state.year_max = p.year_min, p.year_max
     elif c.era:
-        shown = [y for y in ((years or {}).get(i) for i in state.last_shown) if y]
+        found = (items.get(i) for i in state.last_shown) if items else ()
+        shown = [it.year for it in found if it and it.year]
         state.year_min, state.year_max = era_bounds(c.era, shown)
     for name, sign in c.directions:
         state.steer(name, sign)
