@@ -32,7 +32,6 @@ class Piece:
     text: str
     item_index: int | None = None
     reason: str | None = None
-    from_model: bool = False
     path: str | None = None  # "first_pass" | "regenerated" | "template"
     claim: str | None = None  # the part after the deterministic lead: what the checker checked
 
@@ -201,4 +200,4 @@ def write_reply(generator: Generator | None, message: str, state: DialogueState,
             body = template_reason(item, language, state.genres_wanted)
         used.add(body)
         reason = start + body
-        yield Piece(body + ("\n" if i < len(items) - 1 else ""), i, reason, path != "template", path, body)
+        yield Piece(body + ("\n" if i < len(items) - 1 else ""), i, reason, path, body)
