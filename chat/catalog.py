@@ -11,7 +11,7 @@ from tqdm import tqdm
 from chat.linker import TitleIndex
 from retrieval.embedders.base import Embedder
 from retrieval.index import VectorIndex
-from retrieval.ranking import HybridRanker, HybridWeights, LinkCounts
+from retrieval.ranking import HybridRanker, HybridWeights, LinkCounts, item_people
 from storage.errors import EmptyCatalogError
 from storage.importers import embedded_catalog_files, load_file
 from storage.ranker_store import RankerRepository
@@ -59,7 +59,7 @@ class Catalog:
     ranker: HybridRanker | None = None  # the fitted hybrid ranker; None: content-only ranking
 
     @classmethod
-    def load(cls, repo: CatalogRepository, embedder: Embedder) -> Catalog:
+    def load(cls, repo: CatalogRepository, embedder: Embedder, with_ranker: bool = True) -> Catalog:
         items = {it.id: it for it in repo.all_items()}
         if not items:
             raise EmptyCatalogError("The catalog is empty: run `concierge ingest FILE` or `concierge models` "
@@ -74,18 +74,23 @@ class Catalog:
         index = VectorIndex(ordered, matrix)
         return cls(items=items, index=index, titles=TitleIndex(items.values()),
                    people={p for it in items.values() for p in it.creators if len(p) > 3},
-                   ranker=load_ranker(RankerRepository(repo.sessions), index, FeedbackRepository(repo.sessions)))
+                   ranker=load_ranker(RankerRepository(repo.sessions), index, FeedbackRepository(repo.sessions),
+                                      embedder.name) if with_ranker else None)
 
 
 # Without a fitted model, users' likes still count: liked-together items lift each other this much.
 FEEDBACK_WEIGHTS = HybridWeights(liked=0.5)
 
 
-def load_ranker(rankers: RankerRepository, index: VectorIndex,
-                feedback: FeedbackRepository | None = None) -> HybridRanker | None:
+def load_ranker(rankers: RankerRepository, index: VectorIndex, feedback: FeedbackRepository | None = None,
+                embedder: str | None = None) -> HybridRanker | None:
     """The stored hybrid ranker bound to `index`, its collaborative counts joined by the product's own
     feedback (items liked by the same user; accepted recommendations), or None when there is neither."""
     stored = rankers.load()
+    fitted_with = stored.meta.get("embedder") if stored else None
+    if embedder and fitted_with and fitted_with != embedder:
+        log.warning("The hybrid ranker was fitted with the embedder %s, not %s: its weights may not suit this "
+                    "one; re-run `concierge eval fit` with this embedder.", fitted_with, embedder)
     weights = HybridWeights.from_json(stored.weights) if stored and stored.weights else None
     counts = LinkCounts.from_rows(stored.links) if weights and stored else LinkCounts()
     pairs = feedback.co_liked_pairs() if feedback else {}
@@ -95,4 +100,10 @@ def load_ranker(rankers: RankerRepository, index: VectorIndex,
         return None
     weights = weights or FEEDBACK_WEIGHTS
     log.info("Hybrid ranker loaded (%s; %d liked-together pairs from feedback)", weights, len(pairs))
-    return HybridRanker(weights, counts, [it.id for it in index.items], [it.year for it in index.items])
+    return ranker_for(weights, counts, index)
+
+
+def ranker_for(weights: HybridWeights, counts: LinkCounts, index: VectorIndex) -> HybridRanker:
+    """A hybrid ranker bound to `index`'s rows, with the years and people of its items."""
+    return HybridRanker(weights, counts, [it.id for it in index.items], [it.year for it in index.items],
+                        [item_people(it.creators, it.extra) for it in index.items])

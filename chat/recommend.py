@@ -100,14 +100,24 @@ class Recommender:
         index = self.catalog.index
         vecs = [v for v in (index.vector(i) for i in [*liked, *others]) if v is not None]
         item_sim = index.scores(np.mean(vecs, axis=0)) if vecs and ranker.weights.items else None
-        return ranker.prior(cosine, liked, others, item_sim)
+        return ranker.prior(cosine, liked, others, item_sim, self.genre_share(state) if ranker.soft_genres else None)
+
+    def genre_share(self, state: DialogueState) -> np.ndarray | None:
+        """Per item, the share of the wanted genres it has (n,), or None when no genre is wanted."""
+        wanted = state.genres_wanted
+        return self.catalog.index.genre_prior({g: 1.0 / len(wanted) for g in wanted}) if wanted else None
+
+    @property
+    def soft_genres(self) -> bool:
+        """True when a fitted ranker scores wanted genres as a boost instead of filtering on them."""
+        return self.catalog.ranker is not None and self.catalog.ranker.soft_genres
 
     def filters(self, state: DialogueState) -> Filters:
         domain = state.domain
         if domain is None and state.liked:
             item = self.catalog.items.get(state.liked[-1])
             domain = item.domain if item else None
-        return Filters(domain=domain, genres_any=frozenset(state.genres_wanted),
+        return Filters(domain=domain, genres_any=frozenset() if self.soft_genres else frozenset(state.genres_wanted),
                        genres_none=frozenset(state.genres_avoided), year_min=state.year_min,
                        year_max=state.year_max, max_minutes=state.max_minutes,
                        exclude_ids=frozenset(state.excluded()))

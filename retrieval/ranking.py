@@ -3,9 +3,11 @@ and a popularity prior, mixed with weights fitted on training dialogues.
 
 Scores are in units of the content score's spread: for a query, the hybrid score of item j is
     cos_j + std(cos) * (w_liked * cf_liked_j + w_shown * cf_shown_j + w_pop * pop_j + w_recency * rec_j
-                        + w_items * z(item_sim)_j)
+                        + w_items * z(item_sim)_j + w_genre * genre_j + w_people * people_j)
 which ranks exactly like z(cos)_j + w_liked * cf_liked_j + ...; item_sim is the cosine to the mean
-vector of the items in the conversation (liked and shown), rec_j the training share of item j's year.
+vector of the items in the conversation (liked and shown), rec_j the training share of item j's year,
+genre_j the share of the wanted genres item j has (with w_genre > 0 wanted genres are this soft boost
+instead of a hard filter), people_j how many directors or stars item j shares with the conversation's items.
 `prior()` returns the added part so
 `VectorIndex.search(query, filters, k, prior)` ranks with it. With no model, ranking is content-only.
 """
@@ -19,6 +21,7 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 
 SMOOTHING = 5.0  # added to an item's total co-occurrence count: rare items' neighbours count less
+PEOPLE_MAX_ITEMS = 200  # a name on more items than this says nothing about taste (e.g. "Various")
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,8 @@ class HybridWeights:
     popularity: float = 0.0  # log-count prior
     recency: float = 0.0  # how often training dialogues name movies of the item's year
     items: float = 0.0  # content similarity to the items named in the conversation
+    genre: float = 0.0  # 0: wanted genres are a hard filter; > 0: a boost per share of wanted genres matched
+    people: float = 0.0  # per director or star shared with the items named in the conversation
 
     def to_json(self) -> dict[str, float]:
         return asdict(self)
@@ -91,8 +96,9 @@ class HybridRanker:
     """The fitted model bound to one index order (item ids aligned with the index rows)."""
 
     def __init__(self, weights: HybridWeights, counts: LinkCounts, item_ids: Sequence[str],
-                 years: Sequence[int | None] | None = None) -> None:
+                 years: Sequence[int | None] | None = None, people: Sequence[Sequence[str]] | None = None) -> None:
         self.weights, self.counts = weights, counts
+        self.people = PeopleIndex(people) if people is not None else None
         self.position = {item_id: i for i, item_id in enumerate(item_ids)}
         n = len(item_ids)
         pop = np.zeros(n, dtype=np.float32)
@@ -124,12 +130,23 @@ class HybridRanker:
                 out[cols] += vals
         return out
 
-    def boost(self, liked: Sequence[str], shown: Sequence[str], item_sim: np.ndarray | None = None) -> np.ndarray:
+    @property
+    def soft_genres(self) -> bool:
+        """Whether wanted genres are a fitted boost rather than a hard filter."""
+        return self.weights.genre > 0
+
+    def boost(self, liked: Sequence[str], shown: Sequence[str], item_sim: np.ndarray | None = None,
+              genre_share: np.ndarray | None = None) -> np.ndarray:
         """The weighted non-content parts, shape (n,), in z-units of the content score."""
         w = self.weights
         total = w.popularity * self.popularity + w.recency * self.recency
         if w.items and item_sim is not None:
             total = total + w.items * zscore(item_sim)
+        if w.genre and genre_share is not None:
+            total = total + w.genre * genre_share
+        if w.people and self.people is not None:
+            total = total + w.people * self.people.shared([self.position[i] for i in dict.fromkeys([*liked, *shown])
+                                                           if i in self.position])
         if w.liked and liked:
             total = total + w.liked * self.collaborative(liked)
         if w.shown and shown:
@@ -137,13 +154,46 @@ class HybridRanker:
         return total.astype(np.float32)
 
     def prior(self, cosine: np.ndarray | None, liked: Sequence[str], shown: Sequence[str],
-              item_sim: np.ndarray | None = None) -> np.ndarray:
+              item_sim: np.ndarray | None = None, genre_share: np.ndarray | None = None) -> np.ndarray:
         """What to add to the cosine scores (n,); with no content score the boost alone ranks."""
-        boost = self.boost(liked, shown, item_sim)
+        boost = self.boost(liked, shown, item_sim, genre_share)
         if cosine is None:
             return boost
         spread = float(cosine.std()) or 1.0
         return spread * boost
+
+
+class PeopleIndex:
+    """Which items each person (director, writer of record, star) is on, for "same director / same star"."""
+
+    def __init__(self, people: Sequence[Sequence[str]]) -> None:
+        self.size = len(people)
+        on: defaultdict[str, list[int]] = defaultdict(list)
+        for pos, names in enumerate(people):
+            for name in dict.fromkeys(names):
+                on[name].append(pos)
+        self._items = {name: np.array(p, dtype=np.int64) for name, p in on.items() if len(p) <= PEOPLE_MAX_ITEMS}
+        self._names = [list(dict.fromkeys(names)) for names in people]
+
+    def shared(self, positions: Iterable[int]) -> np.ndarray:
+        """Per item, how many (item, person) links it shares with the items at `positions`, shape (n,)."""
+        out = np.zeros(self.size, dtype=np.float32)
+        for pos in positions:
+            for name in self._names[pos]:
+                cols = self._items.get(name)
+                if cols is not None:
+                    out[cols] += 1.0
+        return out
+
+
+def item_people(creators: Sequence[str], extra: dict[str, object]) -> list[str]:
+    """An item's people: its creators plus the `stars` (or `cast`) list of its record, when there is one."""
+    out = list(creators)
+    for key in ("stars", "cast"):
+        value = extra.get(key)
+        if isinstance(value, list):
+            out += [v for v in value if isinstance(v, str)]
+    return out
 
 
 def zscore(x: np.ndarray) -> np.ndarray:

@@ -6,15 +6,17 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from chat.catalog import Catalog
+from chat.catalog import Catalog, ranker_for
 from chat.evaluation.dialogues import load_dialogues
-from chat.evaluation.fit import fit_and_store
+from chat.evaluation.fit import GENRE_HARD, fit_and_store
 from chat.recommend import Recommender
 from chat.state import DialogueState
 from retrieval.embedders.hashing import HashingEmbedder
-from retrieval.ranking import HybridRanker, HybridWeights, LinkCounts
+from retrieval.ranking import HybridRanker, HybridWeights, LinkCounts, PeopleIndex, item_people
 from storage.engine import make_engine, migrate, session_factory
+from storage.errors import ConciergeError
 from storage.ranker_store import RankerRepository
 from storage.repository import CatalogRepository
 from tests.test_evaluation import catalog, conversation  # noqa: F401  (fixture)
@@ -78,3 +80,48 @@ def test_feedback_counts_grow_the_stored_model(tmp_path: Path) -> None:
     stored = rankers.load()
     assert stored is not None
     assert sorted(stored.links) == [("", "a", 1.0), ("a", "b", 3.0), ("b", "a", 2.0)]
+
+
+def test_weights_are_fitted_only_on_conversations_the_embedder_was_not_trained_on(tmp_path: Path,
+                                                                                  catalog: Catalog) -> None:  # noqa: F811
+    path = tmp_path / "train.jsonl"
+    path.write_text("\n".join(conversation(str(i), [("s", "I loved @4"), ("r", "Then watch @3")])
+                              for i in range(20)) + "\n", encoding="utf-8")
+    dialogues = load_dialogues(path).dialogues
+    rankers = RankerRepository(session_factory(make_engine(f"sqlite:///{tmp_path / 'c.db'}")))
+    rec = Recommender(catalog, HashingEmbedder())
+    with pytest.raises(ConciergeError, match="fine-tuned on every one"):
+        fit_and_store(dialogues, catalog, rec, rankers, "t", False, frozenset(d.conversation_id for d in dialogues))
+    result = fit_and_store(dialogues, catalog, rec, rankers, "t", False, frozenset(str(i) for i in range(15)))
+    stored = rankers.load()
+    assert stored is not None and stored.meta["weight_conversations"] == 5 and result.turns == 5
+    assert stored.meta["conversations"] == 20  # the counts still come from every dialogue
+    assert stored.meta["embedder"] == HashingEmbedder().name
+
+
+def test_fitted_genre_weight_makes_wanted_genres_a_boost_not_a_filter(catalog: Catalog) -> None:  # noqa: F811
+    counts = LinkCounts()
+    for _ in range(5):
+        counts.add_dialogue(["redial:4", "redial:5"])  # Toy Story and Heat, always named together
+    state = DialogueState(liked=["redial:4"], mentioned=["redial:4"], genres_wanted=["horror"],
+                          statements=["I loved Toy Story, something horror"])
+    rec = Recommender(catalog, HashingEmbedder())
+    catalog.ranker = ranker_for(HybridWeights(liked=100.0, genre=2.0), counts, catalog.index)
+    assert rec.filters(state).genres_any == frozenset()
+    assert rec.ranking(state, 1) == ["redial:5"]  # the co-mentioned crime film beats the genre boost
+    catalog.ranker = ranker_for(HybridWeights(liked=100.0, genre=GENRE_HARD), counts, catalog.index)
+    assert {catalog.items[i].genres[0] for i in rec.ranking(state, 2)} == {"horror", "sci-fi"}  # Alien, The Shining
+    assert all("horror" in catalog.items[i].genres for i in rec.ranking(state, 2))
+    catalog.ranker = None
+    assert rec.filters(state).genres_any == frozenset({"horror"})  # no fitted model: a hard filter
+
+
+def test_people_shared_with_the_conversation() -> None:
+    people = PeopleIndex([["Ridley Scott", "Sigourney Weaver"], ["James Cameron", "Sigourney Weaver"],
+                          ["Stanley Kubrick"], ["Ridley Scott"]])
+    assert people.shared([0]).tolist() == [2.0, 1.0, 0.0, 1.0]
+    assert item_people(("Ridley Scott",), {"stars": ["Sigourney Weaver", 3], "writers": ["Dan O'Bannon"]}) == [
+        "Ridley Scott", "Sigourney Weaver"]
+    ranker = HybridRanker(HybridWeights(people=1.0), LinkCounts(), ["a", "b", "c", "d"],
+                          people=[["x"], ["x", "y"], ["y"], []])
+    assert ranker.boost(["a"], []).tolist() == [1.0, 1.0, 0.0, 0.0]

@@ -14,11 +14,12 @@ import typer
 from chat.settings import Settings
 from storage.errors import ConciergeError
 from ui.cli_common import Verbose, exit_error, setup_command
-from ui.cli_eval import eval_app
+from ui.cli_eval import eval_app, train_command
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Concierge: a conversational recommender that runs offline.")
 app.add_typer(eval_app, name="eval")
+app.command("train")(train_command)
 log = logging.getLogger("concierge")
 
 @app.command()

@@ -178,3 +178,70 @@ def eval_simulate(
     if json_out is not None:
         json_out.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         typer.echo(f"wrote {json_out}")
+
+
+def train_command(
+    dialogues: DialoguesOpt,
+    catalog: CatalogOpt,
+    name: Annotated[str, typer.Option("--name", help="preset name to save as (CONCIERGE_EMBEDDER=NAME uses it)")]
+    = "redial-e5",
+    split: Annotated[str, typer.Option("--split", help="fit (default; held-out decides) or all (needs --keep)")]
+    = "fit",
+    epochs: Annotated[int, typer.Option("--epochs", min=1, max=20)] = 3,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=2, max=512)] = 32,
+    learning_rate: Annotated[float, typer.Option("--lr", min=1e-7, max=1e-2)] = 2e-4,
+    max_minutes: Annotated[float, typer.Option("--max-minutes", min=0.1,
+                                               help="training stops here and saves what it learnt")] = 30.0,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="only the first N conversations")] = None,
+    keep: Annotated[bool, typer.Option("--keep", help="keep the model even if it does not win on held-out")]
+    = False,
+    reserve: Annotated[bool, typer.Option(help="leave a quarter of the fit part out of training, for fitting "
+                                          "the ranker's weights honestly (--no-reserve trains on all of it)")]
+    = True,
+    item_pairs: Annotated[bool, typer.Option("--item-pairs", help="also learn (movie named before -> movie "
+                                             "recommended) pairs")] = False,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the summary as JSON here")] = None,
+    db: DbOpt = None,
+    verbose: Verbose = False,
+) -> None:
+    """Fine-tune the embedder on (dialogue context -> movie recommended next) pairs; kept only if it wins held-out."""
+    settings = setup_command(verbose)
+    from tqdm import tqdm
+
+    from chat.evaluation.train import run_train
+    from retrieval.embedders.finetune import FinetuneConfig
+
+    logging.getLogger("chat.catalog").setLevel(logging.INFO)
+    config = FinetuneConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                            max_seconds=max_minutes * 60)
+    bar = tqdm(desc="training", unit="step")
+
+    def progress(step: int, planned: int, loss: float) -> None:
+        bar.total = planned
+        bar.set_postfix(loss=f"{loss:.3f}")
+        bar.update(step - bar.n)
+
+    try:
+        out = run_train(settings, dialogues, catalog, name, split, config, limit, keep=keep, reserve=reserve,
+                        item_pairs=item_pairs, db_url=db, progress=progress)
+    except ConciergeError as exc:
+        raise exit_error(exc) from None
+    finally:
+        bar.close()
+    training = out["training"]
+    typer.echo(f"trained on {out['pairs']} pairs from {out['conversations']} conversations: "
+               f"{training['steps']}/{training['planned_steps']} steps in {training['seconds']} s"  # type: ignore[index]
+               + (" (stopped by --max-minutes)" if training["stopped_by_budget"] else ""))  # type: ignore[index]
+    gate = out["heldout"]
+    if gate:
+        typer.echo(f"held-out content-only dedup recall ({gate['heldout_conversations']} conversations): "  # type: ignore[index]
+                   f"base {gate['base']}, trained {gate['trained']}")  # type: ignore[index]
+    if out["kept"]:
+        typer.echo(f"kept as preset '{name}' in {out['folder']}: use it with CONCIERGE_EMBEDDER={name}, then "
+                   "re-fit the ranker (`concierge eval fit`), whose weights belong to one embedder")
+    else:
+        typer.secho("not kept: the trained embedder did not beat the base one on held-out dialogues "
+                    "(--keep keeps it anyway)", fg=typer.colors.YELLOW)
+    if json_out is not None:
+        json_out.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+        typer.echo(f"wrote {json_out}")

@@ -4,7 +4,9 @@ Honest by construction: the fit dialogues are cut into folds (sha1 of "fold:" + 
 each fold is scored with collaborative/popularity counts built from the other folds only, so a
 conversation never votes for itself. The weights maximise deduplicated R@10 + R@50 (R@1 breaks
 ties) over all folds, by coordinate ascent over `GRID` (each weight in turn, the others fixed, up to
-three rounds); the stored counts then come from every fit dialogue.
+three rounds); the stored counts then come from every fit dialogue. Wanted genres are fitted as a boost
+(`HybridWeights.genre`, never 0, starting from a boost so large it acts as the old hard filter), so
+a strongly co-mentioned movie outside the genres the linker read can still rank.
 """
 
 from __future__ import annotations
@@ -17,18 +19,22 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from chat.catalog import Catalog
+from chat.catalog import Catalog, ranker_for
 from chat.evaluation.dialogues import Dialogue, MentionResolver
 from chat.evaluation.replay import Replayer
 from chat.recommend import Recommender, context_items
-from retrieval.ranking import HybridRanker, HybridWeights, LinkCounts, zscore
+from retrieval.index import VectorIndex
+from retrieval.ranking import HybridWeights, LinkCounts, PeopleIndex, item_people, zscore
+from storage.errors import ConciergeError
 from storage.ranker_store import RankerRepository
 
 log = logging.getLogger(__name__)
 
 FOLDS = 4
 _STEPS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0)
-GRID = {"liked": _STEPS, "shown": _STEPS, "popularity": _STEPS, "recency": _STEPS, "items": _STEPS}
+GENRE_HARD = 1e4  # a genre boost larger than any other score difference: the hard filter, as a weight
+GRID = {"liked": _STEPS, "shown": _STEPS, "popularity": _STEPS, "recency": _STEPS, "items": _STEPS,
+        "genre": (*_STEPS[1:], GENRE_HARD), "people": _STEPS}
 ROUNDS = 3
 _LEVEL_GAP = 1e4  # larger than any score difference: a stricter filter level always ranks first
 
@@ -52,6 +58,8 @@ class TurnFeatures:
     z: list[np.ndarray] = field(default_factory=list)  # z-scored content score (n,)
     items: list[np.ndarray] = field(default_factory=list)  # z-scored similarity to the named items (n,)
     base: list[np.ndarray] = field(default_factory=list)  # filter level offset, -inf where excluded (n,)
+    genre: list[np.ndarray] = field(default_factory=list)  # share of the wanted genres each item has (n,)
+    people: list[np.ndarray] = field(default_factory=list)  # people shared with the conversation's items (n,)
     liked: list[list[str]] = field(default_factory=list)
     others: list[list[str]] = field(default_factory=list)
     targets: list[list[int]] = field(default_factory=list)  # index positions of new (dedup) targets
@@ -61,6 +69,7 @@ def features(dialogues: list[Dialogue], catalog: Catalog, recommender: Recommend
              show_progress: bool = True) -> TurnFeatures:
     index = catalog.index
     replayer = Replayer(catalog.titles, resolver)
+    people = PeopleIndex([item_people(it.creators, it.extra) for it in index.items])
     out = TurnFeatures()
     saved, catalog.ranker = catalog.ranker, None  # content features only; the boost is what we fit
     try:
@@ -83,6 +92,10 @@ def features(dialogues: list[Dialogue], catalog: Catalog, recommender: Recommend
                 out.items.append(zscore(index.scores(np.mean(vecs, axis=0))) if vecs
                                  else np.zeros(len(index), dtype=np.float32))
                 out.base.append(_levels(recommender, state, turn.context_ids, z))
+                share = recommender.genre_share(state)
+                out.genre.append(share if share is not None else np.zeros(len(index), dtype=np.float32))
+                out.people.append(people.shared([index.position[i] for i in dict.fromkeys([*liked, *others])
+                                                 if i in index.position]))
                 out.liked.append(liked)
                 out.others.append(others)
                 out.targets.append(new)
@@ -92,10 +105,10 @@ def features(dialogues: list[Dialogue], catalog: Catalog, recommender: Recommend
 
 
 def _levels(recommender: Recommender, state: Any, context: tuple[str, ...], z: np.ndarray) -> np.ndarray:
-    """The same relaxation levels as `Recommender.ranking` (exclude=True), as an additive offset."""
+    """The same relaxation levels as `Recommender.ranking` (exclude=True) with soft genres, as an additive offset."""
     index = recommender.catalog.index
     filters = recommender.filters(state)
-    filters = replace(filters, exclude_ids=filters.exclude_ids | frozenset(context))
+    filters = replace(filters, genres_any=frozenset(), exclude_ids=filters.exclude_ids | frozenset(context))
     if filters.domain is None:
         best = int(np.argmax(np.where(index.mask(filters), z, -np.inf)))
         filters = replace(filters, domain=index.items[best].domain)
@@ -116,22 +129,21 @@ class FitResult:
     pairs: int
 
 
-def fit_weights(feats: TurnFeatures, dialogues: list[Dialogue], resolver: MentionResolver, item_ids: list[str],
-                years: list[int | None], ks: tuple[int, ...] = (1, 10, 50), show_progress: bool = True) -> FitResult:
+def fit_weights(feats: TurnFeatures, dialogues: list[Dialogue], resolver: MentionResolver, index: VectorIndex,
+                ks: tuple[int, ...] = (1, 10, 50), show_progress: bool = True) -> FitResult:
     """Coordinate ascent over `GRID`, each fold scored with counts from the other folds."""
     if not feats.z:
-        from storage.errors import ConciergeError
-
         raise ConciergeError("No recommender turn with a new catalog movie in the fit dialogues: nothing to fit on.")
     folds = np.array(feats.fold)
     Z = np.stack(feats.z)  # (T, n)
     B = np.stack(feats.base)  # (T, n)
     IS = np.stack(feats.items)  # (T, n)
+    G, PE = np.stack(feats.genre), np.stack(feats.people)  # (T, n)
     CL, CS = np.zeros_like(Z), np.zeros_like(Z)
     P, R = np.zeros_like(Z), np.zeros_like(Z)
     for f in range(FOLDS):
         train = [d for d in dialogues if fold_of(d.conversation_id) != f]
-        ranker = HybridRanker(HybridWeights(), link_counts(train, resolver), item_ids, years)
+        ranker = ranker_for(HybridWeights(), link_counts(train, resolver), index)
         for t in np.flatnonzero(folds == f):
             CL[t] = ranker.collaborative(feats.liked[t])
             CS[t] = ranker.collaborative(feats.others[t])
@@ -141,18 +153,19 @@ def fit_weights(feats: TurnFeatures, dialogues: list[Dialogue], resolver: Mentio
 
     def recall(w: HybridWeights) -> dict[str, float]:
         S = Z + w.liked * CL + w.shown * CS + w.popularity * P + w.recency * R + w.items * IS + B
+        S = S + w.genre * G + w.people * PE
         target = S[pair_turn, pair_item]
         ranks = np.empty(len(pair_turn), dtype=np.int64)
         for start in range(0, len(pair_turn), 256):  # (256, n) comparisons at a time
             sl = slice(start, start + 256)
             ranks[sl] = (S[pair_turn[sl]] > target[sl, None]).sum(axis=1)
-        ranks[~np.isfinite(target)] = len(item_ids)
+        ranks[~np.isfinite(target)] = len(index)
         return {f"R@{k}": float((ranks < k).mean()) for k in ks}
 
     def objective(rec: dict[str, float]) -> float:
         return rec.get("R@10", 0.0) + rec.get("R@50", 0.0) + 0.01 * rec.get("R@1", 0.0)  # R@1 breaks ties
 
-    best = HybridWeights()
+    best = HybridWeights(genre=GENRE_HARD)  # content only, wanted genres as a filter
     best_rec = recall(best)
     content_only = best_rec
     bar = tqdm(total=ROUNDS * sum(len(v) for v in GRID.values()), desc="fitting weights", disable=not show_progress)
@@ -174,17 +187,25 @@ def fit_weights(feats: TurnFeatures, dialogues: list[Dialogue], resolver: Mentio
 
 
 def fit_and_store(dialogues: list[Dialogue], catalog: Catalog, recommender: Recommender, rankers: RankerRepository,
-                  source: str, show_progress: bool = True) -> FitResult:
-    """Fit on `dialogues`, store weights + counts from all of them, and bind the ranker to `catalog`."""
+                  source: str, show_progress: bool = True, embedder_saw: frozenset[str] = frozenset()) -> FitResult:
+    """Fit on `dialogues`, store weights + counts from all of them, and bind the ranker to `catalog`.
+
+    `embedder_saw`: ids of conversations the embedder was fine-tuned on. Its content scores are too good
+    on those, so the weights are fitted on the other conversations' turns only (their counts still come
+    from every other fold): the same conditions as on unseen dialogues.
+    """
     resolver = MentionResolver(catalog.items)
-    item_ids = [it.id for it in catalog.index.items]
-    years = [it.year for it in catalog.index.items]
-    feats = features(dialogues, catalog, recommender, resolver, show_progress)
-    result = fit_weights(feats, dialogues, resolver, item_ids, years, show_progress=show_progress)
+    scored = [d for d in dialogues if d.conversation_id not in embedder_saw]
+    if not scored:
+        raise ConciergeError("The embedder was fine-tuned on every one of these dialogues, so no turn can fit the "
+                             "weights honestly: train it with a reserved part (the default of `concierge train`).")
+    feats = features(scored, catalog, recommender, resolver, show_progress)
+    result = fit_weights(feats, dialogues, resolver, catalog.index, show_progress=show_progress)
     counts = link_counts(dialogues, resolver)
-    meta = {"source": source, "conversations": len(dialogues), "turns": result.turns, "pairs": result.pairs,
+    meta = {"source": source, "embedder": recommender.embedder.name, "conversations": len(dialogues),
+            "weight_conversations": len(scored), "turns": result.turns, "pairs": result.pairs,
             "cv_dedup": result.scores, "cv_dedup_content_only": result.content_only, "folds": FOLDS,
             "conversation_ids": [d.conversation_id for d in dialogues]}
     rankers.save(result.weights.to_json(), meta, counts.rows())
-    catalog.ranker = HybridRanker(result.weights, counts, item_ids, years)
+    catalog.ranker = ranker_for(result.weights, counts, catalog.index)
     return result

@@ -120,9 +120,15 @@ def run_fit(settings: Settings, dialogues_file: Path, catalog_file: Path, split:
     dialogues = select(loaded.dialogues, split)[:limit]
     opened, embedder = open_eval_catalog(settings, catalog_file, db_url, show_progress)
     source = f"{dialogues_file} ({split} part{'' if limit is None else f', first {limit}'})"
+    from retrieval.embedders.presets import training_info
+
+    trained_on = (training_info(settings.embedder, settings.cache_dir) or {}).get("conversation_ids")
+    saw = frozenset(str(c) for c in trained_on) if isinstance(trained_on, list) else frozenset()
     result = fit_and_store(dialogues, opened.catalog, Recommender(opened.catalog, embedder), opened.rankers,
-                           source, show_progress)
-    return {"weights": result.weights.to_json(), "cv_dedup": result.scores, "cv_dedup_content_only":
+                           source, show_progress, saw)
+    return {"weights": result.weights.to_json(), "cv_dedup": result.scores,
+            "weights_fitted_on": f"{sum(1 for d in dialogues if d.conversation_id not in saw)} conversations the "
+                                 "embedder was not trained on", "cv_dedup_content_only":
             result.content_only, "conversations": len(dialogues), "turns": result.turns, "pairs": result.pairs,
             "malformed_lines": len(loaded.malformed), "catalog_db": opened.url, "source": source}
 

@@ -19,6 +19,8 @@ from storage.errors import ModelUnavailableError
 
 log = logging.getLogger(__name__)
 
+TRAIN_INFO = "concierge-train.json"  # written by `concierge train` into the presets it makes
+
 
 @dataclass(frozen=True)
 class EmbedderPreset:
@@ -77,6 +79,9 @@ def prepare_embedder(spec: str, cache_dir: Path) -> Path | None:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return folder
+    trained = cache_dir / "embedders" / spec
+    if "/" not in spec and (trained / TRAIN_INFO).is_file():
+        return trained  # a preset made by `concierge train`
     path = Path(spec).expanduser()
     if path.is_dir():
         return path
@@ -94,6 +99,8 @@ def load_embedder(spec: str, cache_dir: Path, device: str = "cpu") -> Embedder:
     preset = PRESETS.get(spec)
     if preset:
         return SentenceTransformerEmbedder(spec, str(folder), device, preset.query_prefix, preset.document_prefix)
+    if folder is not None and (folder / TRAIN_INFO).is_file():
+        return trained_embedder(spec if folder.name == spec else str(folder.resolve()), folder, device)
     if folder is not None:
         prompts = _folder_prompts(folder)
         document_prefix = prompts.get("document", prompts.get("passage", ""))
@@ -110,3 +117,27 @@ def _folder_prompts(folder: Path) -> dict[str, str]:
         return {}
     prompts = json.loads(cfg.read_text(encoding="utf-8")).get("prompts") or {}
     return {k: v for k, v in prompts.items() if isinstance(v, str)}
+
+
+def trained_embedder(name: str, folder: Path, device: str = "cpu") -> Embedder:
+    """A model made by `concierge train`: its vectors are stored as `<name>@<training id>`, so a retrained
+    model of the same name never reuses the previous one's vectors."""
+    import json
+
+    from retrieval.embedders.sentence import SentenceTransformerEmbedder
+
+    info = json.loads((folder / TRAIN_INFO).read_text(encoding="utf-8"))
+    prompts = _folder_prompts(folder)
+    return SentenceTransformerEmbedder(f"{name}@{info.get('id', 'unknown')}", str(folder), device,
+                                       prompts.get("query", ""), prompts.get("document", prompts.get("passage", "")))
+
+
+def training_info(spec: str, cache_dir: Path) -> dict[str, object] | None:
+    """What `concierge train` recorded about the embedder `spec` (None for a model it did not make)."""
+    import json
+
+    folder = prepare_embedder(spec, cache_dir) if spec != "hashing" else None
+    if folder is None or not (folder / TRAIN_INFO).is_file():
+        return None
+    data = json.loads((folder / TRAIN_INFO).read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else None
