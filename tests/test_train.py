@@ -134,8 +134,9 @@ def test_train_command_gates_on_heldout_and_saves_a_loadable_preset(tmp_path: Pa
     assert result.exit_code == 0, result.output
     out = json.loads((tmp_path / "t.json").read_text())
     trained = [c for c in _ids("fit", 6) if fold_of(c) != RESERVED_FOLD]  # a quarter is reserved for the ranker
-    assert 0 < len(trained) < 6 and out["conversations"] == len(trained) and out["pairs"] == 4 * len(trained)
-    assert out["training"]["steps"] == out["training"]["planned_steps"] == len(trained)  # 4 items, batch of 4
+    # per conversation: 4 (statement -> movie) pairs and 4 (movie named before -> movie) pairs, over 4 movies
+    assert 0 < len(trained) < 6 and out["conversations"] == len(trained) and out["pairs"] == 8 * len(trained)
+    assert out["training"]["steps"] == out["training"]["planned_steps"] == 2 * len(trained)  # batches of 4
     gate = GateResult(out["heldout"]["base"], out["heldout"]["trained"], 2)
     assert out["kept"] == gate.wins and out["heldout"]["heldout_conversations"] == 2
     if not out["kept"]:

@@ -187,9 +187,9 @@ def train_command(
     = "redial-e5",
     split: Annotated[str, typer.Option("--split", help="fit (default; held-out decides) or all (needs --keep)")]
     = "fit",
-    epochs: Annotated[int, typer.Option("--epochs", min=1, max=20)] = 3,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, max=20)] = 2,
     batch_size: Annotated[int, typer.Option("--batch-size", min=2, max=512)] = 32,
-    learning_rate: Annotated[float, typer.Option("--lr", min=1e-7, max=1e-2)] = 2e-4,
+    learning_rate: Annotated[float, typer.Option("--lr", min=1e-7, max=1e-2)] = 1e-4,
     max_minutes: Annotated[float, typer.Option("--max-minutes", min=0.1,
                                                help="training stops here and saves what it learnt")] = 30.0,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="only the first N conversations")] = None,
@@ -198,8 +198,8 @@ def train_command(
     reserve: Annotated[bool, typer.Option(help="leave a quarter of the fit part out of training, for fitting "
                                           "the ranker's weights honestly (--no-reserve trains on all of it)")]
     = True,
-    item_pairs: Annotated[bool, typer.Option("--item-pairs", help="also learn (movie named before -> movie "
-                                             "recommended) pairs")] = False,
+    item_pairs: Annotated[bool, typer.Option(help="also learn (movie named before -> movie recommended) pairs "
+                                             "(--no-item-pairs: context -> movie only, about 40 % faster)")] = True,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the summary as JSON here")] = None,
     db: DbOpt = None,
     verbose: Verbose = False,

@@ -101,7 +101,7 @@ def content_recall(dialogues: list[Dialogue], catalog: Catalog, embedder: Embedd
 
 def run_train(settings: Settings, dialogues_file: Path, catalog_file: Path, name: str, split: str = "fit",
               config: FinetuneConfig | None = None, limit: int | None = None, keep: bool = False,
-              reserve: bool = True, item_pairs: bool = False, db_url: str | None = None, show_progress: bool = True,
+              reserve: bool = True, item_pairs: bool = True, db_url: str | None = None, show_progress: bool = True,
               progress: Callable[[int, int, float], None] | None = None) -> dict[str, object]:
     """Build pairs, fine-tune, check on the held-out part, and keep or drop the model; returns a summary.
 
