@@ -25,6 +25,7 @@ from chat.lexicon import (
     SEEN_CUES,
     STOPWORDS,
 )
+from retrieval.ranking import item_people
 from storage.records import CatalogItem
 
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
@@ -42,6 +43,7 @@ _ANOTHER = re.compile(r"\b(?:another|others|something else|more like|different o
 _DECADE = re.compile(r"\b(?:(19|20)?([0-9])0)'?s\b|([0-9]{2})年代")
 _BEFORE = re.compile(r"\b(?:before|until|older than|pre)[- ](\d{4})\b|(\d{4})\s*年(?:以前|之前)")
 _AFTER = re.compile(r"\b(?:after|since|newer than|post)[- ](\d{4})\b|(\d{4})\s*年(?:以后|之后|后)")
+_NAME_TOKEN = re.compile(r"[\w'.-]+")
 _YEAR = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d)")
 
 
@@ -71,6 +73,8 @@ class Parse:
     mentions: list[Mention] = field(default_factory=list)
     genres_wanted: list[str] = field(default_factory=list)
     genres_avoided: list[str] = field(default_factory=list)
+    people_wanted: list[str] = field(default_factory=list)  # catalog people (directors, authors, stars) asked for
+    people_avoided: list[str] = field(default_factory=list)
     domain: str | None = None
     year_min: int | None = None
     year_max: int | None = None
@@ -84,7 +88,8 @@ class Parse:
     @property
     def has_signal(self) -> bool:
         """Whether the message gives anything to recommend from."""
-        return bool(self.mentions or self.genres_wanted or self.genres_avoided or self.year_min or self.year_max
+        return bool(self.mentions or self.genres_wanted or self.genres_avoided or self.people_wanted
+                    or self.people_avoided or self.year_min or self.year_max
                     or content_words(self.positive_text))
 
 
@@ -105,6 +110,7 @@ class TitleIndex:
         pop = popularity or {}
         self.by_name: dict[str, list[CatalogItem]] = {}
         self._names_by_id: dict[str, set[str]] = {}
+        items = list(items)
         for item in items:
             names = self._names(item)
             self._names_by_id[item.id] = names
@@ -117,6 +123,31 @@ class TitleIndex:
         self.max_tokens = max((len(n.split()) for n in self.names), default=1)
         self.cjk_names = sorted((n for n in self.names if _CJK.search(n) and len(n.replace(" ", "")) >= 2),
                                 key=len, reverse=True)
+        # people of the catalog by normalised full name; one-word names ("Madonna") are too ambiguous in chat
+        self.people: dict[str, str] = {}
+        for item in items:
+            for person in item_people(item.creators, item.extra):
+                key = normalise(person)
+                if len(key.split()) >= 2 and not _CJK.search(key):
+                    self.people.setdefault(key, person)
+        self.max_person_tokens = max((len(k.split()) for k in self.people), default=0)
+
+    def find_people(self, text: str) -> list[tuple[int, int, str]]:
+        """Non-overlapping (start, end, catalog name) mentions of the catalog's people in `text`, longest first."""
+        lowered = unicodedata.normalize("NFKC", text).lower()
+        tokens = [(m.start(), m.end(), key) for m in _NAME_TOKEN.finditer(lowered) if (key := normalise(m.group()))]
+        out: list[tuple[int, int, str]] = []
+        i = 0
+        while i < len(tokens):
+            for n in range(min(self.max_person_tokens, len(tokens) - i), 1, -1):
+                name = self.people.get(" ".join(t for _a, _b, t in tokens[i : i + n]))
+                if name is not None:
+                    out.append((tokens[i][0], tokens[i + n - 1][1], name))
+                    i += n
+                    break
+            else:
+                i += 1
+        return out
 
     def names_of(self, item: CatalogItem) -> set[str]:
         """Every normalised name under which `item` is found."""
@@ -290,6 +321,13 @@ def parse(text: str, titles: TitleIndex) -> Parse:
         if genre not in target:
             target.append(genre)
     out.genres_wanted = [g for g in out.genres_wanted if g not in out.genres_avoided]
+    for a, b, person in titles.find_people(text):
+        if any(s <= a < e for s, e, _ in title_spans):
+            continue  # "John Malkovich" inside "Being John Malkovich" is the title
+        target = out.people_avoided if polarity(lowered, a, b) == "dislike" else out.people_wanted
+        if person not in target:
+            target.append(person)
+    out.people_wanted = [p for p in out.people_wanted if p not in out.people_avoided]
     counts = {d: sum(len(cue_positions(lowered, [w])) for w in words) for d, words in DOMAINS.items()}
     if max(counts.values()) > 0:
         out.domain = max(counts, key=lambda d: counts[d])

@@ -18,9 +18,12 @@ from retrieval.diversity import mmr
 from retrieval.embedders.base import Embedder
 from retrieval.index import Filters, Hit
 from retrieval.interest import InterestWeights, interest_vector
+from retrieval.ranking import PeopleIndex, item_people
 
 DIRECTION_STRENGTH = 0.35  # how far one critique moves the (unit) interest vector
 GENRE_BOOST = 0.06  # score added per matching genre of a critique's pole (cosine units)
+PEOPLE_BOOST = 0.1  # without a fitted ranker: cosine units added per person the user asked for that an item has
+PEOPLE_AVOID = -10.0  # an item with a person the user ruled out ("no Adam Sandler") drops below every other
 POOL = 4  # MMR chooses k items from the top POOL * k
 
 
@@ -39,6 +42,7 @@ class Recommender:
         self.catalog, self.embedder, self.weights = catalog, embedder, weights or InterestWeights()
         self.diversity = diversity  # MMR lambda: 1.0 keeps the relevance order
         self._directions: dict[str, np.ndarray] = {}
+        self._people: PeopleIndex | None = None
 
     def direction(self, name: str) -> np.ndarray:
         """Unit vector from an attribute's negative pole to its positive pole (document space), cached."""
@@ -75,9 +79,30 @@ class Recommender:
         return None if norm == 0 else (vec / norm).astype(np.float32)
 
     def prior(self, state: DialogueState, vec: np.ndarray | None) -> np.ndarray | None:
-        """Everything added to the cosine (n,): the critiques' genre boosts and the fitted ranker's prior."""
-        parts = [p for p in (self.critique_prior(state), self.ranker_prior(state, vec)) if p is not None]
+        """Everything added to the cosine (n,): critiques' genre boosts, people asked for, the fitted ranker's prior."""
+        parts = [p for p in (self.critique_prior(state), self.people_prior(state), self.ranker_prior(state, vec))
+                 if p is not None]
         return np.sum(parts, axis=0) if parts else None
+
+    @property
+    def people(self) -> PeopleIndex:
+        """Who is on each index row (directors, authors, stars), built on first use."""
+        if self._people is None or self._people.size != len(self.catalog.index):
+            self._people = PeopleIndex([item_people(it.creators, it.extra) for it in self.catalog.index.items])
+        return self._people
+
+    def people_prior(self, state: DialogueState) -> np.ndarray | None:
+        """Items with a person the user ruled out sink; without a fitted ranker, people asked for lift theirs.
+
+        With a fitted ranker the lift is its `named_people` weight (`ranker_prior`).
+        """
+        out = None
+        if state.people_avoided:
+            out = PEOPLE_AVOID * np.minimum(self.people.named(state.people_avoided), 1.0)
+        if state.people_wanted and self.catalog.ranker is None:
+            lift = PEOPLE_BOOST * self.people.named(state.people_wanted)
+            out = lift if out is None else out + lift
+        return out
 
     def critique_prior(self, state: DialogueState) -> np.ndarray | None:
         """Score boosts for the catalog genres that go with the critiques in force."""
@@ -100,7 +125,8 @@ class Recommender:
         index = self.catalog.index
         vecs = [v for v in (index.vector(i) for i in [*liked, *others]) if v is not None]
         item_sim = index.scores(np.mean(vecs, axis=0)) if vecs and ranker.weights.items else None
-        return ranker.prior(cosine, liked, others, item_sim, self.genre_share(state) if ranker.soft_genres else None)
+        return ranker.prior(cosine, liked, others, item_sim, self.genre_share(state) if ranker.soft_genres else None,
+                            state.people_wanted, state.genres_wanted)
 
     def genre_share(self, state: DialogueState) -> np.ndarray | None:
         """Per item, the share of the wanted genres it has (n,), or None when no genre is wanted."""

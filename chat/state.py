@@ -28,6 +28,8 @@ class DialogueState(BaseModel):
     last_shown: list[str] = Field(default_factory=list)
     genres_wanted: list[str] = Field(default_factory=list)
     genres_avoided: list[str] = Field(default_factory=list)
+    people_wanted: list[str] = Field(default_factory=list)  # catalog people asked for ("with Tom Hanks"), newest last
+    people_avoided: list[str] = Field(default_factory=list)
     statements: list[str] = Field(default_factory=list)  # the user's positive statements, oldest first
     directions: list[Direction] = Field(default_factory=list)  # newest last; one per attribute
     domain: str | None = None
@@ -64,6 +66,16 @@ class DialogueState(BaseModel):
     def avoid_genre(self, genre: str) -> None:
         _move(genre, self.genres_avoided, self.genres_wanted)
 
+    def want_person(self, name: str) -> None:
+        """Keep the five people asked for most recently."""
+        _move(name, self.people_wanted, self.people_avoided)
+        self.people_wanted.remove(name)
+        self.people_wanted.append(name)
+        del self.people_wanted[:-5]
+
+    def avoid_person(self, name: str) -> None:
+        _move(name, self.people_avoided, self.people_wanted)
+
     def steer(self, name: str, sign: int) -> None:
         """Keep one direction per attribute, the newest last, at most three."""
         self.directions = [d for d in self.directions if d.name != name] + [Direction(name=name, sign=sign)]
@@ -75,7 +87,8 @@ class DialogueState(BaseModel):
 
     @property
     def has_preferences(self) -> bool:
-        return bool(self.liked or self.genres_wanted or self.genres_avoided or self.statements
+        return bool(self.liked or self.genres_wanted or self.genres_avoided or self.people_wanted
+                    or self.people_avoided or self.statements
                     or self.year_min or self.year_max or self.directions)
 
 

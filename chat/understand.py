@@ -167,6 +167,10 @@ def apply(u: Understanding, state: DialogueState, items: Mapping[str, CatalogIte
         state.want_genre(g)
     for g in p.genres_avoided:
         state.avoid_genre(g)
+    for person in p.people_wanted:
+        state.want_person(person)
+    for person in p.people_avoided:
+        state.avoid_person(person)
     if p.domain:
         state.domain = p.domain
     if p.year_min is not None or p.year_max is not None:

@@ -3,11 +3,16 @@ and a popularity prior, mixed with weights fitted on training dialogues.
 
 Scores are in units of the content score's spread: for a query, the hybrid score of item j is
     cos_j + std(cos) * (w_liked * cf_liked_j + w_shown * cf_shown_j + w_pop * pop_j + w_recency * rec_j
-                        + w_items * z(item_sim)_j + w_genre * genre_j + w_people * people_j)
+                        + w_items * z(item_sim)_j + w_genre * genre_j + w_people * people_j
+                        + w_liked2 * cf2_liked_j + w_shown2 * cf2_shown_j + w_named_people * named_j
+                        + w_genre_items * genre_items_j)
 which ranks exactly like z(cos)_j + w_liked * cf_liked_j + ...; item_sim is the cosine to the mean
 vector of the items in the conversation (liked and shown), rec_j the training share of item j's year,
 genre_j the share of the wanted genres item j has (with w_genre > 0 wanted genres are this soft boost
-instead of a hard filter), people_j how many directors or stars item j shares with the conversation's items.
+instead of a hard filter), people_j how many directors or stars item j shares with the conversation's items,
+cf2 the two-hop co-occurrence (neighbours of neighbours), named_j how many of the people the user asked for
+by name item j has, genre_items_j the summed log count of item j's recommendations to seekers who wanted
+each of the wanted genres.
 `prior()` returns the added part so
 `VectorIndex.search(query, filters, k, prior)` ranks with it. With no model, ranking is content-only.
 """
@@ -20,6 +25,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
+GENRE_SOURCE = "genre:"  # source ids of genre -> item rows in `LinkCounts.rows` (item ids are never bare genres)
 SMOOTHING = 5.0  # added to an item's total co-occurrence count: rare items' neighbours count less
 PEOPLE_MAX_ITEMS = 200  # a name on more items than this says nothing about taste (e.g. "Various")
 
@@ -35,6 +41,10 @@ class HybridWeights:
     items: float = 0.0  # content similarity to the items named in the conversation
     genre: float = 0.0  # 0: wanted genres are a hard filter; > 0: a boost per share of wanted genres matched
     people: float = 0.0  # per director or star shared with the items named in the conversation
+    liked2: float = 0.0  # two-hop collaborative evidence from liked items (neighbours of neighbours)
+    shown2: float = 0.0  # two-hop collaborative evidence from the other context items
+    named_people: float = 0.0  # per person the user asked for by name ("something with Tom Hanks") on the item
+    genre_items: float = 0.0  # how often the item was recommended when the seeker wanted these genres (log count)
 
     def to_json(self) -> dict[str, float]:
         return asdict(self)
@@ -49,12 +59,15 @@ class HybridWeights:
 class LinkCounts:
     """Counts the collaborative part learns from: how often items are named, and named together.
 
-    Training dialogues add every pair of movies named in one conversation (both directions); the
-    product can add an accepted recommendation with `add_accepted` (the liked context -> the item).
+    Training dialogues add every pair of movies named in one conversation (both directions) and, per
+    recommender turn, the genres the seeker wanted then -> the movies recommended (`add_genre_targets`);
+    the product can add an accepted recommendation with `add_accepted` (the liked context -> the item).
     """
 
     popularity: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     pairs: defaultdict[str, defaultdict[str, float]] = field(default_factory=lambda: defaultdict(
+        lambda: defaultdict(float)))
+    genre_targets: defaultdict[str, defaultdict[str, float]] = field(default_factory=lambda: defaultdict(
         lambda: defaultdict(float)))
 
     def add_dialogue(self, item_ids: Iterable[str], weight: float = 1.0) -> None:
@@ -65,6 +78,14 @@ class LinkCounts:
             for b in ids:
                 if b != a:
                     row[b] += weight
+
+    def add_genre_targets(self, genres: Iterable[str], item_ids: Iterable[str], weight: float = 1.0) -> None:
+        """Items recommended while the seeker wanted `genres`."""
+        ids = list(dict.fromkeys(item_ids))
+        for g in dict.fromkeys(genres):
+            row = self.genre_targets[g]
+            for item_id in ids:
+                row[item_id] += weight
 
     def add_accepted(self, context_ids: Iterable[str], item_id: str, weight: float = 1.0) -> None:
         self.popularity[item_id] += weight
@@ -80,6 +101,9 @@ class LinkCounts:
         for a, row in self.pairs.items():
             for b, n in row.items():
                 yield a, b, float(n)
+        for g, row in self.genre_targets.items():
+            for b, n in row.items():
+                yield GENRE_SOURCE + g, b, float(n)
 
     @classmethod
     def from_rows(cls, rows: Iterable[tuple[str, str, float]]) -> LinkCounts:
@@ -87,6 +111,8 @@ class LinkCounts:
         for a, b, n in rows:
             if a == "":
                 counts.popularity[b] += n
+            elif a.startswith(GENRE_SOURCE):
+                counts.genre_targets[a[len(GENRE_SOURCE):]][b] += n
             else:
                 counts.pairs[a][b] += n
         return counts
@@ -118,7 +144,22 @@ class HybridRanker:
                 cols = np.array([i for i, _ in idx], dtype=np.int64)
                 vals = np.array([c for _, c in idx], dtype=np.float32)
                 self._rows[pa] = (cols, vals / (vals.sum() + SMOOTHING))  # ~ P(b named | a named)
+        self._genre_rows: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for g, row in counts.genre_targets.items():
+            idx = [(self.position[b], c) for b, c in row.items() if b in self.position]
+            if idx:
+                self._genre_rows[g] = (np.array([i for i, _ in idx], dtype=np.int64),
+                                       np.log1p(np.array([c for _, c in idx], dtype=np.float32)))
         self.size = n
+
+    def genre_targets(self, genres: Sequence[str]) -> np.ndarray:
+        """Per item, the summed log count of its recommendations for each of `genres`, shape (n,)."""
+        out = np.zeros(self.size, dtype=np.float32)
+        for g in dict.fromkeys(genres):
+            row = self._genre_rows.get(g)
+            if row is not None:
+                out[row[0]] += row[1]
+        return out
 
     def collaborative(self, item_ids: Sequence[str]) -> np.ndarray:
         """Sum over the given items of their neighbours' co-occurrence share, shape (n,)."""
@@ -130,14 +171,36 @@ class HybridRanker:
                 out[cols] += vals
         return out
 
+    def two_hop(self, item_ids: Sequence[str]) -> np.ndarray:
+        """`collaborative` one step further: the neighbours' neighbours, weighted by both shares, shape (n,).
+
+        Co-occurrence from a thousand conversations links only a quarter of the recommended movies to the
+        movies named before them; two steps reach most of the rest through a shared neighbour.
+        """
+        out = np.zeros(self.size, dtype=np.float32)
+        for item_id in dict.fromkeys(item_ids):
+            pos = self.position.get(item_id)
+            if pos is None or pos not in self._rows:
+                continue
+            cols, vals = self._rows[pos]
+            for b, share in zip(cols.tolist(), vals.tolist(), strict=True):
+                row = self._rows.get(b)
+                if row is not None:
+                    out[row[0]] += share * row[1]
+        return out
+
     @property
     def soft_genres(self) -> bool:
         """Whether wanted genres are a fitted boost rather than a hard filter."""
         return self.weights.genre > 0
 
     def boost(self, liked: Sequence[str], shown: Sequence[str], item_sim: np.ndarray | None = None,
-              genre_share: np.ndarray | None = None) -> np.ndarray:
-        """The weighted non-content parts, shape (n,), in z-units of the content score."""
+              genre_share: np.ndarray | None = None, named: Sequence[str] = (),
+              genres: Sequence[str] = ()) -> np.ndarray:
+        """The weighted non-content parts, shape (n,), in z-units of the content score.
+
+        `named`: people the user asked for by name (`DialogueState.people_wanted`); `genres`: the wanted genres.
+        """
         w = self.weights
         total = w.popularity * self.popularity + w.recency * self.recency
         if w.items and item_sim is not None:
@@ -151,12 +214,21 @@ class HybridRanker:
             total = total + w.liked * self.collaborative(liked)
         if w.shown and shown:
             total = total + w.shown * self.collaborative(shown)
+        if w.liked2 and liked:
+            total = total + w.liked2 * self.two_hop(liked)
+        if w.shown2 and shown:
+            total = total + w.shown2 * self.two_hop(shown)
+        if w.named_people and named and self.people is not None:
+            total = total + w.named_people * self.people.named(named)
+        if w.genre_items and genres:
+            total = total + w.genre_items * self.genre_targets(genres)
         return total.astype(np.float32)
 
     def prior(self, cosine: np.ndarray | None, liked: Sequence[str], shown: Sequence[str],
-              item_sim: np.ndarray | None = None, genre_share: np.ndarray | None = None) -> np.ndarray:
+              item_sim: np.ndarray | None = None, genre_share: np.ndarray | None = None,
+              named: Sequence[str] = (), genres: Sequence[str] = ()) -> np.ndarray:
         """What to add to the cosine scores (n,); with no content score the boost alone ranks."""
-        boost = self.boost(liked, shown, item_sim, genre_share)
+        boost = self.boost(liked, shown, item_sim, genre_share, named, genres)
         if cosine is None:
             return boost
         spread = float(cosine.std()) or 1.0
@@ -172,8 +244,18 @@ class PeopleIndex:
         for pos, names in enumerate(people):
             for name in dict.fromkeys(names):
                 on[name].append(pos)
-        self._items = {name: np.array(p, dtype=np.int64) for name, p in on.items() if len(p) <= PEOPLE_MAX_ITEMS}
+        self._all = {name: np.array(p, dtype=np.int64) for name, p in on.items()}
+        self._items = {name: p for name, p in self._all.items() if len(p) <= PEOPLE_MAX_ITEMS}
         self._names = [list(dict.fromkeys(names)) for names in people]
+
+    def named(self, names: Iterable[str]) -> np.ndarray:
+        """Per item, how many of `names` (people as the catalog spells them) it has, shape (n,)."""
+        out = np.zeros(self.size, dtype=np.float32)
+        for name in dict.fromkeys(names):
+            cols = self._all.get(name)
+            if cols is not None:
+                out[cols] += 1.0
+        return out
 
     def shared(self, positions: Iterable[int]) -> np.ndarray:
         """Per item, how many (item, person) links it shares with the items at `positions`, shape (n,)."""

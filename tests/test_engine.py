@@ -184,3 +184,14 @@ def test_instructions_hidden_in_a_catalog_description_do_not_reach_the_reply(eng
     out = engine.ask(engine.new_session(), "a sci-fi movie set near a quasar in deep space")
     assert "movie:zz-trap" in {r.item_id for r in out.recommendations}
     assert "Titanic" not in out.reply and system[:40] not in out.reply
+
+
+def test_people_asked_for_and_ruled_out_by_name(engine: Engine) -> None:
+    nolan = {i for i, it in engine.catalog.items.items() if "Christopher Nolan" in it.creators}
+    sid = engine.new_session()
+    out = engine.ask(sid, "Something by Christopher Nolan please")
+    assert out.recommendations and {r.item_id for r in out.recommendations} <= nolan
+    assert DialogueState.from_json(engine.conversations.load_state(sid)).people_wanted == ["Christopher Nolan"]
+    sid = engine.new_session()
+    out = engine.ask(sid, "I want sci-fi movies, but nothing by Christopher Nolan")
+    assert out.recommendations and not {r.item_id for r in out.recommendations} & nolan

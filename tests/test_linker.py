@@ -60,3 +60,24 @@ def test_language_and_lm_json_validation() -> None:
     assert ok is not None and ok.liked == ["星际穿越"]
     assert parse_extraction("I think you would like The Matrix") is None
     assert parse_extraction('{"genres": "not a list"}') is None
+
+
+def test_people_named_in_a_message(titles: TitleIndex) -> None:
+    p = parse("Something by Christopher Nolan, but nothing from Stanley Kubrick", titles)
+    assert p.people_wanted == ["Christopher Nolan"] and p.people_avoided == ["Stanley Kubrick"]
+    assert parse("anything by christopher  nolan?", titles).people_wanted == ["Christopher Nolan"]
+    assert parse("I like Nolan", titles).people_wanted == []  # one word is not enough to name a person
+
+
+def test_a_person_inside_a_title_is_the_title() -> None:
+    from storage.records import CatalogItem
+
+    titles = TitleIndex([
+        CatalogItem("m:1", "movie", "Being John Malkovich", year=1999, creators=("Spike Jonze",),
+                    extra={"stars": ["John Malkovich", "John Cusack"]}),
+        CatalogItem("m:2", "movie", "Iron Man", year=2008, creators=("Jon Favreau",),
+                    extra={"stars": ["Robert Downey Jr."]})])
+    p = parse("I loved Being John Malkovich", titles)
+    assert [m.item_id for m in p.mentions] == ["m:1"] and p.people_wanted == []
+    p = parse("more with robert downey jr. and John Cusack please", titles)
+    assert p.people_wanted == ["Robert Downey Jr.", "John Cusack"]

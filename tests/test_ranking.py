@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chat.catalog import Catalog, ranker_for
+from chat.catalog import Catalog, ranker_for, sync_embeddings
 from chat.evaluation.dialogues import load_dialogues
 from chat.evaluation.fit import GENRE_HARD, fit_and_store
 from chat.recommend import Recommender
@@ -18,6 +18,7 @@ from retrieval.ranking import HybridRanker, HybridWeights, LinkCounts, PeopleInd
 from storage.engine import make_engine, migrate, session_factory
 from storage.errors import ConciergeError
 from storage.ranker_store import RankerRepository
+from storage.records import CatalogItem
 from storage.repository import CatalogRepository
 from tests.test_evaluation import catalog, conversation  # noqa: F401  (fixture)
 
@@ -125,3 +126,94 @@ def test_people_shared_with_the_conversation() -> None:
     ranker = HybridRanker(HybridWeights(people=1.0), LinkCounts(), ["a", "b", "c", "d"],
                           people=[["x"], ["x", "y"], ["y"], []])
     assert ranker.boost(["a"], []).tolist() == [1.0, 1.0, 0.0, 0.0]
+
+
+def test_two_hop_reaches_the_neighbours_of_neighbours() -> None:
+    counts = LinkCounts()
+    counts.add_dialogue(["a", "b"])
+    counts.add_dialogue(["b", "c"])
+    ranker = HybridRanker(HybridWeights(liked2=1.0), counts, ["a", "b", "c", "d"])
+    assert ranker.collaborative(["a"])[2] == 0  # a and c were never named together
+    # a -> b (1 / (1 + 5)), then b -> c (1 / (2 + 5)); and back to a itself
+    assert np.allclose(ranker.two_hop(["a"]), [1 / 42, 0.0, 1 / 42, 0.0])
+    assert np.allclose(ranker.boost(["a"], []), ranker.two_hop(["a"]))
+
+
+def test_people_asked_for_by_name() -> None:
+    people = PeopleIndex([["Ridley Scott", "Sigourney Weaver"], ["James Cameron", "Sigourney Weaver"], ["x"]])
+    assert people.named(["Sigourney Weaver", "Ridley Scott", "Nobody"]).tolist() == [2.0, 1.0, 0.0]
+    ranker = HybridRanker(HybridWeights(named_people=3.0), LinkCounts(), ["a", "b", "c"],
+                          people=[["x"], ["x", "y"], ["y"]])
+    assert ranker.boost([], [], named=["y"]).tolist() == [0.0, 3.0, 3.0]
+
+
+FILMS = [("Cast Away", "Tom Hanks"), ("Big", "Tom Hanks"), ("Gravity", "Sandra Bullock"),
+         ("Speed", "Sandra Bullock"), ("Heat", "Al Pacino"), ("Scarface", "Al Pacino")]
+
+
+@pytest.fixture
+def starred(tmp_path: Path) -> Catalog:
+    """Six films whose stars are only in `extra.stars`: the documents the embedder reads never name them."""
+    items = [CatalogItem(f"redial:{i}", "movie", t, year=1990 + i, genres=("drama",), description=f"A film called {t}.",
+                         extra={"redial_id": str(i), "stars": [star]}) for i, (t, star) in enumerate(FILMS)]
+    engine = make_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    migrate(engine)
+    repo = CatalogRepository(session_factory(engine))
+    repo.upsert(items)
+    sync_embeddings(repo, HashingEmbedder(), show_progress=False)
+    return Catalog.load(repo, HashingEmbedder())
+
+
+def test_people_asked_for_lead_and_people_ruled_out_sink_without_a_ranker(starred: Catalog) -> None:
+    rec = Recommender(starred, HashingEmbedder())
+    asked = DialogueState(people_wanted=["Sandra Bullock"], statements=["Anything with Sandra Bullock?"])
+    assert set(rec.ranking(asked, 2)) == {"redial:2", "redial:3"}
+    assert {h.item.id for h in rec.recommend(asked, 2, diversify=False)} == {"redial:2", "redial:3"}
+    ruled_out = DialogueState(people_avoided=["Tom Hanks"], statements=["a film called Big or Cast Away"])
+    assert set(rec.ranking(ruled_out, 6)[-2:]) == {"redial:0", "redial:1"}
+
+
+def test_fit_learns_to_follow_people_named_in_the_conversation(tmp_path: Path, starred: Catalog) -> None:
+    # Seekers ask for a star; the recommender names a film with that star. Only the star links them,
+    # and every film is named equally often.
+    lines = [conversation(f"{star}-{n}", [("s", f"Hi! Anything with {star}?"), ("r", f"Try @{i}")])
+             for n in range(6) for i, (_t, star) in enumerate(FILMS)]
+    path = tmp_path / "train.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rankers = RankerRepository(session_factory(make_engine(f"sqlite:///{tmp_path / 'p.db'}")))
+    result = fit_and_store(load_dialogues(path).dialogues, starred, Recommender(starred, HashingEmbedder()),
+                           rankers, "test", show_progress=False)
+    assert result.weights.named_people > 0
+    assert result.scores["R@1"] > result.content_only["R@1"]
+    state = DialogueState(people_wanted=["Sandra Bullock"], statements=["Anything with Sandra Bullock?"])
+    assert starred.ranker is not None
+    assert set(Recommender(starred, HashingEmbedder()).ranking(state, 2)) == {"redial:2", "redial:3"}
+
+
+def test_genre_targets_are_counted_stored_and_scored() -> None:
+    counts = LinkCounts()
+    counts.add_genre_targets(["horror", "sci-fi"], ["a", "b"])
+    counts.add_genre_targets(["horror"], ["a"])
+    again = LinkCounts.from_rows(counts.rows())
+    assert again.genre_targets == {"horror": {"a": 2.0, "b": 1.0}, "sci-fi": {"a": 1.0, "b": 1.0}}
+    assert again.pairs == {} and again.popularity == {}  # genre rows are neither pairs nor mentions
+    ranker = HybridRanker(HybridWeights(genre_items=1.0), again, ["a", "b", "c"])
+    assert np.allclose(ranker.genre_targets(["horror"]), np.log1p([2.0, 1.0, 0.0]))
+    assert np.allclose(ranker.boost([], [], genres=["horror", "sci-fi"]), np.log1p([2.0, 1.0, 0.0]) + np.log1p(
+        [1.0, 1.0, 0.0]))
+
+
+def test_fit_learns_what_is_recommended_for_a_genre(tmp_path: Path, catalog: Catalog) -> None:  # noqa: F811
+    # Horror seekers always get The Shining (3), never Alien (1), though Alien is named as often elsewhere.
+    lines = [conversation(f"h{i}", [("s", "Something horror please"), ("r", "Try @3")]) for i in range(20)]
+    lines += [conversation(f"a{i}", [("s", "I loved @1"), ("r", "Then @2")]) for i in range(20)]
+    path = tmp_path / "train.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rankers = RankerRepository(session_factory(make_engine(f"sqlite:///{tmp_path / 'c.db'}")))
+    result = fit_and_store(load_dialogues(path).dialogues, catalog, Recommender(catalog, HashingEmbedder()),
+                           rankers, "test", show_progress=False)
+    stored = rankers.load()
+    assert stored is not None and ("genre:horror", "redial:3", 20.0) in stored.links
+    assert result.scores["R@1"] == 1.0
+    state = DialogueState(genres_wanted=["horror"], statements=["Something horror please"])
+    assert Recommender(catalog, HashingEmbedder()).ranking(state, 1) == ["redial:3"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -22,6 +23,7 @@ from tqdm import tqdm
 from chat.catalog import Catalog, ranker_for
 from chat.evaluation.dialogues import Dialogue, MentionResolver
 from chat.evaluation.replay import Replayer
+from chat.linker import TitleIndex
 from chat.recommend import Recommender, context_items
 from retrieval.index import VectorIndex
 from retrieval.ranking import HybridWeights, LinkCounts, PeopleIndex, item_people, zscore
@@ -32,9 +34,11 @@ log = logging.getLogger(__name__)
 
 FOLDS = 4
 _STEPS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0)
+_WIDE = (*_STEPS, 2048.0, 4096.0)  # two-hop shares are products of two shares: small numbers, large weights
 GENRE_HARD = 1e4  # a genre boost larger than any other score difference: the hard filter, as a weight
 GRID = {"liked": _STEPS, "shown": _STEPS, "popularity": _STEPS, "recency": _STEPS, "items": _STEPS,
-        "genre": (*_STEPS[1:], GENRE_HARD), "people": _STEPS}
+        "genre": (*_STEPS[1:], GENRE_HARD), "people": _STEPS, "liked2": _WIDE, "shown2": _WIDE,
+        "named_people": _STEPS, "genre_items": _STEPS}
 ROUNDS = 3
 _LEVEL_GAP = 1e4  # larger than any score difference: a stricter filter level always ranks first
 
@@ -43,10 +47,36 @@ def fold_of(conversation_id: str, folds: int = FOLDS) -> int:
     return int(hashlib.sha1(f"fold:{conversation_id}".encode()).hexdigest()[:8], 16) % folds
 
 
-def link_counts(dialogues: list[Dialogue], resolver: MentionResolver) -> LinkCounts:
+@dataclass(frozen=True)
+class DialogueLinks:
+    """What one training conversation adds to the counts."""
+
+    items: tuple[str, ...]  # catalog items it names, in order of first mention
+    genre_targets: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]  # (genres wanted, new movies) per rec. turn
+
+
+def dialogue_links(dialogues: list[Dialogue], titles: TitleIndex, resolver: MentionResolver,
+                   show_progress: bool = False) -> dict[str, DialogueLinks]:
+    """Replay each conversation once: the items it names, and which movies were recommended for which genres."""
+    replayer = Replayer(titles, resolver)
+    out = {}
+    for d in tqdm(dialogues, desc="counting", unit="conv", disable=not show_progress):
+        pairs = []
+        for turn in replayer.turns(d):
+            new = tuple(t for t in turn.targets if t not in turn.context_ids)
+            if turn.state.genres_wanted and new:
+                pairs.append((tuple(turn.state.genres_wanted), new))
+        items = tuple(i for i in (resolver.item_id(raw) for raw in d.mentioned_ids()) if i is not None)
+        out[d.conversation_id] = DialogueLinks(items, tuple(pairs))
+    return out
+
+
+def link_counts(links: Iterable[DialogueLinks]) -> LinkCounts:
     counts = LinkCounts()
-    for d in dialogues:
-        counts.add_dialogue(i for i in (resolver.item_id(raw) for raw in d.mentioned_ids()) if i is not None)
+    for link in links:
+        counts.add_dialogue(link.items)
+        for genres, targets in link.genre_targets:
+            counts.add_genre_targets(genres, targets)
     return counts
 
 
@@ -60,6 +90,8 @@ class TurnFeatures:
     base: list[np.ndarray] = field(default_factory=list)  # filter level offset, -inf where excluded (n,)
     genre: list[np.ndarray] = field(default_factory=list)  # share of the wanted genres each item has (n,)
     people: list[np.ndarray] = field(default_factory=list)  # people shared with the conversation's items (n,)
+    named: list[np.ndarray] = field(default_factory=list)  # people the seeker asked for by name, per item (n,)
+    genres: list[list[str]] = field(default_factory=list)  # the wanted genres
     liked: list[list[str]] = field(default_factory=list)
     others: list[list[str]] = field(default_factory=list)
     targets: list[list[int]] = field(default_factory=list)  # index positions of new (dedup) targets
@@ -96,6 +128,8 @@ def features(dialogues: list[Dialogue], catalog: Catalog, recommender: Recommend
                 out.genre.append(share if share is not None else np.zeros(len(index), dtype=np.float32))
                 out.people.append(people.shared([index.position[i] for i in dict.fromkeys([*liked, *others])
                                                  if i in index.position]))
+                out.named.append(people.named(state.people_wanted))
+                out.genres.append(list(state.genres_wanted))
                 out.liked.append(liked)
                 out.others.append(others)
                 out.targets.append(new)
@@ -129,7 +163,7 @@ class FitResult:
     pairs: int
 
 
-def fit_weights(feats: TurnFeatures, dialogues: list[Dialogue], resolver: MentionResolver, index: VectorIndex,
+def fit_weights(feats: TurnFeatures, dialogues: list[Dialogue], links: dict[str, DialogueLinks], index: VectorIndex,
                 ks: tuple[int, ...] = (1, 10, 50), show_progress: bool = True) -> FitResult:
     """Coordinate ascent over `GRID`, each fold scored with counts from the other folds."""
     if not feats.z:
@@ -138,27 +172,29 @@ def fit_weights(feats: TurnFeatures, dialogues: list[Dialogue], resolver: Mentio
     Z = np.stack(feats.z)  # (T, n)
     B = np.stack(feats.base)  # (T, n)
     IS = np.stack(feats.items)  # (T, n)
-    G, PE = np.stack(feats.genre), np.stack(feats.people)  # (T, n)
-    CL, CS = np.zeros_like(Z), np.zeros_like(Z)
+    G, PE, NP = np.stack(feats.genre), np.stack(feats.people), np.stack(feats.named)  # (T, n)
+    CL, CS, CL2, CS2, GI = (np.zeros_like(Z) for _ in range(5))
     P, R = np.zeros_like(Z), np.zeros_like(Z)
     for f in range(FOLDS):
-        train = [d for d in dialogues if fold_of(d.conversation_id) != f]
-        ranker = ranker_for(HybridWeights(), link_counts(train, resolver), index)
+        train = [links[d.conversation_id] for d in dialogues if fold_of(d.conversation_id) != f]
+        ranker = ranker_for(HybridWeights(), link_counts(train), index)
         for t in np.flatnonzero(folds == f):
-            CL[t] = ranker.collaborative(feats.liked[t])
-            CS[t] = ranker.collaborative(feats.others[t])
-            P[t], R[t] = ranker.popularity, ranker.recency
+            CL[t], CL2[t] = ranker.collaborative(feats.liked[t]), ranker.two_hop(feats.liked[t])
+            CS[t], CS2[t] = ranker.collaborative(feats.others[t]), ranker.two_hop(feats.others[t])
+            P[t], R[t], GI[t] = ranker.popularity, ranker.recency, ranker.genre_targets(feats.genres[t])
     pair_turn = np.array([t for t, ts in enumerate(feats.targets) for _ in ts])
     pair_item = np.array([p for ts in feats.targets for p in ts])
 
     def recall(w: HybridWeights) -> dict[str, float]:
         S = Z + w.liked * CL + w.shown * CS + w.popularity * P + w.recency * R + w.items * IS + B
-        S = S + w.genre * G + w.people * PE
+        S = S + w.genre * G + w.people * PE + w.liked2 * CL2 + w.shown2 * CS2 + w.named_people * NP + w.genre_items * GI
         target = S[pair_turn, pair_item]
-        ranks = np.empty(len(pair_turn), dtype=np.int64)
+        ranks = np.empty(len(pair_turn), dtype=np.float64)
         for start in range(0, len(pair_turn), 256):  # (256, n) comparisons at a time
             sl = slice(start, start + 256)
-            ranks[sl] = (S[pair_turn[sl]] > target[sl, None]).sum(axis=1)
+            rows = S[pair_turn[sl]]
+            # mid-rank: a tie with other items is no win (all-equal scores would otherwise put every target first)
+            ranks[sl] = (rows > target[sl, None]).sum(axis=1) + ((rows == target[sl, None]).sum(axis=1) - 1) / 2
         ranks[~np.isfinite(target)] = len(index)
         return {f"R@{k}": float((ranks < k).mean()) for k in ks}
 
@@ -199,9 +235,10 @@ def fit_and_store(dialogues: list[Dialogue], catalog: Catalog, recommender: Reco
     if not scored:
         raise ConciergeError("The embedder was fine-tuned on every one of these dialogues, so no turn can fit the "
                              "weights honestly: train it with a reserved part (the default of `concierge train`).")
+    links = dialogue_links(dialogues, catalog.titles, resolver, show_progress)
     feats = features(scored, catalog, recommender, resolver, show_progress)
-    result = fit_weights(feats, dialogues, resolver, catalog.index, show_progress=show_progress)
-    counts = link_counts(dialogues, resolver)
+    result = fit_weights(feats, dialogues, links, catalog.index, show_progress=show_progress)
+    counts = link_counts(links.values())
     meta = {"source": source, "embedder": recommender.embedder.name, "conversations": len(dialogues),
             "weight_conversations": len(scored), "turns": result.turns, "pairs": result.pairs,
             "cv_dedup": result.scores, "cv_dedup_content_only": result.content_only, "folds": FOLDS,
