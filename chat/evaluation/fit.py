@@ -7,6 +7,12 @@ ties) over all folds, by coordinate ascent over `GRID` (each weight in turn, the
 three rounds); the stored counts then come from every fit dialogue. Wanted genres are fitted as a boost
 (`HybridWeights.genre`, never 0, starting from a boost so large it acts as the old hard filter), so
 a strongly co-mentioned movie outside the genres the linker read can still rank.
+
+The counts come from one replay of every fit conversation (`dialogue_links`): the movies it names
+(co-occurrence, two-hop co-occurrence, popularity, year prior) and, at each recommender turn, the genres
+the seeker wanted then with the movies recommended (genre -> item counts). People the seeker asked for by
+name ("anything with Tom Hanks?") are read by the linker, as in live chat. Ranks count ties at mid-rank,
+so a feature that scores every item alike wins nothing.
 """
 
 from __future__ import annotations
