@@ -48,16 +48,21 @@ def conversation(cid: str, turns: list[tuple[str, str]], questions: dict | None 
                        "respondentQuestions": questions or {}})
 
 
-@pytest.fixture
-def catalog(tmp_path: Path) -> Catalog:
-    items = [CatalogItem(f"redial:{mid}", "movie", t, year=y, genres=tuple(g), description=p,
-                         extra={"redial_id": mid}) for mid, (t, y, g, p) in MOVIES.items()]
-    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
+def catalog_of(items: list[CatalogItem], db: Path) -> Catalog:
+    """`items` imported into a new SQLite database at `db`, embedded with the hashing embedder, loaded."""
+    engine = make_engine(f"sqlite:///{db}")
     migrate(engine)
     repo = CatalogRepository(session_factory(engine))
     repo.upsert(items)
     sync_embeddings(repo, HashingEmbedder(), show_progress=False)
     return Catalog.load(repo, HashingEmbedder())
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Catalog:
+    items = [CatalogItem(f"redial:{mid}", "movie", t, year=y, genres=tuple(g), description=p, extra={"redial_id": mid})
+             for mid, (t, y, g, p) in MOVIES.items()]
+    return catalog_of(items, tmp_path / "c.db")
 
 
 def test_recall_on_a_hand_worked_ranking() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chat.catalog import Catalog, ranker_for, sync_embeddings
+from chat.catalog import Catalog, ranker_for
 from chat.evaluation.dialogues import load_dialogues
 from chat.evaluation.fit import GENRE_HARD, fit_and_store
 from chat.recommend import Recommender
@@ -20,7 +20,7 @@ from storage.errors import ConciergeError
 from storage.ranker_store import RankerRepository
 from storage.records import CatalogItem
 from storage.repository import CatalogRepository
-from tests.test_evaluation import catalog, conversation  # noqa: F401  (fixture)
+from tests.test_evaluation import catalog, catalog_of, conversation  # noqa: F401  (fixture)
 
 
 def test_link_counts_and_collaborative_scores() -> None:
@@ -154,14 +154,9 @@ FILMS = [("Cast Away", "Tom Hanks"), ("Big", "Tom Hanks"), ("Gravity", "Sandra B
 @pytest.fixture
 def starred(tmp_path: Path) -> Catalog:
     """Six films whose stars are only in `extra.stars`: the documents the embedder reads never name them."""
-    items = [CatalogItem(f"redial:{i}", "movie", t, year=1990 + i, genres=("drama",), description=f"A film called {t}.",
-                         extra={"redial_id": str(i), "stars": [star]}) for i, (t, star) in enumerate(FILMS)]
-    engine = make_engine(f"sqlite:///{tmp_path / 'p.db'}")
-    migrate(engine)
-    repo = CatalogRepository(session_factory(engine))
-    repo.upsert(items)
-    sync_embeddings(repo, HashingEmbedder(), show_progress=False)
-    return Catalog.load(repo, HashingEmbedder())
+    return catalog_of([CatalogItem(f"redial:{i}", "movie", t, year=1990 + i, genres=("drama",),
+                                   description=f"A film called {t}.", extra={"redial_id": str(i), "stars": [star]})
+                       for i, (t, star) in enumerate(FILMS)], tmp_path / "p.db")
 
 
 def test_people_asked_for_lead_and_people_ruled_out_sink_without_a_ranker(starred: Catalog) -> None:
