@@ -16,7 +16,7 @@ from chat.critique import ATTRIBUTES
 from chat.state import DialogueState
 from retrieval.diversity import mmr
 from retrieval.embedders.base import Embedder
-from retrieval.index import Filters, Hit
+from retrieval.index import Filters, Hit, VectorIndex
 from retrieval.interest import InterestWeights, interest_vector
 from retrieval.ranking import PeopleIndex, item_people
 
@@ -42,7 +42,7 @@ class Recommender:
         self.catalog, self.embedder, self.weights = catalog, embedder, weights or InterestWeights()
         self.diversity = diversity  # MMR lambda: 1.0 keeps the relevance order
         self._directions: dict[str, np.ndarray] = {}
-        self._people: PeopleIndex | None = None
+        self._people: tuple[VectorIndex, PeopleIndex] | None = None  # built for this index
 
     def direction(self, name: str) -> np.ndarray:
         """Unit vector from an attribute's negative pole to its positive pole (document space), cached."""
@@ -86,10 +86,11 @@ class Recommender:
 
     @property
     def people(self) -> PeopleIndex:
-        """Who is on each index row (directors, authors, stars), built on first use."""
-        if self._people is None or self._people.size != len(self.catalog.index):
-            self._people = PeopleIndex([item_people(it.creators, it.extra) for it in self.catalog.index.items])
-        return self._people
+        """Who is on each index row (directors, authors, stars), built on first use and after a catalog reload."""
+        index = self.catalog.index
+        if self._people is None or self._people[0] is not index:
+            self._people = (index, PeopleIndex([item_people(it.creators, it.extra) for it in index.items]))
+        return self._people[1]
 
     def people_prior(self, state: DialogueState) -> np.ndarray | None:
         """Items with a person the user ruled out sink; without a fitted ranker, people asked for lift theirs.
