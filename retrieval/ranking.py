@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 import numpy as np
 
@@ -137,39 +138,40 @@ class HybridRanker:
         self._rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for a, row in counts.pairs.items():
             pa = self.position.get(a)
-            if pa is None:
-                continue
-            idx = [(self.position[b], c) for b, c in row.items() if b in self.position]
-            if idx:
-                cols = np.array([i for i, _ in idx], dtype=np.int64)
-                vals = np.array([c for _, c in idx], dtype=np.float32)
+            arrays = self._arrays(row) if pa is not None else None
+            if pa is not None and arrays is not None:
+                cols, vals = arrays
                 self._rows[pa] = (cols, vals / (vals.sum() + SMOOTHING))  # ~ P(b named | a named)
         self._genre_rows: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for g, row in counts.genre_targets.items():
-            idx = [(self.position[b], c) for b, c in row.items() if b in self.position]
-            if idx:
-                self._genre_rows[g] = (np.array([i for i, _ in idx], dtype=np.int64),
-                                       np.log1p(np.array([c for _, c in idx], dtype=np.float32)))
+            arrays = self._arrays(row)
+            if arrays is not None:
+                self._genre_rows[g] = (arrays[0], np.log1p(arrays[1]))
         self.size = n
 
-    def genre_targets(self, genres: Sequence[str]) -> np.ndarray:
-        """Per item, the summed log count of its recommendations for each of `genres`, shape (n,)."""
+    def _arrays(self, row: dict[str, float]) -> tuple[np.ndarray, np.ndarray] | None:
+        """A count row keyed by item id as (index positions, counts), items not in the index dropped."""
+        idx = [(self.position[b], c) for b, c in row.items() if b in self.position]
+        if not idx:
+            return None
+        return np.array([i for i, _ in idx], dtype=np.int64), np.array([c for _, c in idx], dtype=np.float32)
+
+    def _summed(self, rows: dict[Any, tuple[np.ndarray, np.ndarray]], keys: Iterable[Any]) -> np.ndarray:
+        """The sum of `rows[k]` over the distinct keys that have a row, spread over the index, shape (n,)."""
         out = np.zeros(self.size, dtype=np.float32)
-        for g in dict.fromkeys(genres):
-            row = self._genre_rows.get(g)
+        for key in dict.fromkeys(keys):
+            row = rows.get(key)
             if row is not None:
                 out[row[0]] += row[1]
         return out
 
+    def genre_targets(self, genres: Sequence[str]) -> np.ndarray:
+        """Per item, the summed log count of its recommendations for each of `genres`, shape (n,)."""
+        return self._summed(self._genre_rows, genres)
+
     def collaborative(self, item_ids: Sequence[str]) -> np.ndarray:
         """Sum over the given items of their neighbours' co-occurrence share, shape (n,)."""
-        out = np.zeros(self.size, dtype=np.float32)
-        for item_id in dict.fromkeys(item_ids):
-            pos = self.position.get(item_id)
-            if pos is not None and pos in self._rows:
-                cols, vals = self._rows[pos]
-                out[cols] += vals
-        return out
+        return self._summed(self._rows, (self.position.get(i) for i in item_ids))
 
     def two_hop(self, item_ids: Sequence[str]) -> np.ndarray:
         """`collaborative` one step further: the neighbours' neighbours, weighted by both shares, shape (n,).
