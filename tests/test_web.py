@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from chat.catalog import import_default_catalog, sync_embeddings
 from retrieval.embedders.hashing import HashingEmbedder
@@ -138,7 +139,9 @@ def test_widget_on_another_origin_keeps_the_conversation_across_reloads(server: 
             page.goto(f"http://127.0.0.1:{site_port}/shop.html", wait_until="load")
             page.locator("#concierge-bubble").click()
             frame = page.frame_locator("#concierge-frame")
-            assert frame.locator("#w-title").inner_text(timeout=30_000) == "Shop helper"
+            # the widget script sets the title after the frame loads: wait for it, then read it
+            expect(frame.locator("#w-title")).to_have_text("Shop helper", timeout=30_000)
+            assert frame.locator("#w-title").inner_text() == "Shop helper"
             frame.locator("#w-msg").fill("a cozy mystery book")
             frame.locator("#w-send").click()
             frame.locator(".rec-card").nth(2).wait_for(timeout=60_000)
