@@ -47,6 +47,15 @@ _NAME_TOKEN = re.compile(r"[\w'.-]+")
 _YEAR = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d)")
 
 
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
+
+
+def plain_text(text: str) -> str:
+    """NFKC with typographic apostrophes made ASCII, one character for one: phones type "didn\u2019t", and
+    "haven\u2019t" must not read as the title "Haven" plus "t", nor lose its negation."""
+    return unicodedata.normalize("NFKC", text).translate(_APOSTROPHES)
+
+
 def normalise(text: str) -> str:
     """Casefolded, accent-free, punctuation-free form used to compare titles."""
     text = unicodedata.normalize("NFKC", text).lower().replace("&", " and ")
@@ -134,7 +143,7 @@ class TitleIndex:
 
     def find_people(self, text: str) -> list[tuple[int, int, str]]:
         """Non-overlapping (start, end, catalog name) mentions of the catalog's people in `text`, longest first."""
-        lowered = unicodedata.normalize("NFKC", text).lower()
+        lowered = plain_text(text).lower()
         tokens = [(m.start(), m.end(), key) for m in _NAME_TOKEN.finditer(lowered) if (key := normalise(m.group()))]
         out: list[tuple[int, int, str]] = []
         i = 0
@@ -216,7 +225,7 @@ class TitleIndex:
                 if start >= 0 and free(start, start + len(key)):
                     spans.append((start, start + len(key), name, None))
         # 3. exact word n-grams, longest first, then fuzzy n-grams for typos
-        lowered = unicodedata.normalize("NFKC", text).lower()
+        lowered = plain_text(text).lower()
         tokens = [(m.start(), m.end(), m.group().replace("'", "")) for m in _TOKEN.finditer(lowered)]
         for fuzzy in (False,) if strict_case else (False, True):  # no typo-guessing in generated text
             i = 0
@@ -305,7 +314,7 @@ def _genre_spans(lowered: str) -> list[tuple[int, int, str]]:
 
 def parse(text: str, titles: TitleIndex) -> Parse:
     """Run every rule over one message."""
-    text = unicodedata.normalize("NFKC", text)
+    text = plain_text(text)
     lowered = text.lower()
     out = Parse()
     title_spans = titles.find(text)

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 from chat.checker import first_sentence, genres_named
-from chat.linker import Parse
+from chat.linker import Parse, plain_text
 from chat.reply import genre_label
 from chat.state import DialogueState
 from storage.records import CatalogItem
@@ -39,7 +39,7 @@ class ItemQuestion:
 
 def detect_question(message: str) -> ItemQuestion | None:
     """The question's kind when `message` asks about an item, else None."""
-    lowered = message.lower().strip()
+    lowered = plain_text(message).lower().strip()
     for kind, pattern in _KINDS:
         if pattern.search(lowered):
             return ItemQuestion(kind)

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from chat.critique import ATTRIBUTES, Critique, era_bounds, parse_critique
 from chat.lexicon import GENRES
-from chat.linker import Mention, Parse, TitleIndex, parse
+from chat.linker import Mention, Parse, TitleIndex, parse, plain_text
 from chat.lm.base import Generator, Message, complete
 from chat.prompts import load, load_json
 from chat.state import DialogueState
@@ -108,6 +108,7 @@ class Understanding:
 def understand(message: str, titles: TitleIndex, generator: Generator | None, mode: str) -> Understanding:
     """Rules, then (mode permitting) LM extraction merged in: the LM can add what the rules missed,
     never override them, and anything it names must resolve to the catalog or the lexicon."""
+    message = plain_text(message)
     p = parse(message, titles)
     critique = parse_critique(message)
     drop = critique.genres_to_drop()

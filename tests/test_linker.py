@@ -45,6 +45,21 @@ def test_common_word_titles_need_a_capital(titles: TitleIndex) -> None:
     assert "movie:get-out-2017" in ids(parse("Get Out was brilliant", titles))
 
 
+def test_typographic_apostrophes_keep_negation_and_make_no_titles(titles: TitleIndex) -> None:
+    # phone keyboards type ’: "didn’t" must stay a negation, and "I’m" is not the film "M"
+    p = parse("I didn’t like Titanic. I’m after sci-fi", titles)
+    assert ids(p) == {"movie:titanic-1997": "dislike"} and p.genres_wanted == ["sci-fi"]
+    assert ids(parse("I’ve seen it, haven’t I?", titles)) == {}
+
+
+def test_everyday_genre_words(titles: TitleIndex) -> None:
+    cases = {"a superhero movie please": ["action"], "anything Disney or Pixar": ["animation"],
+             "a good rom com": ["comedy", "romance"], "zombie movies": ["horror"],
+             "based on a true story": ["biography"], "a spy movie": ["thriller"], "想看超级英雄电影": ["action"]}
+    for text, genres in cases.items():
+        assert sorted(parse(text, titles).genres_wanted) == genres, text
+
+
 def test_references_years_and_greetings(titles: TitleIndex) -> None:
     p = parse("not the second one, something from the 90s", titles)
     assert p.ordinal_refs == [(1, "dislike")] and (p.year_min, p.year_max) == (1990, 1999)

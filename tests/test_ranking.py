@@ -212,3 +212,26 @@ def test_fit_learns_what_is_recommended_for_a_genre(tmp_path: Path, catalog: Cat
     assert result.scores["R@1"] == 1.0
     state = DialogueState(genres_wanted=["horror"], statements=["Something horror please"])
     assert Recommender(catalog, HashingEmbedder()).ranking(state, 1) == ["redial:3"]
+
+
+def test_evaluation_ranks_with_fitted_counts_only_never_stored_likes(tmp_path: Path) -> None:
+    # Sessions on the evaluation database (scripted dialogues, the simulator) store likes; the product's
+    # ranker adds them to its counts, an evaluation must not, or its figures would depend on that history.
+    from chat.evaluation.catalog_db import open_catalog
+    from storage.records import FeedbackRecord
+    from storage.repository import ConversationRepository
+    from storage.users import FeedbackRepository
+
+    catalog_file = tmp_path / "movies.jsonl"
+    catalog_file.write_text("\n".join(json.dumps({"id": f"m{i}", "domain": "movie", "title": f"Film {i}",
+                                                  "description": f"plot number {i}"}) for i in range(4)) + "\n")
+    opened = open_catalog(catalog_file, HashingEmbedder(), tmp_path, show_progress=False)
+    opened.rankers.save(HybridWeights(liked=1.0).to_json(), {"source": "test"}, [("m0", "m1", 1.0), ("m1", "m0", 1.0)])
+    sessions = opened.repo.sessions
+    sid = ConversationRepository(sessions).create("u1")
+    FeedbackRepository(sessions).add(FeedbackRecord(sid, "u1", f"m{i}", "like", "button", True) for i in (2, 3))
+    evaluated = open_catalog(catalog_file, HashingEmbedder(), tmp_path, show_progress=False).catalog.ranker
+    live = Catalog.load(opened.repo, HashingEmbedder()).ranker
+    assert evaluated is not None and live is not None
+    assert evaluated.collaborative(["m0"])[1] > 0  # the fitted pair
+    assert evaluated.collaborative(["m2"]).sum() == 0 < live.collaborative(["m2"])[3]  # the stored likes

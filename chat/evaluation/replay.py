@@ -9,13 +9,12 @@ shown, as the live engine does after recommending.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from chat.evaluation.dialogues import Dialogue, MentionResolver
 from chat.lexicon import SEEN_CUES
-from chat.linker import Mention, TitleIndex, clause_of, cue_positions, polarity
+from chat.linker import Mention, TitleIndex, clause_of, cue_positions, plain_text, polarity
 from chat.lm.base import Generator
 from chat.state import DialogueState
 from chat.understand import apply, understand
@@ -45,8 +44,7 @@ class Replayer:
         if not resolved.strip():
             return
         u = understand(resolved, self.titles, self.generator, self.lm_mode)
-        norm = unicodedata.normalize("NFKC", resolved)
-        lowered = norm.lower()
+        lowered = plain_text(resolved).lower()
         exact = []
         for a, b, item_id in spans:
             seen = bool(cue_positions(clause_of(lowered, a), SEEN_CUES))
