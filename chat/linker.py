@@ -12,10 +12,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz, process
+from wordfreq import zipf_frequency
 
 from chat.lexicon import (
     CLAUSE_BREAKS,
-    COMMON_WORDS,
     DOMAINS,
     GENRES,
     GREETINGS,
@@ -45,6 +45,13 @@ _BEFORE = re.compile(r"\b(?:before|until|older than|pre)[- ](\d{4})\b|(\d{4})\s*
 _AFTER = re.compile(r"\b(?:after|since|newer than|post)[- ](\d{4})\b|(\d{4})\s*年(?:以后|之后|后)")
 _NAME_TOKEN = re.compile(r"[\w'.-]+")
 _YEAR = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d)")
+# Zipf frequencies (log10 of uses per billion words, wordfreq): at or above KNOWN a word is spelled right
+# (no typo to guess: "havent" is not "Haven", "every" is not "Everly"); a one-word title at or above
+# COMMON ("saw", "hope", "fan") or a two-word one of words at or above VERY_COMMON ("date night") is
+# read as a title only when typed as one: with a capital, not at the start of a sentence, or quoted.
+KNOWN_ZIPF, COMMON_ZIPF, VERY_COMMON_ZIPF = 3.4, 4.4, 5.0
+_GENRE_WORDS = frozenset(f for forms in GENRES.values() for f in forms)
+_SENTENCE_START = re.compile(r"(?:^|[.!?;:]\s*|\n\s*)$")
 
 
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
@@ -239,12 +246,16 @@ class TitleIndex:
                     if words[0] in ("the", "a", "an") and n > 1:
                         continue  # the article-less n-gram starting one later covers it
                     phrase = " ".join(words)
-                    if fuzzy and (n > 5 or len(phrase) < 5 or all(w in LEXICON_WORDS for w in words)):
-                        continue
+                    if fuzzy and (n > 5 or len(phrase) < 5 or all(w in LEXICON_WORDS or _zipf(w) >= KNOWN_ZIPF
+                                                                for w in words)):
+                        continue  # real words are no typos
                     hit = self._lookup(phrase, fuzzy=fuzzy)
+                    if hit and fuzzy and hit[:1] != phrase[:1]:
+                        continue  # a typo keeps the first letter: "oldie" is not "Goldie", "write" not "Rite"
                     if hit and strict_case and not text[a:b][:1].isupper():
                         continue
-                    if hit and self._plausible(hit, text[a:b], words):
+                    if hit and self._plausible(hit, text[a:b], words, bool(_SENTENCE_START.search(text[:a])),
+                                               _in_name_run(text, tokens, i, n)):
                         spans.append((a, b, hit, _year_after(text, b)))
                         i += n
                         matched = True
@@ -263,12 +274,47 @@ class TitleIndex:
         return best[0] if best else None
 
     @staticmethod
-    def _plausible(name: str, surface: str, words: Sequence[str]) -> bool:
-        """A title made only of common words ("Up", "Get Out") must be typed with a capital letter."""
-        vocabulary = LEXICON_WORDS if len(words) == 1 else COMMON_WORDS
-        if not all(w in vocabulary or w.isdigit() for w in name.split()):
+    def _plausible(name: str, surface: str, words: Sequence[str], sentence_start: bool = False,
+                   in_name_run: bool = False) -> bool:
+        """Whether an unquoted match reads as a title rather than as ordinary words.
+
+        A title made only of common words ("Up", "Get Out", "Saw", "Date Night") must be typed with a
+        capital that is not just the one starting a sentence ("Hope you like it"; "LOVED it" is no capital
+        either). A one-word title that is a genre word ("Comedy") or a single letter ("M") is never read
+        unquoted, nor a known word capitalised beside another name ("Chris Rock", "Bruce Willis").
+        """
+        parts = name.split()
+        if len(name.replace(" ", "")) < 2 or (len(parts) == 1 and parts[0] in _GENRE_WORDS):
+            return False
+        core = [w for w in parts if w not in ("the", "a", "an")] or parts
+        if len(core) == 1:
+            if in_name_run and _zipf(core[0]) >= KNOWN_ZIPF:
+                return False
+            common = all(w in LEXICON_WORDS or w.isdigit() or _zipf(w) >= COMMON_ZIPF for w in parts)
+        else:
+            common = all(w in LEXICON_WORDS or w.isdigit() or (len(core) == 2 and _zipf(w) >= VERY_COMMON_ZIPF)
+                         for w in parts)
+        if not common:
             return True
-        return any(c.isupper() for c in surface) and not (len(words) == 1 and words[0] in STOPWORDS)
+        if len(words) == 1 and words[0] in STOPWORDS:
+            return False
+        shown = surface[1:] if sentence_start else surface  # a sentence's first capital says nothing
+        return any(c.isupper() for c in shown) and not (len(surface) > 1 and surface.isupper())
+
+
+def _in_name_run(text: str, tokens: Sequence[tuple[int, int, str]], i: int, n: int) -> bool:
+    """Whether tokens[i:i+n] touch another capitalised word, with only a space between ("Chris Rock")."""
+    neighbours = []
+    if i > 0:
+        neighbours.append((tokens[i - 1], text[tokens[i - 1][1]:tokens[i][0]]))
+    if i + n < len(tokens):
+        neighbours.append((tokens[i + n], text[tokens[i + n - 1][1]:tokens[i + n][0]]))
+    return any(gap.isspace() and text[t[0]:t[0] + 1].isupper() and text[t[0]:t[1]] != "I"
+               for t, gap in neighbours)
+
+
+def _zipf(word: str) -> float:
+    return float(zipf_frequency(word, "en"))
 
 
 def _year_after(text: str, end: int) -> int | None:

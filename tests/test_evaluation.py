@@ -185,6 +185,27 @@ def test_cli_eval_redial_writes_the_issue_json_shape(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "is empty" in result.output
 
 
+def test_cli_eval_redial_with_train_fits_the_ranker_on_it_once(tmp_path: Path) -> None:
+    # One command evaluates the whole system on unseen dialogues: the ranker is fitted on --train first.
+    movies = redial_movies(tmp_path)
+    train, test = tmp_path / "train.jsonl", tmp_path / "test.jsonl"
+    train.write_text("\n".join(conversation(f"t{i}", [("s", "I loved @4"), ("r", "Then watch @3")])
+                               for i in range(40)) + "\n", encoding="utf-8")
+    test.write_text("\n".join(conversation(f"u{i}", [("s", "I loved @4"), ("r", "Then watch @3")])
+                              for i in range(5)) + "\n", encoding="utf-8")
+    env = {"CONCIERGE_DATA_DIR": str(tmp_path / "data"), "CONCIERGE_EMBEDDER": "hashing"}
+    args = ["eval", "redial", "--dialogues", str(test), "--catalog", str(movies), "--train", str(train)]
+    first = CliRunner().invoke(app, [*args, "--json", str(tmp_path / "r.json")], env=env)
+    assert first.exit_code == 0, first.output
+    assert "fitted the hybrid ranker on the 40 --train conversations" in first.output
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["ranker"].startswith("hybrid") and data["methods"]["concierge"]["dedup"]["R@1"] == 1.0
+    again = CliRunner().invoke(app, args, env=env)  # the stored ranker was fitted on exactly these: kept
+    assert again.exit_code == 0 and "fitted the hybrid ranker" not in again.output and "hybrid" in again.output
+    content = CliRunner().invoke(app, [*args, "--no-ranker"], env=env)
+    assert content.exit_code == 0 and "content only" in content.output
+
+
 @pytest.mark.skipif(not (SHARED_DATA / "redial" / "dialogues_dev.jsonl").is_file(), reason="no shared ReDial data")
 def test_real_redial_dialogues_replay(tmp_path: Path) -> None:
     """A few real conversations against the real catalog (hashing embedder: embedding 6,581 items is instant)."""

@@ -7,6 +7,7 @@ import pytest
 from chat.linker import TitleIndex, parse
 from chat.understand import detect_language, genre_of, parse_extraction
 from storage.importers import embedded_catalog_files, load_file
+from storage.records import CatalogItem
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +59,25 @@ def test_everyday_genre_words(titles: TitleIndex) -> None:
              "based on a true story": ["biography"], "a spy movie": ["thriller"], "想看超级英雄电影": ["action"]}
     for text, genres in cases.items():
         assert sorted(parse(text, titles).genres_wanted) == genres, text
+
+
+def test_ordinary_words_are_not_titles_unless_typed_as_titles() -> None:
+    # ReDial's catalog has films called Saw, Hope, Haven, Rock, Date Night, Loved, Everly, Goldie and M:
+    # before these rules, "haven't" alone was read as the film Haven 460 times in 1,000 conversations
+    names = ["Saw", "Hope", "Haven", "Rock", "Date Night", "Loved", "Everly", "Goldie", "M", "Comedy", "Batman",
+             "Titanic", "Inception", "Die Hard"]
+    index = TitleIndex([CatalogItem(f"m{i}", "movie", n, year=2000 + i) for i, n in enumerate(names)])
+
+    def found(text: str) -> list[str]:
+        return [item.title for _a, _b, item in index.find(text)]
+
+    for text in ("I saw it last weekend, hope you haven't", "Hope you like it", "LOVED it, every minute",
+                 "something for date night", "anything with Chris Rock?", "I'm into Comedy", "an oldie"):
+        assert found(text) == [], text
+    assert found("I loved Saw and Date Night") == ["Saw", "Date Night"]
+    assert found('Have you seen "Hope"?') == ["Hope"]
+    assert found("batman or titanic, and I loved inceptoin") == ["Batman", "Titanic", "Inception"]
+    assert found("Die Hard is the best") == ["Die Hard"]
 
 
 def test_references_years_and_greetings(titles: TitleIndex) -> None:

@@ -78,7 +78,8 @@ def _ks(text: str) -> tuple[int, ...]:
 def eval_redial(
     dialogues: DialoguesOpt,
     catalog: CatalogOpt,
-    train: Annotated[Path | None, typer.Option("--train", help="training dialogues for the popularity counts")] = None,
+    train: Annotated[Path | None, typer.Option("--train", help="training dialogues: the popularity baseline's counts "
+                                               "and (unless --no-fit) what the hybrid ranker is fitted on")] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="only the first N conversations")] = None,
     k: Annotated[str, typer.Option("--k", help="cut-offs, comma-separated")] = "1,10,50",
     json_out: Annotated[Path | None, typer.Option("--json", help="write the results as JSON here")] = None,
@@ -86,6 +87,9 @@ def eval_redial(
     with_llm: Annotated[bool, typer.Option("--with-llm", help="also run LM preference extraction per turn")] = False,
     split: SplitOpt = "all",
     ranker: Annotated[bool, typer.Option(help="use the fitted hybrid ranker (--no-ranker: content only)")] = True,
+    fit: Annotated[bool, typer.Option(help="with --train: first fit the ranker on it, unless the stored one was "
+                                           "fitted on exactly those conversations (--no-fit: keep the stored one)")
+                   ] = True,
     db: DbOpt = None,
     verbose: Verbose = False,
 ) -> None:
@@ -96,7 +100,7 @@ def eval_redial(
 
     logging.getLogger("chat.catalog").setLevel(logging.INFO)  # the embedding progress bar
     try:
-        result = run_redial(settings, dialogues, catalog, train, limit, _ks(k), split, with_llm, ranker, db)
+        result = run_redial(settings, dialogues, catalog, train, limit, _ks(k), split, with_llm, ranker, db, fit=fit)
     except ConciergeError as exc:
         raise exit_error(exc) from None
     data = result.to_json()
