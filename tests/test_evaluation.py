@@ -76,6 +76,19 @@ def test_recall_on_a_hand_worked_ranking() -> None:
                                  "pairs": 3}
 
 
+def test_bootstrap_interval_resamples_conversations() -> None:
+    counter = RecallCounter((1,))
+    for i in range(40):  # half the conversations hit their one target at rank 1, half miss
+        counter.add(["a"], ["a" if i % 2 else "b"], group=f"c{i}")
+    lo, hi = counter.interval(1)
+    assert counter.recall(1) == 0.5 and 0.3 < lo < 0.5 < hi < 0.7
+    alike = RecallCounter((1,))
+    for i in range(40):
+        alike.add(["a"], ["a"], group=f"c{i}")
+    assert alike.interval(1) == (1.0, 1.0)  # no spread to resample
+    assert counter.to_json()["ci95"] == {"R@1": [round(lo, 4), round(hi, 4)]}
+
+
 def test_dedup_drops_context_targets_and_context_items() -> None:
     score = MethodScore((1, 2))
     # context: c1; targets: c1 (a repeat) and n1 (new). Raw list has c1 first, dedup list must not.
@@ -175,7 +188,8 @@ def test_cli_eval_redial_writes_the_issue_json_shape(tmp_path: Path) -> None:
     data = json.loads(out.read_text())
     for method in ("concierge", "popularity", "repeat"):
         m = data["methods"][method]
-        assert set(m["raw"]) == {"R@1", "R@10", "R@50", "pairs"} and set(m["dedup"]) == set(m["raw"])
+        assert set(m["raw"]) == {"R@1", "R@10", "R@50", "pairs", "ci95"} and set(m["dedup"]) == set(m["raw"])
+        assert set(m["dedup"]["ci95"]) == {"R@1", "R@10", "R@50"}  # an added key: 95 % bootstrap intervals
         assert set(m["latency_ms"]) == {"p50", "p95"}
     assert data["input"]["malformed_lines"] == 1 and data["input"]["malformed"][0]["line"] == 6
     assert "line(s): 6" in result.output

@@ -114,6 +114,10 @@ def eval_redial(
             figures = " ".join(f"{counter.recall(x):7.3f}" for x in rep.ks)
             typer.echo(f"{name:12} {kind:6} {figures} {counter.pairs:7d}"
                        + (f" {lat['p50']:7.1f} {lat['p95']:7.1f}" if kind == "raw" else ""))  # type: ignore[index]
+    ours = rep.methods["concierge"].dedup
+    if len(ours.groups) > 1:
+        typer.echo("concierge dedup, 95 % interval (bootstrap over conversations): " + ", ".join(
+            f"R@{x} {lo:.3f}-{hi:.3f}" for x in rep.ks for lo, hi in [ours.interval(x)]))
     typer.echo(f"popularity counts: {result.train_note}")
     if result.loaded.malformed:
         typer.echo(f"skipped {len(result.loaded.malformed)} malformed line(s): "
@@ -191,11 +195,12 @@ def train_command(
     = "redial-e5",
     split: Annotated[str, typer.Option("--split", help="fit (default; held-out decides) or all (needs --keep)")]
     = "fit",
-    epochs: Annotated[int, typer.Option("--epochs", min=1, max=20)] = 2,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, max=20)] = 3,
     batch_size: Annotated[int, typer.Option("--batch-size", min=2, max=512)] = 32,
     learning_rate: Annotated[float, typer.Option("--lr", min=1e-7, max=1e-2)] = 1e-4,
     max_minutes: Annotated[float, typer.Option("--max-minutes", min=0.1,
-                                               help="training stops here and saves what it learnt")] = 30.0,
+                                               help="training stops here and saves what it learnt; the "
+                                                    "held-out check after it takes about 5 min more")] = 24.0,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="only the first N conversations")] = None,
     keep: Annotated[bool, typer.Option("--keep", help="keep the model even if it does not win on held-out")]
     = False,

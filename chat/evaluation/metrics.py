@@ -21,25 +21,47 @@ def hits_at(ranked: Sequence[str], targets: Sequence[str], ks: Sequence[int]) ->
     return {k: sum(1 for t in targets if position.get(t, k) < k) for k in ks}
 
 
+BOOTSTRAP_SAMPLES = 1000
+
+
 @dataclass
 class RecallCounter:
-    """Accumulates hits per k over (turn, target) pairs."""
+    """Accumulates hits per k over (turn, target) pairs, and per group (conversation) for intervals."""
 
     ks: tuple[int, ...] = DEFAULT_KS
     pairs: int = 0
     hits: dict[int, int] = field(default_factory=dict)
+    groups: dict[str, list[int]] = field(default_factory=dict)  # group -> [pairs, hits at each k]
 
-    def add(self, ranked: Sequence[str], targets: Sequence[str]) -> None:
+    def add(self, ranked: Sequence[str], targets: Sequence[str], group: str = "") -> None:
         self.pairs += len(targets)
-        for k, n in hits_at(ranked, targets, self.ks).items():
+        found = hits_at(ranked, targets, self.ks)
+        for k, n in found.items():
             self.hits[k] = self.hits.get(k, 0) + n
+        row = self.groups.setdefault(group, [0] * (1 + len(self.ks)))
+        row[0] += len(targets)
+        for j, k in enumerate(self.ks):
+            row[1 + j] += found[k]
 
     def recall(self, k: int) -> float:
         return self.hits.get(k, 0) / self.pairs if self.pairs else 0.0
 
-    def to_json(self) -> dict[str, float | int]:
-        out: dict[str, float | int] = {f"R@{k}": round(self.recall(k), 4) for k in self.ks}
+    def interval(self, k: int, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+        """A bootstrap interval of recall@k, resampling whole conversations (their turns are not independent)."""
+        rows = np.array([r for r in self.groups.values() if r[0]], dtype=np.float64)
+        if len(rows) < 2:
+            return self.recall(k), self.recall(k)
+        pick = np.random.default_rng(seed).integers(0, len(rows), size=(BOOTSTRAP_SAMPLES, len(rows)))
+        col = 1 + self.ks.index(k)
+        recalls = rows[pick, col].sum(axis=1) / rows[pick, 0].sum(axis=1)
+        tail = (1 - level) / 2 * 100
+        return float(np.percentile(recalls, tail)), float(np.percentile(recalls, 100 - tail))
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {f"R@{k}": round(self.recall(k), 4) for k in self.ks}
         out["pairs"] = self.pairs
+        if len(self.groups) > 1:
+            out["ci95"] = {f"R@{k}": [round(x, 4) for x in self.interval(k)] for k in self.ks}
         return out
 
 
@@ -56,11 +78,11 @@ class MethodScore:
         self.raw, self.dedup = RecallCounter(self.ks), RecallCounter(self.ks)
 
     def add(self, ranked_raw: Sequence[str], ranked_dedup: Sequence[str], targets: Sequence[str],
-            context: Sequence[str], seconds: float) -> None:
-        """One prediction point. `ranked_dedup` must already leave out the context movies."""
-        self.raw.add(ranked_raw, targets)
+            context: Sequence[str], seconds: float, group: str = "") -> None:
+        """One prediction point of conversation `group`. `ranked_dedup` must already leave out the context."""
+        self.raw.add(ranked_raw, targets, group)
         seen = set(context)
-        self.dedup.add(ranked_dedup, [t for t in targets if t not in seen])
+        self.dedup.add(ranked_dedup, [t for t in targets if t not in seen], group)
         self.latencies_ms.append(seconds * 1000)
 
     def to_json(self) -> dict[str, object]:

@@ -102,14 +102,14 @@ def score_turn(turn: ReplayTurn, recommender: Recommender, kmax: int, methods: d
     dedup = without(recommender.rank_scores(turn.state, scores, kmax + len(ctx), True), ctx)[:kmax]
     seconds = turn.fold_seconds + time.perf_counter() - t  # what a live turn costs: reading + ranking
     raw = recommender.rank_scores(turn.state, scores, kmax, False)
-    methods["concierge"].add(raw, dedup, turn.targets, ctx, seconds)
+    methods["concierge"].add(raw, dedup, turn.targets, ctx, seconds, turn.dialogue_id)
     for name, baseline in (("popularity", popularity), ("repeat", repeat)):
         if baseline is None:
             continue
         t = time.perf_counter()
         ranked_raw = baseline.rank(ctx, kmax, exclude_context=False)
         ranked_dedup = baseline.rank(ctx, kmax, exclude_context=True)
-        methods[name].add(ranked_raw, ranked_dedup, turn.targets, ctx, time.perf_counter() - t)
+        methods[name].add(ranked_raw, ranked_dedup, turn.targets, ctx, time.perf_counter() - t, turn.dialogue_id)
 
 
 def plot(report: EvalReport, path: str) -> bool:

@@ -32,12 +32,12 @@ class TrainingPair:
 
 @dataclass(frozen=True)
 class FinetuneConfig:
-    epochs: int = 2
+    epochs: int = 3  # the third epoch still lowered the loss (2.36 -> 1.98) and raised held-out recall
     batch_size: int = 32
     learning_rate: float = 1e-4  # see README: 3e-5 learnt too little in two epochs
     warmup_share: float = 0.1
     max_seq_length: int = 128
-    max_seconds: float = 30 * 60  # stop (and save what was learnt) when the budget is spent
+    max_seconds: float = 24 * 60  # stop (and save what was learnt) when the budget is spent
     seed: int = 0
     freeze_token_embeddings: bool = True
 
