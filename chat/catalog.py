@@ -59,7 +59,8 @@ class Catalog:
     ranker: HybridRanker | None = None  # the fitted hybrid ranker; None: content-only ranking
 
     @classmethod
-    def load(cls, repo: CatalogRepository, embedder: Embedder, with_ranker: bool = True) -> Catalog:
+    def load(cls, repo: CatalogRepository, embedder: Embedder, with_ranker: bool = True,
+             with_likes: bool = True) -> Catalog:
         items = {it.id: it for it in repo.all_items()}
         if not items:
             raise EmptyCatalogError("The catalog is empty: run `concierge ingest FILE` or `concierge models` "
@@ -74,7 +75,8 @@ class Catalog:
         index = VectorIndex(ordered, matrix)
         return cls(items=items, index=index, titles=TitleIndex(items.values()),
                    people={p for it in items.values() for p in it.creators if len(p) > 3},
-                   ranker=load_ranker(RankerRepository(repo.sessions), index, FeedbackRepository(repo.sessions),
+                   ranker=load_ranker(RankerRepository(repo.sessions), index,
+                                      FeedbackRepository(repo.sessions) if with_likes else None,
                                       embedder.name) if with_ranker else None)
 
 

@@ -125,7 +125,7 @@ class Engine:
 
             embedder = load_embedder(settings.embedder, settings.cache_dir, settings.resolved_device())
         sync_embeddings(catalog_repo, embedder)
-        catalog = Catalog.load(catalog_repo, embedder)
+        catalog = Catalog.load(catalog_repo, embedder, with_likes=settings.learn_from_likes)
         if generator is None and load_lm and (settings.lm_replies or settings.lm_extraction != "never"):
             from chat.lm.presets import load_generator
 
@@ -180,7 +180,7 @@ class Engine:
         if self.catalog_repo is None:
             return False
         likes = self.profiles.feedback_repo.like_count()
-        if likes != self._likes:  # new likes: rebuild the collaborative counts (not the whole catalog)
+        if likes != self._likes and self.settings.learn_from_likes:  # new likes: rebuild the collaborative counts
             self._likes = likes
             self.catalog.ranker = load_ranker(RankerRepository(self.catalog_repo.sessions), self.catalog.index,
                                               self.profiles.feedback_repo)
@@ -190,7 +190,7 @@ class Engine:
         with self._refresh_lock:
             if version != self._catalog_version:
                 sync_embeddings(self.catalog_repo, self.embedder, show_progress=False)
-                self.catalog = Catalog.load(self.catalog_repo, self.embedder)
+                self.catalog = Catalog.load(self.catalog_repo, self.embedder, with_likes=self.settings.learn_from_likes)
                 self.recommender.catalog = self.catalog
                 self.profiles.items = self.catalog.items
                 self._catalog_version = version

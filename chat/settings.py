@@ -44,6 +44,8 @@ class Settings(BaseSettings):
         "auto", description="LM preference extraction: auto = only when the rules leave something unparsed")
     lm_replies: bool = Field(True, description="write replies with the LM (False: deterministic templates)")
     recommendations: int = Field(3, ge=3, le=5, description="items shown per recommending turn")
+    learn_from_likes: bool = Field(True, description="likes stored by any session feed the ranker's co-occurrence "
+                                   "counts (False: fitted counts only, e.g. for reproducible simulations)")
     diversity: float = Field(0.75, ge=0.0, le=1.0,
                              description="MMR relevance weight: 1.0 = pure relevance, lower = more varied lists")
     max_message_chars: int = Field(2000, ge=50, le=20000, description="longer user messages are cut")

@@ -14,7 +14,7 @@ from tests.conftest import fake_settings
 from tests.test_evaluation import MOVIES, conversation, load_line
 
 
-def engine_on_tiny_catalog(tmp_path: Path) -> Engine:
+def engine_on_tiny_catalog(tmp_path: Path, **settings_overrides: object) -> Engine:
     from chat.catalog import sync_embeddings
     from storage.engine import make_engine, migrate, session_factory
     from storage.repository import CatalogRepository
@@ -27,7 +27,7 @@ def engine_on_tiny_catalog(tmp_path: Path) -> Engine:
                              creators=("Director " + t,), extra={"redial_id": mid})
                  for mid, (t, y, g, p) in MOVIES.items()])
     sync_embeddings(repo, HashingEmbedder(), show_progress=False)
-    settings = fake_settings(tmp_path, database_url=url, lm_replies=False)
+    settings = fake_settings(tmp_path, database_url=url, lm_replies=False, **settings_overrides)
     return Engine.from_settings(settings, embedder=HashingEmbedder(), load_lm=False)
 
 
@@ -67,3 +67,19 @@ def test_simulation_finds_a_reachable_target_reproducibly(tmp_path: Path) -> Non
     for t in first.transcripts:
         title = engine.catalog.items[str(t["target"])].title
         assert not any(title in line for line in t["turns"] if line.startswith("seeker"))  # type: ignore[union-attr]
+
+
+def test_stored_likes_steer_the_ranker_only_when_learning_from_likes(tmp_path: Path) -> None:
+    # One user liked Toy Story and The Shining: with likes learnt, they lift each other; a simulation
+    # turns that off, so earlier runs' seekers cannot steer a seeded run.
+    learning = engine_on_tiny_catalog(tmp_path)
+    session = learning.new_session("u1")
+    for item in ("redial:4", "redial:3"):
+        learning.feedback(session, item, "like")
+    learning.refresh_catalog()
+    assert learning.catalog.ranker is not None and learning.catalog.ranker.collaborative(["redial:4"]).sum() > 0
+    fixed = Engine.from_settings(learning.settings.model_copy(update={"learn_from_likes": False}),
+                                 embedder=HashingEmbedder(), load_lm=False)
+    fixed.feedback(fixed.new_session("u2"), "redial:1", "like")
+    fixed.refresh_catalog()
+    assert fixed.catalog.ranker is None  # no fitted model and no likes used: content-only ranking

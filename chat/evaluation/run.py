@@ -179,7 +179,9 @@ def run_simulate(settings: Settings, dialogues_file: Path, catalog_file: Path, s
 
     dialogues = select(load_dialogues(dialogues_file).dialogues, split)
     opened, embedder = open_eval_catalog(settings, catalog_file, db_url, show_progress)
-    live = settings.model_copy(update={"database_url": opened.url, "lm_replies": False, "lm_extraction": "never"})
+    # likes the simulated seekers (of this run or earlier ones) store must not steer later episodes
+    live = settings.model_copy(update={"database_url": opened.url, "lm_replies": False, "lm_extraction": "never",
+                                       "learn_from_likes": False})
     engine = Engine.from_settings(live, embedder=embedder, load_lm=False)
     eps = episodes(dialogues, MentionResolver(engine.catalog.items), episodes_n, seed)
     report = simulate(engine, eps, seed, max_turns, show_progress)
