@@ -17,6 +17,7 @@ from wordfreq import zipf_frequency
 from chat.lexicon import (
     CLAUSE_BREAKS,
     DOMAINS,
+    GENRE_WORDS,
     GENRES,
     GREETINGS,
     LEXICON_WORDS,
@@ -50,7 +51,6 @@ _YEAR = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d)")
 # COMMON ("saw", "hope", "fan") or a two-word one of words at or above VERY_COMMON ("date night") is
 # read as a title only when typed as one: with a capital, not at the start of a sentence, or quoted.
 KNOWN_ZIPF, COMMON_ZIPF, VERY_COMMON_ZIPF = 3.4, 4.4, 5.0
-_GENRE_WORDS = frozenset(f for forms in GENRES.values() for f in forms)
 _SENTENCE_START = re.compile(r"(?:^|[.!?;:]\s*|\n\s*)$")
 
 
@@ -284,7 +284,7 @@ class TitleIndex:
         unquoted, nor a known word capitalised beside another name ("Chris Rock", "Bruce Willis").
         """
         parts = name.split()
-        if len(name.replace(" ", "")) < 2 or (len(parts) == 1 and parts[0] in _GENRE_WORDS):
+        if len(name.replace(" ", "")) < 2 or (len(parts) == 1 and parts[0] in GENRE_WORDS):
             return False
         core = [w for w in parts if w not in ("the", "a", "an")] or parts
         if len(core) == 1:

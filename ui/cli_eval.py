@@ -114,10 +114,10 @@ def eval_redial(
             figures = " ".join(f"{counter.recall(x):7.3f}" for x in rep.ks)
             typer.echo(f"{name:12} {kind:6} {figures} {counter.pairs:7d}"
                        + (f" {lat['p50']:7.1f} {lat['p95']:7.1f}" if kind == "raw" else ""))  # type: ignore[index]
-    ours = rep.methods["concierge"].dedup
-    if len(ours.groups) > 1:
+    ci = data["methods"]["concierge"]["dedup"].get("ci95")  # type: ignore[index]
+    if ci:
         typer.echo("concierge dedup, 95 % interval (bootstrap over conversations): " + ", ".join(
-            f"R@{x} {lo:.3f}-{hi:.3f}" for x in rep.ks for lo, hi in [ours.interval(x)]))
+            f"{name} {lo:.3f}-{hi:.3f}" for name, (lo, hi) in ci.items()))
     typer.echo(f"popularity counts: {result.train_note}")
     if result.loaded.malformed:
         typer.echo(f"skipped {len(result.loaded.malformed)} malformed line(s): "

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from chat.catalog import Catalog, load_ranker, sync_embeddings
+from chat.catalog import Catalog, sync_embeddings
 from retrieval.embedders.base import Embedder
 from storage.engine import make_engine, migrate, session_factory
 from storage.importers import load_file
@@ -49,9 +49,7 @@ def open_catalog(catalog_file: Path, embedder: Embedder, folder: Path, url: str 
     t = time.perf_counter()
     n = sync_embeddings(repo, embedder, show_progress=show_progress)
     seconds = time.perf_counter() - t
-    catalog = Catalog.load(repo, embedder, with_ranker=False)
-    rankers = RankerRepository(sessions)
     # the fitted counts only: likes stored by sessions on this database (scripted dialogues, the simulator,
     # a demo) must not move evaluation figures
-    catalog.ranker = load_ranker(rankers, catalog.index, None, embedder.name)
-    return OpenedCatalog(catalog, repo, rankers, url, n, seconds)
+    return OpenedCatalog(Catalog.load(repo, embedder, with_likes=False), repo, RankerRepository(sessions), url, n,
+                         seconds)

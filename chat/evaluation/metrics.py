@@ -26,25 +26,27 @@ BOOTSTRAP_SAMPLES = 1000
 
 @dataclass
 class RecallCounter:
-    """Accumulates hits per k over (turn, target) pairs, and per group (conversation) for intervals."""
+    """Accumulates hits per k over (turn, target) pairs, per group (conversation), so intervals can resample."""
 
     ks: tuple[int, ...] = DEFAULT_KS
-    pairs: int = 0
-    hits: dict[int, int] = field(default_factory=dict)
     groups: dict[str, list[int]] = field(default_factory=dict)  # group -> [pairs, hits at each k]
 
     def add(self, ranked: Sequence[str], targets: Sequence[str], group: str = "") -> None:
-        self.pairs += len(targets)
         found = hits_at(ranked, targets, self.ks)
-        for k, n in found.items():
-            self.hits[k] = self.hits.get(k, 0) + n
         row = self.groups.setdefault(group, [0] * (1 + len(self.ks)))
         row[0] += len(targets)
         for j, k in enumerate(self.ks):
             row[1 + j] += found[k]
 
+    @property
+    def pairs(self) -> int:
+        return sum(row[0] for row in self.groups.values())
+
     def recall(self, k: int) -> float:
-        return self.hits.get(k, 0) / self.pairs if self.pairs else 0.0
+        if k not in self.ks or not self.pairs:
+            return 0.0
+        col = 1 + self.ks.index(k)
+        return sum(row[col] for row in self.groups.values()) / self.pairs
 
     def interval(self, k: int, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
         """A bootstrap interval of recall@k, resampling whole conversations (their turns are not independent)."""

@@ -96,7 +96,7 @@ def run_redial(settings: Settings, dialogues_file: Path, catalog_file: Path, tra
     notes: list[str] = []
     if fit and use_ranker and train_file is not None and train and not _fitted_on(opened, train, embedder.name):
         t = time.perf_counter()
-        result = _fit(settings, train, opened, embedder, train_note, show_progress)
+        result = _fit(train, opened, embedder, train_note, show_progress, _embedder_saw(settings))
         cv = result.scores.get("R@10", 0.0)
         notes.append(f"fitted the hybrid ranker on the {len(train)} --train conversations first "
                      f"({time.perf_counter() - t:.0f} s, cross-validated dedup R@10 {cv:.3f}); "
@@ -138,7 +138,7 @@ def run_fit(settings: Settings, dialogues_file: Path, catalog_file: Path, split:
     opened, embedder = open_eval_catalog(settings, catalog_file, db_url, show_progress)
     source = f"{dialogues_file} ({split} part{'' if limit is None else f', first {limit}'})"
     saw = _embedder_saw(settings)
-    result = _fit(settings, dialogues, opened, embedder, source, show_progress)
+    result = _fit(dialogues, opened, embedder, source, show_progress, saw)
     return {"weights": result.weights.to_json(), "cv_dedup": result.scores,
             "weights_fitted_on": f"{sum(1 for d in dialogues if d.conversation_id not in saw)} conversations the "
                                  "embedder was not trained on", "cv_dedup_content_only":
@@ -154,12 +154,12 @@ def _embedder_saw(settings: Settings) -> frozenset[str]:
     return frozenset(str(c) for c in trained_on) if isinstance(trained_on, list) else frozenset()
 
 
-def _fit(settings: Settings, dialogues: list[Dialogue], opened: OpenedCatalog, embedder: Embedder, source: str,
-         show_progress: bool) -> FitResult:
+def _fit(dialogues: list[Dialogue], opened: OpenedCatalog, embedder: Embedder, source: str, show_progress: bool,
+         embedder_saw: frozenset[str]) -> FitResult:
     from chat.evaluation.fit import fit_and_store
 
     return fit_and_store(dialogues, opened.catalog, Recommender(opened.catalog, embedder), opened.rankers, source,
-                         show_progress, _embedder_saw(settings))
+                         show_progress, embedder_saw)
 
 
 def _fitted_on(opened: OpenedCatalog, dialogues: list[Dialogue], embedder: str) -> bool:
