@@ -11,6 +11,9 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from chat.lexicon import CLAUSE_BREAKS, NEGATION_BEFORE
+from chat.linker import cue_positions
+
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
@@ -101,6 +104,22 @@ _DURATION = re.compile(r"(?:shorter than|under|less than|at most|no longer than|
                        r"|([一两二三]|\d+)\s*(?:个)?(小时|分钟)(?:以内|之内|以下)")
 _SHORT = re.compile(r"\bshort(?:er)?\b(?! stor)|短一点|短的")
 CLASSIC_BEFORE = 1990  # "classics" means before this year
+OLDER_BEFORE = 2000  # "older ones" with nothing shown to compare with means before this year
+_ERAS = (("older", _OLDER), ("newer", _NEWER), ("classic", _CLASSIC), ("recent", _RECENT))  # first found wins
+_OPPOSITE_ERA = {"older": "newer", "newer": "older", "classic": "recent", "recent": "older"}
+# what an era word is about when it is not an era: "watched it earlier today", "my older sister",
+# "Alien is a classic" (praise for one film, said in a third of ReDial's "classic"s)
+_NOT_ERA_AFTER = {
+    "earlier": re.compile(r"\s*(?:today|tonight|this|that|in|on|at|i|we|you|he|she|they)\b"),
+    "older": re.compile(r"\s*(?:brothers?|sisters?|siblings?|sons?|daughters?|kids?|child|children|people|folks|"
+                        r"audiences?|viewers?|crowd|generation|actors?|actress(?:es)?|stars?|cast|men|women)\b"),
+}
+# "Classic!", "oh yes classic": only interjections before it, and an exclamation mark or an interjection
+_INTERJECTIONS = re.compile(r"^\s*(?:(?:oh|yes|yeah|yep|wow|so|such|what|a|an|total|true|truly|real|absolute|"
+                            r"definitely)\s+)*$")
+_INTERJECTION = re.compile(r"\b(?:oh|yes|yeah|yep|wow|such|what|total|true|truly|real|absolute|definitely)\b")
+_PRAISE_BEFORE = re.compile(r"(?:\b(?:is|was|are|were|its|it's|that's|thats)|'s)\s+(?:(?:a|an|such|true|real|total|"
+                            r"absolute|an all[- ]time|all[- ]time|definitely|really|big|huge)\s+)*$")
 RECENT_FROM = 2010  # "recent" means from this year
 SHORT_MINUTES = 100  # "something short" without a number
 
@@ -123,12 +142,12 @@ class Critique:
         return {g for name, sign in self.directions if sign < 0 for g in ATTRIBUTES[name].genres}
 
 
+def _pattern(cue: str) -> str:
+    return re.escape(cue) if _CJK.search(cue) else r"(?<![a-z-])" + re.escape(cue) + r"(?![a-z-])"
+
+
 def _found(lowered: str, cues: tuple[str, ...]) -> bool:
-    for cue in cues:
-        pattern = re.escape(cue) if _CJK.search(cue) else r"(?<![a-z-])" + re.escape(cue) + r"(?![a-z-])"
-        if re.search(pattern, lowered):
-            return True
-    return False
+    return any(re.search(_pattern(cue), lowered) for cue in cues)
 
 
 def parse_critique(text: str) -> Critique:
@@ -139,17 +158,31 @@ def parse_critique(text: str) -> Critique:
         less, more = _found(lowered, attr.less), _found(lowered, attr.more)
         if less != more:  # both or neither: nothing clear to act on
             out.directions.append((name, 1 if more else -1))
-    if _found(lowered, _OLDER):
-        out.era = "older"
-    elif _found(lowered, _NEWER):
-        out.era = "newer"
-    elif _found(lowered, _CLASSIC):
-        out.era = "classic"
-    elif _found(lowered, _RECENT):
-        out.era = "recent"
+    out.era = _era(lowered)
     out.max_minutes = _minutes(lowered)
     return out
 
+
+def _era(lowered: str) -> str | None:
+    """The era a message asks for. A negated cue asks for the other end ("I don't watch newer movies" is
+    "older"); an era word about something else ("earlier today", "it's a classic", "Classic!") asks for nothing."""
+    for era, cues in _ERAS:
+        for cue in cues:
+            for m in re.finditer(_pattern(cue), lowered):
+                before = re.split(CLAUSE_BREAKS, lowered[:m.start()], flags=re.IGNORECASE)[-1]  # within the clause
+                after = lowered[m.end():]
+                not_era = _NOT_ERA_AFTER.get(cue)
+                if (not_era and not_era.match(after)) or (era == "classic" and _praise(before, after)):
+                    continue
+                return _OPPOSITE_ERA[era] if cue_positions(before, NEGATION_BEFORE) else era
+    return None
+
+
+def _praise(before: str, after: str) -> bool:
+    """Whether "classic" here praises a film rather than asking for old ones."""
+    if _PRAISE_BEFORE.search(before):
+        return True
+    return bool(_INTERJECTIONS.match(before)) and (after.lstrip().startswith("!") or bool(_INTERJECTION.search(before)))
 
 def _minutes(lowered: str) -> int | None:
     m = _DURATION.search(lowered)
@@ -169,7 +202,9 @@ def era_bounds(era: str, shown_years: list[int]) -> tuple[int | None, int | None
     if era in ("older", "newer") and shown_years:
         mean = sum(shown_years) / len(shown_years)
         return (None, math.floor(mean) - 1) if era == "older" else (math.ceil(mean) + 1, None)
-    if era in ("older", "classic"):
+    if era == "older":
+        return None, OLDER_BEFORE - 1
+    if era == "classic":
         return None, CLASSIC_BEFORE - 1
     return RECENT_FROM, None
 

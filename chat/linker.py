@@ -424,7 +424,7 @@ def clause_of(lowered: str, pos: int) -> str:
 
 
 def _years(lowered: str, out: Parse) -> None:
-    m = _DECADE.search(lowered)
+    m = _unnegated(_DECADE, lowered)
     if m:
         if m.group(3):
             two = int(m.group(3))
@@ -434,12 +434,22 @@ def _years(lowered: str, out: Parse) -> None:
             decade = int(m.group(2)) * 10
             start = int(century) * 100 + decade if century else (1900 + decade if decade >= 30 else 2000 + decade)
         out.year_min, out.year_max = start, start + 9
-    m = _BEFORE.search(lowered)
+    m = _unnegated(_BEFORE, lowered)
     if m:
         out.year_max = int(m.group(1) or m.group(2)) - 1
-    m = _AFTER.search(lowered)
+    m = _unnegated(_AFTER, lowered)
     if m:
         out.year_min = int(m.group(1) or m.group(2)) + (1 if "after" in m.group(0) else 0)
+
+
+def _unnegated(pattern: re.Pattern[str], lowered: str) -> re.Match[str] | None:
+    """The first match with no negation before it in its clause ("maybe not any films from the 80s" is no
+    request for the 80s)."""
+    for a, b in _clauses(lowered):
+        for m in pattern.finditer(lowered, a, b):
+            if not cue_positions(lowered[a:m.start()], NEGATION_BEFORE):
+                return m
+    return None
 
 
 def _positive_text(text: str, lowered: str) -> str:

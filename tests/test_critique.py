@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from chat.critique import CLASSIC_BEFORE, RECENT_FROM, era_bounds, parse_critique
+from chat.critique import CLASSIC_BEFORE, OLDER_BEFORE, RECENT_FROM, era_bounds, parse_critique
+from chat.linker import TitleIndex, parse
 from chat.engine import Engine
 from chat.state import DialogueState
 
@@ -23,6 +24,29 @@ def test_parse_reads_attribute_era_and_length_critiques() -> None:
     assert not parse_critique("I loved Inception").any
 
 
+def test_era_words_about_something_else_ask_for_no_era() -> None:
+    # ReDial seekers: "earlier" about the day, "older" about people, "classic" praising one film
+    for text in ("she watched @107658 earlier this morning, and loved @156808", "my older sister loved it",
+                 "I like Clint Eastwood and a lot of the older actors", "Yes its a classic and one of his best",
+                 "of course Alien is a classic", "Classic! I also really enjoyed Heat", "Oh yes classic"):
+        assert parse_critique(text).era is None, text
+    # asked for: an era word that describes what to watch
+    assert parse_critique("some classics please").era == "classic"
+    assert parse_critique("classics").era == "classic"  # the answer to "an older classic or something recent?"
+    assert parse_critique("I'm staying in and watching some older movies").era == "older"
+
+
+def test_a_negated_era_asks_for_the_other_end() -> None:
+    assert parse_critique("I don't tend to watch newer movies").era == "older"
+    assert parse_critique("nothing too recent").era == "older"
+    assert parse_critique("不要老电影").era == "recent"
+    titles = TitleIndex([])
+    negated = parse("maybe not any films from the 80's though I did like those films!", titles)
+    assert (negated.year_min, negated.year_max) == (None, None)
+    wanted = parse("no 80s stuff please, 90s is fine", titles)
+    assert (wanted.year_min, wanted.year_max) == (1990, 1999)
+
+
 def test_negative_critique_does_not_ask_for_the_genre_it_names() -> None:
     assert parse_critique("less romantic").genres_to_drop() == {"romance"}
     assert parse_critique("more romantic").genres_to_drop() == set()
@@ -31,7 +55,8 @@ def test_negative_critique_does_not_ask_for_the_genre_it_names() -> None:
 def test_era_bounds_are_relative_to_what_was_shown() -> None:
     assert era_bounds("older", [1990, 2000, 2010]) == (None, 1999)
     assert era_bounds("newer", [1990, 2000, 2010]) == (2001, None)
-    assert era_bounds("older", []) == (None, CLASSIC_BEFORE - 1)
+    assert era_bounds("older", []) == (None, OLDER_BEFORE - 1)
+    assert era_bounds("classic", []) == (None, CLASSIC_BEFORE - 1)
     assert era_bounds("recent", []) == (RECENT_FROM, None)
 
 
