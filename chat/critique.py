@@ -108,18 +108,18 @@ OLDER_BEFORE = 2000  # "older ones" with nothing shown to compare with means bef
 _ERAS = (("older", _OLDER), ("newer", _NEWER), ("classic", _CLASSIC), ("recent", _RECENT))  # first found wins
 _OPPOSITE_ERA = {"older": "newer", "newer": "older", "classic": "recent", "recent": "older"}
 # what an era word is about when it is not an era: "watched it earlier today", "my older sister",
-# "Alien is a classic" (praise for one film, said in a third of ReDial's "classic"s)
+# "Alien is a classic" (praise for one film)
 _NOT_ERA_AFTER = {
     "earlier": re.compile(r"\s*(?:today|tonight|this|that|in|on|at|i|we|you|he|she|they)\b"),
     "older": re.compile(r"\s*(?:brothers?|sisters?|siblings?|sons?|daughters?|kids?|child|children|people|folks|"
                         r"audiences?|viewers?|crowd|generation|actors?|actress(?:es)?|stars?|cast|men|women)\b"),
 }
 # "Classic!", "oh yes classic": only interjections before it, and an exclamation mark or an interjection
-_INTERJECTIONS = re.compile(r"^\s*(?:(?:oh|yes|yeah|yep|wow|so|such|what|a|an|total|true|truly|real|absolute|"
-                            r"definitely)\s+)*$")
+_ONLY_INTERJECTIONS = re.compile(r"^\s*(?:(?:oh|yes|yeah|yep|wow|so|such|what|a|an|total|true|truly|real|absolute|"
+                                 r"definitely)\s+)*$")
 _INTERJECTION = re.compile(r"\b(?:oh|yes|yeah|yep|wow|such|what|total|true|truly|real|absolute|definitely)\b")
 _PRAISE_BEFORE = re.compile(r"(?:\b(?:is|was|are|were|its|it's|that's|thats)|'s)\s+(?:(?:a|an|such|true|real|total|"
-                            r"absolute|an all[- ]time|all[- ]time|definitely|really|big|huge)\s+)*$")
+                            r"absolute|all[- ]time|definitely|really|big|huge)\s+)*$")
 RECENT_FROM = 2010  # "recent" means from this year
 SHORT_MINUTES = 100  # "something short" without a number
 
@@ -182,7 +182,9 @@ def _praise(before: str, after: str) -> bool:
     """Whether "classic" here praises a film rather than asking for old ones."""
     if _PRAISE_BEFORE.search(before):
         return True
-    return bool(_INTERJECTIONS.match(before)) and (after.lstrip().startswith("!") or bool(_INTERJECTION.search(before)))
+    return bool(_ONLY_INTERJECTIONS.match(before)) and (after.lstrip().startswith("!")
+                                                         or bool(_INTERJECTION.search(before)))
+
 
 def _minutes(lowered: str) -> int | None:
     m = _DURATION.search(lowered)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from chat.critique import CLASSIC_BEFORE, OLDER_BEFORE, RECENT_FROM, era_bounds, parse_critique
-from chat.linker import TitleIndex, parse
 from chat.engine import Engine
+from chat.linker import TitleIndex, parse
 from chat.state import DialogueState
 
 
