@@ -52,6 +52,10 @@ _YEAR = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d)")
 # read as a title only when typed as one: with a capital, not at the start of a sentence, or quoted.
 KNOWN_ZIPF, COMMON_ZIPF, VERY_COMMON_ZIPF = 3.4, 4.4, 5.0
 _SENTENCE_START = re.compile(r"(?:^|[.!?;:]\s*|\n\s*)$")
+# in generated text (strict case), a sentence-initial title followed by one of these is the sentence's
+# subject, so its capital counts: "Saw is a tense thriller" names the film, "Hope you enjoy it" does not
+_SUBJECT_VERB = re.compile(r"\s+(?:is|was|has|had|follows|tells|stars|features|offers|delivers|shows|explores|"
+                           r"takes|brings|blends|combines|remains|became|becomes|won|pairs|sees|puts|turns)\b")
 
 
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
@@ -254,8 +258,9 @@ class TitleIndex:
                         continue  # a typo keeps the first letter: "oldie" is not "Goldie", "write" not "Rite"
                     if hit and strict_case and not text[a:b][:1].isupper():
                         continue
-                    if hit and self._plausible(hit, text[a:b], words, bool(_SENTENCE_START.search(text[:a])),
-                                               _in_name_run(text, tokens, i, n)):
+                    subject = strict_case and bool(_SUBJECT_VERB.match(text, b))
+                    starts = bool(_SENTENCE_START.search(text[:a])) and not subject
+                    if hit and self._plausible(hit, text[a:b], words, starts, _in_name_run(text, tokens, i, n)):
                         spans.append((a, b, hit, _year_after(text, b)))
                         i += n
                         matched = True

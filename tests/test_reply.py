@@ -8,6 +8,7 @@ from chat.checker import ExplanationChecker, genres_named
 from chat.linker import TitleIndex
 from chat.reply import clean_reason
 from storage.importers import embedded_catalog_files, load_file
+from storage.records import CatalogItem
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +28,18 @@ def test_checker_accepts_facts_and_rejects_foreign_titles_and_numbers(catalog) -
     assert not check.check("Shot in 3D over 12 years.", odyssey).ok  # numbers not in the catalog facts
     assert not check.check('A must-see, like "Space Pirates of Mars".', odyssey).ok  # an emphasised unknown name
     assert check.check("An alien crew drifts through space.", odyssey).ok  # lowercase words are not titles
+
+
+def test_checker_reads_a_common_word_title_that_starts_a_generated_sentence_as_its_subject() -> None:
+    # user text needs a capital past the sentence start for "Saw" or "Hope"; generated text names a film
+    # when the title is the subject of its sentence
+    shown = CatalogItem("m0", "movie", "Heat", year=1995, genres=("crime",))
+    others = [CatalogItem(f"m{i}", "movie", n, year=2000 + i) for i, n in enumerate(["Saw", "Hope", "Up"], 1)]
+    check = ExplanationChecker(TitleIndex([shown, *others]), set())
+    for text in ("Saw is just as tense.", "A tight crime story. Up follows a similar path.", "Hope has the same pull."):
+        assert not check.check(text, shown).ok, text
+    for text in ("Hope you enjoy this crime story.", "Up next: a tight crime story.", "A crime story, saw it twice."):
+        assert check.check(text, shown).ok, text
 
 
 def test_checker_rejects_wrong_people_genres_and_prompt_echoes(catalog) -> None:  # type: ignore[no-untyped-def]
