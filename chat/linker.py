@@ -254,13 +254,15 @@ class TitleIndex:
                                                                 for w in words)):
                         continue  # real words are no typos
                     hit = self._lookup(phrase, fuzzy=fuzzy)
-                    if hit and fuzzy and hit[:1] != phrase[:1]:
+                    if not hit:
+                        continue
+                    if fuzzy and hit[:1] != phrase[:1]:
                         continue  # a typo keeps the first letter: "oldie" is not "Goldie", "write" not "Rite"
-                    if hit and strict_case and not text[a:b][:1].isupper():
+                    if strict_case and not text[a:b][:1].isupper():
                         continue
                     subject = strict_case and bool(_SUBJECT_VERB.match(text, b))
                     starts = bool(_SENTENCE_START.search(text[:a])) and not subject
-                    if hit and self._plausible(hit, text[a:b], words, starts, _in_name_run(text, tokens, i, n)):
+                    if self._plausible(hit, text[a:b], words, starts, _in_name_run(text, tokens, i, n)):
                         spans.append((a, b, hit, _year_after(text, b)))
                         i += n
                         matched = True
