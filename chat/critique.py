@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from chat.lexicon import CLAUSE_BREAKS, NEGATION_BEFORE
@@ -199,16 +200,26 @@ def _minutes(lowered: str) -> int | None:
     return None
 
 
-def era_bounds(era: str, shown_years: list[int]) -> tuple[int | None, int | None]:
-    """(year_min, year_max) for an era critique; "older"/"newer" are relative to the mean year shown."""
+def era_bounds(era: str, shown_years: list[int],
+               example_years: Sequence[int] = ()) -> tuple[int | None, int | None]:
+    """(year_min, year_max) for an era critique; "older"/"newer" are relative to the mean year shown.
+
+    `example_years`: years of the films the same message gives as examples ("older ones like Die Hard");
+    the range widens to keep them in, since they show what the user means by the era.
+    """
     if era in ("older", "newer") and shown_years:
         mean = sum(shown_years) / len(shown_years)
-        return (None, math.floor(mean) - 1) if era == "older" else (math.ceil(mean) + 1, None)
-    if era == "older":
-        return None, OLDER_BEFORE - 1
-    if era == "classic":
-        return None, CLASSIC_BEFORE - 1
-    return RECENT_FROM, None
+        low, high = (None, math.floor(mean) - 1) if era == "older" else (math.ceil(mean) + 1, None)
+    elif era == "older":
+        low, high = None, OLDER_BEFORE - 1
+    elif era == "classic":
+        low, high = None, CLASSIC_BEFORE - 1
+    else:
+        low, high = RECENT_FROM, None
+    if example_years:
+        low = min(low, *example_years) if low is not None else None
+        high = max(high, *example_years) if high is not None else None
+    return low, high
 
 
 def direction_label(name: str, sign: int, language: str) -> str:

@@ -179,7 +179,9 @@ def apply(u: Understanding, state: DialogueState, items: Mapping[str, CatalogIte
     elif c.era:
         found = (items.get(i) for i in state.last_shown) if items else ()
         shown = [it.year for it in found if it and it.year]
-        state.year_min, state.year_max = era_bounds(c.era, shown)
+        liked = (items.get(m.item_id) for m in p.mentions if m.polarity != "dislike") if items else ()
+        examples = [it.year for it in liked if it and it.year]  # "older ones like Die Hard"
+        state.year_min, state.year_max = era_bounds(c.era, shown, examples)
     for name, sign in c.directions:
         state.steer(name, sign)
         if sign < 0:  # "less scary" after "scary movies": horror stops being a requirement

@@ -60,6 +60,25 @@ def test_era_bounds_are_relative_to_what_was_shown() -> None:
     assert era_bounds("recent", []) == (RECENT_FROM, None)
 
 
+def test_films_given_as_examples_of_an_era_stay_inside_it() -> None:
+    assert era_bounds("older", [], [2008]) == (None, 2008)
+    assert era_bounds("older", [], [1975]) == (None, OLDER_BEFORE - 1)
+    assert era_bounds("classic", [], [1994]) == (None, 1994)
+    assert era_bounds("newer", [2010, 2012], [2005]) == (2005, None)
+    assert era_bounds("recent", [], [2015]) == (RECENT_FROM, None)
+
+
+def test_older_ones_like_a_recent_film_keep_that_film_in_range(engine: Engine) -> None:
+    sid = engine.new_session()
+    engine.ask(sid, "older ones like The Dark Knight")
+    state = DialogueState.from_json(engine.conversations.load_state(sid))
+    assert state.year_max is not None and state.year_max >= 2008
+    other = engine.new_session()
+    engine.ask(other, "older ones like The Dark Knight, not Inception")
+    state = DialogueState.from_json(engine.conversations.load_state(other))
+    assert state.year_max == 2008  # the disliked film (2010) is no example of what they want
+
+
 def test_older_lowers_the_mean_year_and_keeps_the_genre(engine: Engine) -> None:
     sid = engine.new_session()
     first = engine.ask(sid, "I love sci-fi movies")
