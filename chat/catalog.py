@@ -75,22 +75,23 @@ class Catalog:
         index = VectorIndex(ordered, matrix)
         return cls(items=items, index=index, titles=TitleIndex(items.values()),
                    people={p for it in items.values() for p in it.creators if len(p) > 3},
-                   ranker=load_ranker(RankerRepository(repo.sessions), index,
-                                      FeedbackRepository(repo.sessions) if with_likes else None,
-                                      embedder.name) if with_ranker else None)
+                   ranker=load_ranker(RankerRepository(repo.sessions), index, embedder.name,
+                                      FeedbackRepository(repo.sessions) if with_likes else None)
+                   if with_ranker else None)
 
 
 # Without a fitted model, users' likes still count: liked-together items lift each other this much.
 FEEDBACK_WEIGHTS = HybridWeights(liked=0.5)
 
 
-def load_ranker(rankers: RankerRepository, index: VectorIndex, feedback: FeedbackRepository | None = None,
-                embedder: str | None = None) -> HybridRanker | None:
-    """The stored hybrid ranker bound to `index`, its collaborative counts joined by the product's own
-    feedback (items liked by the same user; accepted recommendations), or None when there is neither."""
-    stored = rankers.load()
+def load_ranker(rankers: RankerRepository, index: VectorIndex, embedder: str,
+                feedback: FeedbackRepository | None = None) -> HybridRanker | None:
+    """The stored hybrid ranker fitted with `embedder` (else the shared one) bound to `index`, its collaborative
+    counts joined by the product's own feedback (items liked by the same user; accepted recommendations), or
+    None when there is neither."""
+    stored = rankers.load_for(embedder)
     fitted_with = stored.meta.get("embedder") if stored else None
-    if embedder and fitted_with and fitted_with != embedder:
+    if fitted_with and fitted_with != embedder:
         log.warning("The hybrid ranker was fitted with the embedder %s, not %s: its weights may not suit this "
                     "one; re-run `concierge eval fit` with this embedder.", fitted_with, embedder)
     weights = HybridWeights.from_json(stored.weights) if stored and stored.weights else None

@@ -183,7 +183,7 @@ class Engine:
         if likes != self._likes and self.settings.learn_from_likes:  # new likes: rebuild the collaborative counts
             self._likes = likes
             self.catalog.ranker = load_ranker(RankerRepository(self.catalog_repo.sessions), self.catalog.index,
-                                              self.profiles.feedback_repo)
+                                              self.embedder.name, self.profiles.feedback_repo)
         version = self.catalog_repo.version()
         if version == self._catalog_version:
             return False

@@ -11,7 +11,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from storage.schema import ItemLink, RankerModel
 
-DEFAULT_MODEL = "default"
+DEFAULT_MODEL = "default"  # the shared model: rankers fitted before they were kept per embedder, feedback-only counts
+EMBEDDER_PREFIX = "embedder:"
+
+
+def model_name(embedder: str) -> str:
+    """The stored name of the ranker fitted with `embedder` (its weights suit that embedder's scores only)."""
+    return (EMBEDDER_PREFIX + embedder)[:100]
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,10 @@ class RankerRepository:
             links = s.execute(select(ItemLink.source_id, ItemLink.target_id, ItemLink.count)
                               .where(ItemLink.model == name)).all()
             return StoredRanker(dict(row.weights), dict(row.meta), [(a, b, float(n)) for a, b, n in links])
+
+    def load_for(self, embedder: str) -> StoredRanker | None:
+        """The ranker fitted with `embedder`, else the shared one (which may suit another embedder: see its meta)."""
+        return self.load(model_name(embedder)) or self.load()
 
     def add_links(self, links: Iterable[tuple[str, str, float]], name: str = DEFAULT_MODEL) -> None:
         """Add counts (e.g. from an accepted recommendation) to an existing model; new pairs are created."""

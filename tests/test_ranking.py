@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chat.catalog import Catalog, ranker_for
+from chat.catalog import Catalog, load_ranker, ranker_for
 from chat.evaluation.dialogues import load_dialogues
 from chat.evaluation.fit import GENRE_HARD, fit_and_store
 from chat.recommend import Recommender
@@ -17,7 +17,7 @@ from retrieval.embedders.hashing import HashingEmbedder
 from retrieval.ranking import HybridRanker, HybridWeights, LinkCounts, PeopleIndex, item_people
 from storage.engine import make_engine, migrate, session_factory
 from storage.errors import ConciergeError
-from storage.ranker_store import RankerRepository
+from storage.ranker_store import RankerRepository, model_name
 from storage.records import CatalogItem
 from storage.repository import CatalogRepository
 from tests.test_evaluation import catalog, catalog_of, conversation  # noqa: F401  (fixture)
@@ -54,7 +54,7 @@ def test_fit_learns_co_occurrence_and_live_chat_uses_it(tmp_path: Path, catalog:
                            show_progress=False)
     assert result.scores["R@1"] == 1.0 > result.content_only["R@1"]
     assert result.weights.liked > 0 or result.weights.popularity > 0
-    stored = rankers.load()
+    stored = rankers.load_for(HashingEmbedder().name)
     assert stored is not None and stored.meta["conversations"] == 40 and len(stored.meta["conversation_ids"]) == 40
     # a fresh process: the catalog loads the stored ranker, and the live recommender ranks The Shining first
     fresh = Catalog.load(CatalogRepository(session_factory(engine)), HashingEmbedder())
@@ -62,6 +62,29 @@ def test_fit_learns_co_occurrence_and_live_chat_uses_it(tmp_path: Path, catalog:
     state = DialogueState(liked=["redial:4"], mentioned=["redial:4"], statements=["I loved Toy Story"])
     assert [h.item.id for h in Recommender(fresh, HashingEmbedder()).recommend(state, 3)][0] == "redial:3"
     assert Recommender(fresh, HashingEmbedder()).ranking(state, 1) == ["redial:3"]
+
+
+def test_each_embedder_keeps_its_own_fitted_ranker(tmp_path: Path, catalog: Catalog,  # noqa: F811
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    # Weights are in units of one embedder's content scores: fitting with another must not replace them.
+    path = tmp_path / "train.jsonl"
+    path.write_text("\n".join(conversation(str(i), [("s", "I loved @4"), ("r", "Then watch @3")])
+                              for i in range(20)) + "\n", encoding="utf-8")
+    rankers = RankerRepository(session_factory(make_engine(f"sqlite:///{tmp_path / 'c.db'}")))
+    rankers.save({"popularity": 7.0}, {"source": "an older fit", "embedder": "other-embedder"}, [])  # shared slot
+    fitted = fit_and_store(load_dialogues(path).dialogues, catalog, Recommender(catalog, HashingEmbedder()),
+                           rankers, "test", show_progress=False).weights
+    rankers.save({"popularity": 3.0}, {"source": "another fit", "embedder": "hashing-128"}, [],
+                 model_name("hashing-128"))
+    index = catalog.index
+    own = load_ranker(rankers, index, HashingEmbedder().name)
+    assert own is not None and own.weights == fitted
+    other = load_ranker(rankers, index, "hashing-128")
+    assert other is not None and other.weights == HybridWeights(popularity=3.0)
+    with caplog.at_level("WARNING"):
+        shared = load_ranker(rankers, index, "a-third-embedder")  # nothing of its own: the shared one, with a warning
+    assert shared is not None and shared.weights == HybridWeights(popularity=7.0)
+    assert "fitted with the embedder other-embedder, not a-third-embedder" in caplog.text
 
 
 def test_without_a_fitted_model_ranking_is_content_only(tmp_path: Path, catalog: Catalog) -> None:  # noqa: F811
@@ -94,7 +117,7 @@ def test_weights_are_fitted_only_on_conversations_the_embedder_was_not_trained_o
     with pytest.raises(ConciergeError, match="fine-tuned on every one"):
         fit_and_store(dialogues, catalog, rec, rankers, "t", False, frozenset(d.conversation_id for d in dialogues))
     result = fit_and_store(dialogues, catalog, rec, rankers, "t", False, frozenset(str(i) for i in range(15)))
-    stored = rankers.load()
+    stored = rankers.load_for(HashingEmbedder().name)
     assert stored is not None and stored.meta["weight_conversations"] == 5 and result.turns == 5
     assert stored.meta["conversations"] == 20  # the counts still come from every dialogue
     assert stored.meta["embedder"] == HashingEmbedder().name
@@ -207,7 +230,7 @@ def test_fit_learns_what_is_recommended_for_a_genre(tmp_path: Path, catalog: Cat
     rankers = RankerRepository(session_factory(make_engine(f"sqlite:///{tmp_path / 'c.db'}")))
     result = fit_and_store(load_dialogues(path).dialogues, catalog, Recommender(catalog, HashingEmbedder()),
                            rankers, "test", show_progress=False)
-    stored = rankers.load()
+    stored = rankers.load_for(HashingEmbedder().name)
     assert stored is not None and ("genre:horror", "redial:3", 20.0) in stored.links
     assert result.scores["R@1"] == 1.0
     state = DialogueState(genres_wanted=["horror"], statements=["Something horror please"])

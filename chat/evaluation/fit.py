@@ -34,7 +34,7 @@ from chat.recommend import Recommender, context_items
 from retrieval.index import VectorIndex
 from retrieval.ranking import HybridWeights, LinkCounts, PeopleIndex, item_people, zscore
 from storage.errors import ConciergeError
-from storage.ranker_store import RankerRepository
+from storage.ranker_store import RankerRepository, model_name
 
 log = logging.getLogger(__name__)
 
@@ -249,6 +249,6 @@ def fit_and_store(dialogues: list[Dialogue], catalog: Catalog, recommender: Reco
             "weight_conversations": len(scored), "turns": result.turns, "pairs": result.pairs,
             "cv_dedup": result.scores, "cv_dedup_content_only": result.content_only, "folds": FOLDS,
             "conversation_ids": [d.conversation_id for d in dialogues]}
-    rankers.save(result.weights.to_json(), meta, counts.rows())
+    rankers.save(result.weights.to_json(), meta, counts.rows(), model_name(recommender.embedder.name))
     catalog.ranker = ranker_for(result.weights, counts, catalog.index)
     return result

@@ -101,7 +101,7 @@ def run_redial(settings: Settings, dialogues_file: Path, catalog_file: Path, tra
         notes.append(f"fitted the hybrid ranker on the {len(train)} --train conversations first "
                      f"({time.perf_counter() - t:.0f} s, cross-validated dedup R@10 {cv:.3f}); "
                      "it stays stored with the catalog (--no-fit keeps the stored one)")
-    stored = opened.rankers.load()
+    stored = opened.rankers.load_for(embedder.name)
     if not use_ranker:
         catalog.ranker = None
     if catalog.ranker is None:
@@ -164,7 +164,7 @@ def _fit(dialogues: list[Dialogue], opened: OpenedCatalog, embedder: Embedder, s
 
 def _fitted_on(opened: OpenedCatalog, dialogues: list[Dialogue], embedder: str) -> bool:
     """Whether the stored ranker was fitted on exactly these conversations, with this embedder."""
-    stored = opened.rankers.load()
+    stored = opened.rankers.load_for(embedder)
     if stored is None or not stored.weights or stored.meta.get("embedder") != embedder:
         return False
     return sorted(map(str, stored.meta.get("conversation_ids") or [])) == sorted(d.conversation_id for d in dialogues)
