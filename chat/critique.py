@@ -13,9 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from chat.lexicon import CLAUSE_BREAKS, NEGATION_BEFORE
-from chat.linker import cue_positions
-
-_CJK = re.compile(r"[\u3400-\u9fff]")
+from chat.linker import cue_pattern, cue_positions
 
 
 @dataclass(frozen=True)
@@ -144,7 +142,7 @@ class Critique:
 
 
 def _pattern(cue: str) -> str:
-    return re.escape(cue) if _CJK.search(cue) else r"(?<![a-z-])" + re.escape(cue) + r"(?![a-z-])"
+    return cue_pattern(cue, "a-z-")  # a hyphenated word is another word: "post-modern" asks for no era
 
 
 def _found(lowered: str, cues: tuple[str, ...]) -> bool:

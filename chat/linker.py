@@ -338,11 +338,18 @@ def _clauses(text: str) -> list[tuple[int, int]]:
     return [(a, b) for a, b in bounds if b > a]
 
 
+def cue_pattern(cue: str, word_chars: str = "a-z") -> str:
+    """A regex for `cue` as a whole word: no `word_chars` (a character class body) on either side.
+    A cue in a CJK script matches anywhere, since those scripts do not put spaces between words."""
+    if _CJK.search(cue):
+        return re.escape(cue)
+    return rf"(?<![{word_chars}]){re.escape(cue)}(?![{word_chars}])"
+
+
 def cue_positions(lowered: str, cues: Sequence[str]) -> list[tuple[int, int]]:
     found = []
     for cue in cues:
-        pattern = re.escape(cue) if _CJK.search(cue) else r"(?<![a-z])" + re.escape(cue) + r"(?![a-z])"
-        found += [(m.start(), m.end()) for m in re.finditer(pattern, lowered)]
+        found += [(m.start(), m.end()) for m in re.finditer(cue_pattern(cue), lowered)]
     return found
 
 
