@@ -310,9 +310,10 @@ class TitleIndex:
 
 
 def _in_name_run(text: str, tokens: Sequence[tuple[int, int, str]], i: int, n: int) -> bool:
-    """Whether tokens[i:i+n] touch another capitalised word, with only a space between ("Chris Rock")."""
+    """Whether tokens[i:i+n] touch another capitalised word, with only a space between ("Chris Rock").
+    "I" and a leading article are no such word: "The" in "I love The Godfather" belongs to the title."""
     neighbours = []
-    if i > 0:
+    if i > 0 and text[tokens[i - 1][0]:tokens[i - 1][1]] not in ("The", "A", "An"):
         neighbours.append((tokens[i - 1], text[tokens[i - 1][1]:tokens[i][0]]))
     if i + n < len(tokens):
         neighbours.append((tokens[i + n], text[tokens[i + n - 1][1]:tokens[i + n][0]]))

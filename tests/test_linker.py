@@ -65,7 +65,7 @@ def test_ordinary_words_are_not_titles_unless_typed_as_titles() -> None:
     # ReDial's catalog has films called Saw, Hope, Haven, Rock, Date Night, Loved, Everly, Goldie and M:
     # before these rules, "haven't" alone was read as the film Haven 460 times in 1,000 conversations
     names = ["Saw", "Hope", "Haven", "Rock", "Date Night", "Loved", "Everly", "Goldie", "M", "Comedy", "Batman",
-             "Titanic", "Inception", "Die Hard"]
+             "Titanic", "Inception", "Die Hard", "The Godfather"]
     index = TitleIndex([CatalogItem(f"m{i}", "movie", n, year=2000 + i) for i, n in enumerate(names)])
 
     def found(text: str) -> list[str]:
@@ -78,6 +78,9 @@ def test_ordinary_words_are_not_titles_unless_typed_as_titles() -> None:
     assert found('Have you seen "Hope"?') == ["Hope"]
     assert found("batman or titanic, and I loved inceptoin") == ["Batman", "Titanic", "Inception"]
     assert found("Die Hard is the best") == ["Die Hard"]
+    # a title's own article is no neighbouring name: "The Godfather" is not "Chris Rock"
+    assert found("I love The Godfather.") == found("i love the godfather") == ["The Godfather"]
+    assert found("I love The Rock") == ["Rock"]
 
 
 def test_references_years_and_greetings(titles: TitleIndex) -> None:
