@@ -65,6 +65,23 @@ def test_lm_extraction_returns_valid_json(real_engine: Engine) -> None:
     assert "movie:the-matrix-1999" in liked
 
 
+def test_qwen_rewords_the_simulated_seeker_without_changing_what_it_says(real_engine: Engine) -> None:
+    import random
+
+    from chat.evaluation.simulate import LMSeeker, RuleSeeker, keeps_the_facts
+
+    items = list(real_engine.catalog.items.values())
+    target = next(it for it in items if it.genres and it.year and it.creators and it.description)
+    liked = [next(it for it in items if it.id != target.id and it.domain == target.domain)]
+    seeker = LMSeeker(target, liked, random.Random(0), real_engine.generator, real_engine.catalog.titles)
+    rules = RuleSeeker(target, liked, random.Random(0))
+    pairs = [(rules.opening(), seeker.opening()), (rules.answer(), seeker.answer())]
+    pairs += [(rules.reject(liked), seeker.reject(liked)) for _ in range(2)]
+    assert seeker.kept >= 2, pairs  # the prompt gets the model to reword, not to answer
+    for original, sent in pairs:
+        assert target.title not in sent and keeps_the_facts(original, sent, real_engine.catalog.titles)
+
+
 def test_smollm2_preset_generates(tmp_path: Path) -> None:
     from chat.lm.presets import load_generator
 

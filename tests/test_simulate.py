@@ -7,7 +7,9 @@ from pathlib import Path
 
 from chat.engine import Engine
 from chat.evaluation.dialogues import MentionResolver
-from chat.evaluation.simulate import Episode, RuleSeeker, episodes, simulate
+from chat.evaluation.simulate import Episode, LMSeeker, RuleSeeker, episodes, keeps_the_facts, same_reading, simulate
+from chat.linker import TitleIndex
+from chat.lm.base import Message, ScriptedGenerator
 from retrieval.embedders.hashing import HashingEmbedder
 from storage.records import CatalogItem
 from tests.conftest import fake_settings
@@ -83,3 +85,57 @@ def test_stored_likes_steer_the_ranker_only_when_learning_from_likes(tmp_path: P
     fixed.feedback(fixed.new_session("u2"), "redial:1", "like")
     fixed.refresh_catalog()
     assert fixed.catalog.ranker is None  # no fitted model and no likes used: content-only ranking
+
+
+def test_a_rewording_is_sent_only_when_the_rules_read_it_as_the_original() -> None:
+    heat = CatalogItem("m:heat", "movie", "Heat", year=1995, genres=("crime", "thriller"),
+                       description="A detective chases a crew of thieves.", creators=("Michael Mann",))
+    alien = CatalogItem("m:alien", "movie", "Alien", year=1979, genres=("sci-fi", "horror"))
+    titles = TitleIndex([heat, alien])
+    assert same_reading("I really liked Alien. Can you recommend a crime movie?",
+                        "loved Alien! got any good crime films?", titles)
+    assert not same_reading("Can you recommend a crime movie?", "got any good films?", titles)  # genre lost
+    assert not same_reading("Something from the 1990s would be better.", "something newer maybe", titles)
+    assert not same_reading("Can you recommend a crime movie?", "any crime movie like Alien?", titles)  # added
+    assert not same_reading("I really liked Alien.", "I really hated Alien.", titles)  # meaning turned
+
+    replies = iter(["loved Alien! got any good crime films?",  # kept
+                    "Something like Heat, a crime thriller?",  # names the target: not sent
+                    "x" * 400])  # a ramble: not sent
+    generator = ScriptedGenerator(respond=lambda _messages: next(replies))
+    seeker = LMSeeker(heat, [alien], random.Random(0), generator, titles)
+    assert seeker.opening() == "loved Alien! got any good crime films?"
+    assert seeker.answer() == "I'd like a crime thriller movie from the 1990s."
+    assert seeker.reject([alien]).startswith("Not those. ")
+    assert (seeker.reworded, seeker.kept) == (3, 1)
+    prompt: list[Message] = generator.calls[0]
+    assert prompt[0]["role"] == "system" and prompt[-1] == {
+        "role": "user", "content": "Hi! I really liked Alien. Can you recommend a crime movie?"}
+    assert not any("Heat" in m["content"] for m in prompt)  # the model sees the rule message, never the target
+
+
+def test_a_rewording_keeps_the_story_words_and_the_no() -> None:
+    titles = TitleIndex([CatalogItem("m:alien", "movie", "Alien", year=1979)])
+    original = "Not those. I want a story with detective thieves heist."
+    assert keeps_the_facts(original, "no, not those. after a story with a detective, thieves and a heist", titles)
+    assert not keeps_the_facts(original, "I'm sorry, but I can't assist with that.", titles)  # story lost
+    assert not keeps_the_facts(original, "a story with a detective, thieves and a heist please", titles)  # no "no"
+    assert keeps_the_facts("I like films by Michael Mann.", "Michael Mann films are my thing", titles)
+
+
+def test_simulation_with_the_model_counts_rewordings_and_still_hides_the_target(tmp_path: Path) -> None:
+    engine = engine_on_tiny_catalog(tmp_path)
+
+    def reword(messages: list[Message]) -> str:  # a model that rewords loosely, and sometimes says too much
+        text = messages[-1]["content"]
+        return text.replace("Can you recommend", "Any") if "liked" in text else "Finding Nemo maybe?"
+
+    eps = [Episode("1", "redial:6", ("redial:4",)), Episode("2", "redial:3", ())]
+    report = simulate(engine, eps, seed=1, show_progress=False, generator=ScriptedGenerator(respond=reword))
+    data = report.to_json()
+    assert data["lm_rewordings"] >= 2 and 1 <= data["lm_rewordings_kept"] < data["lm_rewordings"]  # type: ignore
+    for t in report.transcripts:
+        seeker_lines = [line for line in t["turns"] if line.startswith("seeker")]  # type: ignore[union-attr]
+        assert not any("Finding Nemo" in line for line in seeker_lines)
+    assert any(" Any " in line for t in report.transcripts for line in t["turns"])  # type: ignore[union-attr]
+    assert "lm_rewordings" not in simulate(engine, eps, seed=1, show_progress=False).to_json()

@@ -169,6 +169,8 @@ def eval_simulate(
     max_turns: Annotated[int, typer.Option("--max-turns", min=1, max=20)] = 5,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the results as JSON here")] = None,
     db: DbOpt = None,
+    with_llm: Annotated[bool, typer.Option("--with-llm", help="the generative model rewords the seeker's messages "
+                                           "(kept only when the rules read them as the originals)")] = False,
     verbose: Verbose = False,
 ) -> None:
     """A rule-based seeker with a hidden target talks to the engine: success@3, success@5, mean turns."""
@@ -177,12 +179,15 @@ def eval_simulate(
 
     logging.getLogger("chat.catalog").setLevel(logging.INFO)
     try:
-        out = run_simulate(settings, dialogues, catalog, split, episodes, seed, max_turns, db)
+        out = run_simulate(settings, dialogues, catalog, split, episodes, seed, max_turns, db, with_llm=with_llm)
     except ConciergeError as exc:
         raise exit_error(exc) from None
     typer.echo(f"{out['episodes']} episodes ({split}, seed {seed}, ranker: {out['ranker']}): "
                f"success@3 {out['success@3']}, success@5 {out['success@5']}, "
                f"mean turns to success {out['mean_turns_to_success']}")
+    if with_llm:
+        typer.echo(f"the model reworded {out['lm_rewordings_kept']} of {out['lm_rewordings']} seeker messages; "
+                   "the others were sent as the rules wrote them")
     if json_out is not None:
         json_out.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         typer.echo(f"wrote {json_out}")

@@ -172,8 +172,9 @@ def _fitted_on(opened: OpenedCatalog, dialogues: list[Dialogue], embedder: str) 
 
 def run_simulate(settings: Settings, dialogues_file: Path, catalog_file: Path, split: str = "heldout",
                  episodes_n: int = 50, seed: int = 0, max_turns: int = 5, db_url: str | None = None,
-                 show_progress: bool = True) -> dict[str, object]:
-    """Simulated seekers with hidden targets (taken from `split` of the dialogues) against the live engine."""
+                 show_progress: bool = True, with_llm: bool = False) -> dict[str, object]:
+    """Simulated seekers with hidden targets (taken from `split` of the dialogues) against the live engine;
+    `with_llm`: the generative model rewords the seekers' messages (the engine still reads them by rules)."""
     from chat.engine import Engine
     from chat.evaluation.simulate import episodes, simulate
 
@@ -184,7 +185,12 @@ def run_simulate(settings: Settings, dialogues_file: Path, catalog_file: Path, s
                                        "learn_from_likes": False})
     engine = Engine.from_settings(live, embedder=embedder, load_lm=False)
     eps = episodes(dialogues, MentionResolver(engine.catalog.items), episodes_n, seed)
-    report = simulate(engine, eps, seed, max_turns, show_progress)
+    generator = None
+    if with_llm:
+        from chat.lm.presets import load_generator
+
+        generator = load_generator(settings.lm, settings.cache_dir, settings.resolved_device())
+    report = simulate(engine, eps, seed, max_turns, show_progress, generator)
     out = report.to_json()
     out.update({"split": split, "seed": seed, "ranker": "hybrid" if engine.catalog.ranker else "content only",
                 "examples": report.transcripts})

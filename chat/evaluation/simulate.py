@@ -6,6 +6,12 @@ any) and the target's first genre, answers the bot's question from the target's 
 rejects shown items with a reason drawn from how they differ from the target (genre, decade,
 director, then words from the plot). Success@n: the target is shown within n bot turns.
 Every choice comes from the catalog and a seeded random generator, so a run is reproducible.
+
+`LMSeeker` (`--with-llm`) has the generative model reword each of those messages, so the bot meets
+the wording of a person rather than of a template. The model decides no fact: a rewording is used
+only when the rules read it exactly as they read the original (same movies and how they are meant,
+genres, people, years, critiques), it keeps the original's story words and its "not", and it does not
+name the target; otherwise the original is sent.
 """
 
 from __future__ import annotations
@@ -16,12 +22,21 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from chat import prompts
+from chat.critique import parse_critique
 from chat.engine import Engine
 from chat.evaluation.dialogues import Dialogue, MentionResolver
 from chat.lexicon import GENRES, STOPWORDS
+from chat.linker import TitleIndex, parse
+from chat.lm.base import Generator, Message, complete
 from storage.records import CatalogItem
 
 log = logging.getLogger(__name__)
+
+SEEKER_PROMPT = "seeker_system.txt"
+SEEKER_EXAMPLES = "seeker_examples.json"  # (rule message, rewording) pairs shown to the model first
+MAX_REWORDING_CHARS = 300  # longer model output is a ramble, not a chat message
+REWORDING_TOKENS = 80
 
 
 @dataclass(frozen=True)
@@ -37,6 +52,9 @@ class SimulationReport:
     turns_to_success: list[int] = field(default_factory=list)
     max_turns: int = 5
     transcripts: list[dict[str, object]] = field(default_factory=list)
+    with_llm: bool = False  # the seekers were `LMSeeker`s
+    reworded: int = 0  # seeker messages the model was asked to reword
+    rewordings_kept: int = 0  # of those, rewordings the rules read as the original and sent
 
     def success_at(self, n: int) -> float:
         return sum(1 for t in self.turns_to_success if t <= n) / self.episodes if self.episodes else 0.0
@@ -45,7 +63,9 @@ class SimulationReport:
         mean = sum(self.turns_to_success) / len(self.turns_to_success) if self.turns_to_success else None
         return {"episodes": self.episodes, "success@3": round(self.success_at(3), 4),
                 "success@5": round(self.success_at(5), 4), "mean_turns_to_success": mean and round(mean, 2),
-                "max_turns": self.max_turns}
+                "max_turns": self.max_turns,
+                **({"lm_rewordings": self.reworded, "lm_rewordings_kept": self.rewordings_kept}
+                   if self.with_llm else {})}
 
 
 def episodes(dialogues: Sequence[Dialogue], resolver: MentionResolver, n: int, seed: int) -> list[Episode]:
@@ -125,15 +145,87 @@ class RuleSeeker:
         return "Not those. " + " ".join(reasons)
 
 
+class LMSeeker(RuleSeeker):
+    """The rule seeker's messages reworded by the generative model, each kept only when `keeps_the_facts`."""
+
+    def __init__(self, target: CatalogItem, liked: Sequence[CatalogItem], rng: random.Random,
+                 generator: Generator, titles: TitleIndex) -> None:
+        super().__init__(target, liked, rng)
+        self.generator, self.titles = generator, titles
+        self.reworded = self.kept = 0
+
+    def opening(self) -> str:
+        return self.reword(super().opening())
+
+    def answer(self) -> str:
+        return self.reword(super().answer())
+
+    def reject(self, shown: Sequence[CatalogItem]) -> str:
+        return self.reword(super().reject(shown))
+
+    def reword(self, text: str) -> str:
+        messages: list[Message] = [{"role": "system", "content": prompts.load(SEEKER_PROMPT)}]
+        for original, reworded in prompts.load_json(SEEKER_EXAMPLES):
+            messages += [{"role": "user", "content": original}, {"role": "assistant", "content": reworded}]
+        messages.append({"role": "user", "content": text})
+        out = complete(self.generator, messages, REWORDING_TOKENS, stop=("\n",)).strip().strip('"').strip()
+        self.reworded += 1
+        if not out or len(out) > MAX_REWORDING_CHARS or self.target.title.lower() in out.lower() \
+                or not keeps_the_facts(text, out, self.titles):
+            log.debug("rewording %r of %r not kept", out, text)
+            return text
+        self.kept += 1
+        return out
+
+
+def reading(text: str, titles: TitleIndex) -> tuple[object, ...]:
+    """What the rules take from a message, less its free words: what a rewording must keep."""
+    p, c = parse(text, titles), parse_critique(text)
+    return ({m.item_id: m.polarity for m in p.mentions}, sorted(p.genres_wanted), sorted(p.genres_avoided),
+            sorted(p.people_wanted), sorted(p.people_avoided), p.year_min, p.year_max, p.ordinal_refs, p.that_one,
+            p.wants_another, sorted(c.directions), c.era, c.max_minutes)
+
+
+def same_reading(original: str, reworded: str, titles: TitleIndex) -> bool:
+    return reading(original, titles) == reading(reworded, titles)
+
+
+# words of RuleSeeker's templates: a rewording may drop or change them ("Can you recommend" -> "any")
+_TEMPLATE_WORDS = {"really", "liked", "recommend", "movie", "like", "from", "those", "something", "would",
+                   "better", "films", "want", "story", "with", "different"}
+_NEGATION = re.compile(r"\b(?:no|not|nope|nah|never|none|neither|nothing)\b|n't\b")
+
+
+def fact_words(text: str) -> list[str]:
+    """The words of a rule message that carry a fact (plot words, genres, names), lowercased."""
+    words = (w.lower() for w in re.findall(r"[A-Za-z]{4,}", text))
+    return [w for w in words if w not in STOPWORDS and w not in _TEMPLATE_WORDS]
+
+
+def keeps_the_facts(original: str, reworded: str, titles: TitleIndex) -> bool:
+    """Whether a rewording says what the rule message says: the same reading by the rules, every fact word
+    (a word counts as kept when one in the rewording starts like it: "detective" / "detectives"), and a
+    "not" where the original has one."""
+    if not same_reading(original, reworded, titles):
+        return False
+    if bool(_NEGATION.search(original.lower())) != bool(_NEGATION.search(reworded.lower())):
+        return False
+    have = [w.lower() for w in re.findall(r"[A-Za-z]+", reworded)]
+    return all(any(h.startswith(w[:max(4, len(w) - 2)]) for h in have) for w in fact_words(original))
+
+
 def simulate(engine: Engine, eps: Sequence[Episode], seed: int = 0, max_turns: int = 5,
-             show_progress: bool = True) -> SimulationReport:
+             show_progress: bool = True, generator: Generator | None = None) -> SimulationReport:
+    """Run each episode against `engine`; with `generator`, the seeker's messages are reworded (`LMSeeker`)."""
     from tqdm import tqdm
 
-    report = SimulationReport(max_turns=max_turns)
+    report = SimulationReport(max_turns=max_turns, with_llm=generator is not None)
     items = engine.catalog.items
     for ep in tqdm(eps, desc="simulating", unit="episode", disable=not show_progress):
         rng = random.Random(f"{seed}:{ep.conversation_id}")
-        seeker = RuleSeeker(items[ep.target], [items[i] for i in ep.liked if i in items], rng)
+        liked = [items[i] for i in ep.liked if i in items]
+        seeker = (LMSeeker(items[ep.target], liked, rng, generator, engine.catalog.titles) if generator
+                  else RuleSeeker(items[ep.target], liked, rng))
         session = engine.new_session()
         message = seeker.opening()
         transcript: list[str] = []
@@ -149,6 +241,9 @@ def simulate(engine: Engine, eps: Sequence[Episode], seed: int = 0, max_turns: i
                 message = seeker.answer()
             else:
                 message = seeker.reject([items[i] for i in shown if i in items])
+        if isinstance(seeker, LMSeeker):
+            report.reworded += seeker.reworded
+            report.rewordings_kept += seeker.kept
         if len(report.transcripts) < 5:
             report.transcripts.append({"conversation": ep.conversation_id, "target": ep.target, "turns": transcript})
     return report
