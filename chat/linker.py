@@ -311,9 +311,13 @@ class TitleIndex:
 
 def _in_name_run(text: str, tokens: Sequence[tuple[int, int, str]], i: int, n: int) -> bool:
     """Whether tokens[i:i+n] touch another capitalised word, with only a space between ("Chris Rock").
-    "I" and a leading article are no such word: "The" in "I love The Godfather" belongs to the title."""
+
+    "I" is no such word, nor "The" before a word that is not an everyday one: in "I love The Godfather" it
+    belongs to the title, while "The Rock" in film chat is the actor as often as the film.
+    """
     neighbours = []
-    if i > 0 and text[tokens[i - 1][0]:tokens[i - 1][1]] not in ("The", "A", "An"):
+    article = text[tokens[i - 1][0]:tokens[i - 1][1]] in ("The", "A", "An") if i > 0 else False
+    if i > 0 and not (article and n == 1 and _zipf(tokens[i][2]) < COMMON_ZIPF):
         neighbours.append((tokens[i - 1], text[tokens[i - 1][1]:tokens[i][0]]))
     if i + n < len(tokens):
         neighbours.append((tokens[i + n], text[tokens[i + n - 1][1]:tokens[i + n][0]]))

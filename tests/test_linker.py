@@ -78,9 +78,10 @@ def test_ordinary_words_are_not_titles_unless_typed_as_titles() -> None:
     assert found('Have you seen "Hope"?') == ["Hope"]
     assert found("batman or titanic, and I loved inceptoin") == ["Batman", "Titanic", "Inception"]
     assert found("Die Hard is the best") == ["Die Hard"]
-    # a title's own article is no neighbouring name: "The Godfather" is not "Chris Rock"
+    # a title's own article is no neighbouring name: "The Godfather" is not "Chris Rock"; but "The Rock" is
+    # as often the actor as the film (5 of 5 times in ReDial's shared dialogues), so an everyday word stays out
     assert found("I love The Godfather.") == found("i love the godfather") == ["The Godfather"]
-    assert found("I love The Rock") == ["Rock"]
+    assert found("The Rock is awesome") == found("it has The Rock in it") == []
 
 
 def test_references_years_and_greetings(titles: TitleIndex) -> None:
