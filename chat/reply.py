@@ -59,10 +59,19 @@ def wants_summary(state: DialogueState, titles: dict[str, CatalogItem], language
         bits.append(("不要" if language == "zh" else "no ") + ", ".join(genre_label(g, language)
                                                                         for g in state.genres_avoided))
     if state.year_min or state.year_max:
-        bits.append(f"{state.year_min or ''}-{state.year_max or ''}")
+        bits.append(year_range_label(state.year_min, state.year_max, language))
     if not bits and state.statements and not _INSTRUCTION.search(state.statements[-1]):
         bits.append(short_statement(state.statements[-1]))
     return "; ".join(b for b in bits if b) or ("随便看看" if language == "zh" else "something good")
+
+
+def year_range_label(year_min: int | None, year_max: int | None, language: str) -> str:
+    """"1990-1999", "up to 2008", "from 2010" (an open range written "-2008" reads as a negative number)."""
+    if year_min and year_max:
+        return f"{year_min}-{year_max}"
+    if language == "zh":
+        return f"{year_max}年及以前" if year_max else f"{year_min}年及以后"
+    return f"up to {year_max}" if year_max else f"from {year_min}"
 
 
 def short_statement(text: str, words: int = 8) -> str:

@@ -6,7 +6,8 @@ import pytest
 
 from chat.checker import ExplanationChecker, genres_named
 from chat.linker import TitleIndex
-from chat.reply import clean_reason
+from chat.reply import clean_reason, wants_summary
+from chat.state import DialogueState
 from storage.importers import embedded_catalog_files, load_file
 from storage.records import CatalogItem
 
@@ -67,3 +68,14 @@ def test_clean_reason_drops_cut_off_tails_and_echoed_labels() -> None:
     assert clean_reason("reason: Smart and funny!\n2. Next") == "Smart and funny!"
     assert clean_reason("15 words: Warm and witty.") == "Warm and witty."
     assert clean_reason("no sentence end") == ""
+
+
+def test_the_summary_of_wants_writes_an_open_year_range_in_words() -> None:
+    def summary(year_min: int | None, year_max: int | None, language: str = "en") -> str:
+        return wants_summary(DialogueState(genres_wanted=["sci-fi"], year_min=year_min, year_max=year_max), {},
+                             language)
+
+    assert summary(None, 2008) == "sci-fi; up to 2008"  # was "sci-fi; -2008"
+    assert summary(2010, None) == "sci-fi; from 2010"
+    assert summary(1990, 1999) == "sci-fi; 1990-1999"
+    assert summary(None, 2008, "zh").endswith("2008年及以前")
