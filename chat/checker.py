@@ -79,8 +79,9 @@ class ExplanationChecker:
     """Checks generated text about one item against that item's catalog record.
 
     Allowed: the item's own titles, year, creators and genres; numbers and capitalised names that
-    occur in its description; and the titles, years and people of items the user named themselves
-    (the explanation may refer back to them). Everything else is a claim the catalog does not back.
+    occur in its description; and the titles and people of items the user named themselves (the
+    explanation may refer back to them), with their years and numbers where the sentence names them.
+    Everything else is a claim the catalog does not back.
     """
 
     def __init__(self, titles: TitleIndex, all_people: set[str], user_items: Sequence[CatalogItem] = (),
@@ -107,8 +108,11 @@ class ExplanationChecker:
             if inner and inner not in allowed_names and not any(inner in n for n in allowed_names) \
                     and inner not in normalise(facts):
                 verdict.problems.append(f"emphasises an unknown name: {inner!r}")
-        numbers = {n for it in allowed_items for n in _NUMBER.findall(facts_text(it))}
-        numbers |= {str(it.year) for it in allowed_items if it.year}
+        # a user's item's numbers only beside its name: "2008 — a sci-fi film" about a 1982 film misleads
+        words = f" {normalise(text)} "
+        numbered = [item, *(it for it in self.user_items if any(f" {n} " in words for n in self.titles.names_of(it)))]
+        numbers = {n for it in numbered for n in _NUMBER.findall(facts_text(it))}
+        numbers |= {str(it.year) for it in numbered if it.year}
         wrong = [n for n in _NUMBER.findall(text) if n not in numbers]
         if wrong:
             verdict.problems.append(f"numbers not in the catalog record: {wrong}")

@@ -29,6 +29,9 @@ def test_checker_accepts_facts_and_rejects_foreign_titles_and_numbers(catalog) -
     assert not check.check("Shot in 3D over 12 years.", odyssey).ok  # numbers not in the catalog facts
     assert not check.check('A must-see, like "Space Pirates of Mars".', odyssey).ok  # an emphasised unknown name
     assert check.check("An alien crew drifts through space.", odyssey).ok  # lowercase words are not titles
+    # the user's film's year only beside its name (Qwen wrote "You wanted sci-fi: 2008 — It's a sci-fi film")
+    assert check.check("Like Inception (2010), it keeps you guessing.", odyssey).ok
+    assert not check.check("2010 — It's a sci-fi film by Stanley Kubrick.", odyssey).ok
 
 
 def test_checker_reads_a_common_word_title_that_starts_a_generated_sentence_as_its_subject() -> None:
