@@ -20,6 +20,7 @@ from storage.errors import ConciergeError
 
 if TYPE_CHECKING:
     from chat.evaluation.fit import FitResult
+    from chat.lm.base import Generator
     from retrieval.embedders.base import Embedder
 
 log = logging.getLogger(__name__)
@@ -118,11 +119,7 @@ def run_redial(settings: Settings, dialogues_file: Path, catalog_file: Path, tra
     counts: Counter[str] | None = mention_counts(train, resolver) if train else None
     resolver.unknown.clear()
     resolver.unknown_mentions = 0
-    generator = None
-    if with_llm:
-        from chat.lm.presets import load_generator
-
-        generator = load_generator(settings.lm, settings.cache_dir, settings.resolved_device())
+    generator = _generator(settings) if with_llm else None
     replayer = Replayer(catalog.titles, resolver, generator, "always" if with_llm else "never")
     report = evaluate(dialogues, Recommender(catalog, embedder), resolver, counts, ks, replayer, show_progress)
     return RedialRun(report, loaded, opened, split, train_note, ranker_note, notes)
@@ -162,6 +159,13 @@ def _fit(dialogues: list[Dialogue], opened: OpenedCatalog, embedder: Embedder, s
                          show_progress, embedder_saw)
 
 
+def _generator(settings: Settings) -> Generator:
+    """The configured generative model, for `--with-llm` runs."""
+    from chat.lm.presets import load_generator
+
+    return load_generator(settings.lm, settings.cache_dir, settings.resolved_device())  # type: ignore[no-any-return]
+
+
 def _fitted_on(opened: OpenedCatalog, dialogues: list[Dialogue], embedder: str) -> bool:
     """Whether the stored ranker was fitted on exactly these conversations, with this embedder."""
     stored = opened.rankers.load_for(embedder)
@@ -185,12 +189,7 @@ def run_simulate(settings: Settings, dialogues_file: Path, catalog_file: Path, s
                                        "learn_from_likes": False})
     engine = Engine.from_settings(live, embedder=embedder, load_lm=False)
     eps = episodes(dialogues, MentionResolver(engine.catalog.items), episodes_n, seed)
-    generator = None
-    if with_llm:
-        from chat.lm.presets import load_generator
-
-        generator = load_generator(settings.lm, settings.cache_dir, settings.resolved_device())
-    report = simulate(engine, eps, seed, max_turns, show_progress, generator)
+    report = simulate(engine, eps, seed, max_turns, show_progress, _generator(settings) if with_llm else None)
     out = report.to_json()
     out.update({"split": split, "seed": seed, "ranker": "hybrid" if engine.catalog.ranker else "content only",
                 "examples": report.transcripts})
