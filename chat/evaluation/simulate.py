@@ -153,6 +153,9 @@ class LMSeeker(RuleSeeker):
         super().__init__(target, liked, rng)
         self.generator, self.titles = generator, titles
         self.reworded = self.kept = 0
+        self.prompt: list[Message] = [{"role": "system", "content": prompts.load(SEEKER_PROMPT)}]
+        for original, reworded in prompts.load_json(SEEKER_EXAMPLES):
+            self.prompt += [{"role": "user", "content": original}, {"role": "assistant", "content": reworded}]
 
     def opening(self) -> str:
         return self.reword(super().opening())
@@ -164,10 +167,7 @@ class LMSeeker(RuleSeeker):
         return self.reword(super().reject(shown))
 
     def reword(self, text: str) -> str:
-        messages: list[Message] = [{"role": "system", "content": prompts.load(SEEKER_PROMPT)}]
-        for original, reworded in prompts.load_json(SEEKER_EXAMPLES):
-            messages += [{"role": "user", "content": original}, {"role": "assistant", "content": reworded}]
-        messages.append({"role": "user", "content": text})
+        messages: list[Message] = [*self.prompt, {"role": "user", "content": text}]
         out = complete(self.generator, messages, REWORDING_TOKENS, stop=("\n",)).strip().strip('"').strip()
         self.reworded += 1
         if not out or len(out) > MAX_REWORDING_CHARS or self.target.title.lower() in out.lower() \
