@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz, process
@@ -24,6 +25,7 @@ from chat.lexicon import (
     NEGATION_AFTER,
     NEGATION_BEFORE,
     SEEN_CUES,
+    SENTIMENT_WORDS,
     STOPWORDS,
 )
 from retrieval.ranking import item_people
@@ -51,6 +53,10 @@ _YEAR = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d)")
 # COMMON ("saw", "hope", "fan") or a two-word one of words at or above VERY_COMMON ("date night") is
 # read as a title only when typed as one: with a capital, not at the start of a sentence, or quoted.
 KNOWN_ZIPF, COMMON_ZIPF, VERY_COMMON_ZIPF = 3.4, 4.4, 5.0
+# sentence-opening words that take a title after them ("Loved Inception", "Like The Matrix but funnier")
+_OPENERS = STOPWORDS | SENTIMENT_WORDS | {"seen", "saw", "watched", "rewatched", "tried", "try", "finished"}
+# a surname alone names a person after these words, or with a possessive: "by Nolan", "Miyazaki's films"
+_PERSON_CUES = frozenset({"by", "from", "with", "starring", "featuring", "director", "directed"})
 _SENTENCE_START = re.compile(r"(?:^|[.!?;:]\s*|\n\s*)$")
 # in generated text (strict case), a sentence-initial title followed by one of these is the sentence's
 # subject, so its capital counts: "Saw is a tense thriller" names the film, "Hope you enjoy it" does not
@@ -145,17 +151,23 @@ class TitleIndex:
                                 key=len, reverse=True)
         # people of the catalog by normalised full name; one-word names ("Madonna") are too ambiguous in chat
         self.people: dict[str, str] = {}
+        credits: Counter[str] = Counter()
         for item in items:
-            for person in item_people(item.creators, item.extra):
+            for person in dict.fromkeys(item_people(item.creators, item.extra)):
                 key = normalise(person)
                 if len(key.split()) >= 2 and not _CJK.search(key):
                     self.people.setdefault(key, person)
+                    credits[key] += 1
+        self.first_names = {key.split()[0] for key in self.people}
         self.max_person_tokens = max((len(k.split()) for k in self.people), default=0)
+        self.by_surname = _surnames(credits, self.first_names)
 
     def find_people(self, text: str) -> list[tuple[int, int, str]]:
         """Non-overlapping (start, end, catalog name) mentions of the catalog's people in `text`, longest first."""
-        lowered = plain_text(text).lower()
-        tokens = [(m.start(), m.end(), key) for m in _NAME_TOKEN.finditer(lowered) if (key := normalise(m.group()))]
+        text = plain_text(text)
+        lowered = text.lower()
+        tokens = [(m.start(), m.end(), key) for m in _NAME_TOKEN.finditer(lowered)
+                  if (key := normalise(m.group().removesuffix("'s")))]
         out: list[tuple[int, int, str]] = []
         i = 0
         while i < len(tokens):
@@ -166,6 +178,13 @@ class TitleIndex:
                     i += n
                     break
             else:
+                a, b, key = tokens[i]
+                person = self.by_surname.get(key)
+                cued = lowered.endswith("'s", a, b) or (i > 0 and tokens[i - 1][2] in _PERSON_CUES)
+                longer = i + 1 < len(tokens) and text[b:tokens[i + 1][0]] == " " and text[tokens[i + 1][0]].isupper()
+                typed = text[a].isupper() or _zipf(key) < KNOWN_ZIPF  # "not with gore" is no Al Gore
+                if person is not None and cued and typed and not longer:  # "with Patrick Bateman" is someone else
+                    out.append((a, b, self.people[person]))
                 i += 1
         return out
 
@@ -262,7 +281,8 @@ class TitleIndex:
                         continue
                     subject = strict_case and bool(_SUBJECT_VERB.match(text, b))
                     starts = bool(_SENTENCE_START.search(text[:a])) and not subject
-                    if self._plausible(hit, text[a:b], words, starts, _in_name_run(text, tokens, i, n)):
+                    if self._plausible(hit, text[a:b], words, starts,
+                                                                    _in_name_run(text, tokens, i, n, self.first_names)):
                         spans.append((a, b, hit, _year_after(text, b)))
                         i += n
                         matched = True
@@ -309,16 +329,43 @@ class TitleIndex:
         return any(c.isupper() for c in shown) and not (len(surface) > 1 and surface.isupper())
 
 
-def _in_name_run(text: str, tokens: Sequence[tuple[int, int, str]], i: int, n: int) -> bool:
+def _surnames(credits: Counter[str], first_names: Container[str]) -> dict[str, str]:
+    """Surname -> the normalised full name it stands for, where one person clearly owns it: two or more
+    credits and twice the runner-up's ("Nolan" is Christopher, "Anderson" is nobody), and neither an everyday
+    word ("Stone", "King") nor a first name ("Arnold's best" is Schwarzenegger's, not Tom Arnold's)."""
+    owners: defaultdict[str, list[tuple[int, str]]] = defaultdict(list)
+    for key, n in credits.items():
+        owners[key.split()[-1]].append((n, key))
+    out = {}
+    for surname, people in owners.items():
+        people.sort(reverse=True)
+        n, key = people[0]
+        runner_up = people[1][0] if len(people) > 1 else 0
+        if (n >= 2 and n >= 2 * runner_up and len(surname) >= 3 and surname not in LEXICON_WORDS
+                and surname not in first_names and _zipf(surname) < COMMON_ZIPF):
+            out[surname] = key
+    return out
+
+
+def _in_name_run(text: str, tokens: Sequence[tuple[int, int, str]], i: int, n: int,
+                 first_names: Container[str] = ()) -> bool:
     """Whether tokens[i:i+n] touch another capitalised word, with only a space between ("Chris Rock").
 
     "I" is no such word, nor "The" before a word that is not an everyday one: in "I love The Godfather" it
-    belongs to the title, while "The Rock" in film chat is the actor as often as the film.
+    belongs to the title, while "The Rock" in film chat is the actor as often as the film. Nor, before such a
+    word, is a function or sentiment word capitalised only because it starts the sentence, unless it is one
+    of `first_names` (the first names of the catalog's people): "Like Inception but less confusing", "Loved
+    Inception", but "Chris Rock", "Will Smith" and "Happy Holidays".
     """
     neighbours = []
-    article = text[tokens[i - 1][0]:tokens[i - 1][1]] in ("The", "A", "An") if i > 0 else False
-    if i > 0 and not (article and n == 1 and _zipf(tokens[i][2]) < COMMON_ZIPF):
-        neighbours.append((tokens[i - 1], text[tokens[i - 1][1]:tokens[i][0]]))
+    if i > 0:
+        before = tokens[i - 1]
+        rare = n == 1 and _zipf(tokens[i][2]) < COMMON_ZIPF  # "Happy Holidays", "Ok Hope" stay names
+        article = text[before[0]:before[1]] in ("The", "A", "An")
+        opens = (before[2] in _OPENERS and before[2] not in first_names
+                 and bool(_SENTENCE_START.search(text[:before[0]])))
+        if not (rare and (article or opens)):
+            neighbours.append((before, text[before[1]:tokens[i][0]]))
     if i + n < len(tokens):
         neighbours.append((tokens[i + n], text[tokens[i + n - 1][1]:tokens[i + n][0]]))
     return any(gap.isspace() and text[t[0]:t[0] + 1].isupper() and text[t[0]:t[1]] != "I"
@@ -368,13 +415,25 @@ def polarity(lowered: str, start: int, end: int) -> str:
     return "like"
 
 
+def _genre_form_pattern(form: str) -> str:
+    """A genre form as a whole word, its plural too ("detectives", "romcoms", "space operas")."""
+    if _CJK.search(form):
+        return re.escape(form)
+    if form in _NO_PLURAL or form.endswith("s"):
+        body = re.escape(form)
+    elif form.endswith("y") and form[-2:-1] not in ("a", "e", "i", "o", "u"):
+        body = re.escape(form[:-1]) + "(?:y|ies)"
+    else:
+        body = re.escape(form) + "(?:e?s)?"
+    return rf"(?<![a-z-]){body}(?![a-z-])"
+
+
+_NO_PLURAL = frozenset({"war"})  # "wars" in film chat is Star Wars far more often than war films
+_GENRE_PATTERNS = [(re.compile(_genre_form_pattern(form)), genre) for genre, forms in GENRES.items() for form in forms]
+
+
 def _genre_spans(lowered: str) -> list[tuple[int, int, str]]:
-    spans = []
-    for genre, forms in GENRES.items():
-        for form in forms:
-            pattern = re.escape(form) if _CJK.search(form) else r"(?<![a-z-])" + re.escape(form) + r"(?![a-z-])"
-            spans += [(m.start(), m.end(), genre) for m in re.finditer(pattern, lowered)]
-    return spans
+    return [(m.start(), m.end(), genre) for pattern, genre in _GENRE_PATTERNS for m in pattern.finditer(lowered)]
 
 
 def parse(text: str, titles: TitleIndex) -> Parse:

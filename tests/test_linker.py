@@ -56,9 +56,13 @@ def test_typographic_apostrophes_keep_negation_and_make_no_titles(titles: TitleI
 def test_everyday_genre_words(titles: TitleIndex) -> None:
     cases = {"a superhero movie please": ["action"], "anything Disney or Pixar": ["animation"],
              "a good rom com": ["comedy", "romance"], "zombie movies": ["horror"],
-             "based on a true story": ["biography"], "a spy movie": ["thriller"], "想看超级英雄电影": ["action"]}
+             "based on a true story": ["biography"], "a spy movie": ["thriller"], "想看超级英雄电影": ["action"],
+             # plurals of any form: "detectives" as "detective", "families" as "family"
+             "I want detectives stories": ["mystery"], "space operas": ["sci-fi"], "good for families": ["family"],
+             "dc superheros": ["action"], "I loved Star Wars": [], "culture wars": []}
     for text, genres in cases.items():
         assert sorted(parse(text, titles).genres_wanted) == genres, text
+    assert sorted(parse("no romcoms or biopics", titles).genres_avoided) == ["biography", "comedy", "romance"]
 
 
 def test_ordinary_words_are_not_titles_unless_typed_as_titles() -> None:
@@ -84,6 +88,23 @@ def test_ordinary_words_are_not_titles_unless_typed_as_titles() -> None:
     assert found("The Rock is awesome") == found("it has The Rock in it") == []
 
 
+def test_a_word_capitalised_for_opening_the_sentence_is_no_neighbouring_name() -> None:
+    # "Like" in "Like Inception but less confusing" is capitalised only because it opens the sentence; a
+    # catalog person's first name there is still a name ("Tom Cruise"), and so is a phrase ("Happy Holidays")
+    people = CatalogItem("p", "movie", "Big", year=1988, creators=("Penny Marshall",), extra={"stars": ["Tom Hanks"]})
+    names = ["Inception", "Cruise", "Holidays", "Nerve"]
+    index = TitleIndex([people, *(CatalogItem(f"m{i}", "movie", n, year=2000 + i) for i, n in enumerate(names))])
+
+    def found(text: str) -> list[str]:
+        return [item.title for _a, _b, item in index.find(text)]
+
+    assert found("Like Inception but less confusing") == ["Inception"]
+    assert found("Loved Inception. Anything like it?") == found("Great. Seen Inception, what else?") == ["Inception"]
+    assert found("When Nerve begins, it is fun") == ["Nerve"]
+    assert found("Tom Cruise is great") == found("Happy Holidays!") == found("Ok. Happy Holidays") == []
+    assert parse("Like Inception but less confusing", index).mentions[0].polarity == "like"
+
+
 def test_references_years_and_greetings(titles: TitleIndex) -> None:
     p = parse("not the second one, something from the 90s", titles)
     assert p.ordinal_refs == [(1, "dislike")] and (p.year_min, p.year_max) == (1990, 1999)
@@ -105,7 +126,32 @@ def test_people_named_in_a_message(titles: TitleIndex) -> None:
     p = parse("Something by Christopher Nolan, but nothing from Stanley Kubrick", titles)
     assert p.people_wanted == ["Christopher Nolan"] and p.people_avoided == ["Stanley Kubrick"]
     assert parse("anything by christopher  nolan?", titles).people_wanted == ["Christopher Nolan"]
-    assert parse("I like Nolan", titles).people_wanted == []  # one word is not enough to name a person
+    # a surname alone names a person only after "by", "with"... or with a possessive, and only one who owns it
+    assert parse("I like Nolan", titles).people_wanted == []
+    assert parse("films by Nolan", titles).people_wanted == parse("Nolan's films", titles).people_wanted \
+        == parse("Christopher Nolan's films", titles).people_wanted == ["Christopher Nolan"]
+    assert parse("how about something by miyazaki", titles).people_wanted == ["Hayao Miyazaki"]
+
+
+def test_a_surname_names_only_the_person_who_owns_it() -> None:
+    def film(i: int, director: str, *stars: str) -> CatalogItem:
+        return CatalogItem(f"m{i}", "movie", f"Film {i}", year=2000 + i, creators=(director,),
+                           extra={"stars": list(stars)})
+
+    titles = TitleIndex([film(1, "Wes Anderson", "Bill Murray"), film(2, "Wes Anderson", "Bill Murray"),
+                         film(3, "Paul Thomas Anderson", "Robert Patrick"), film(4, "Paul Thomas Anderson"),
+                         film(5, "Patrick Hughes", "Robert Patrick"), film(6, "Ridley Scott"),
+                         film(7, "Oliver Stone", "Sharon Stone"), film(8, "Oliver Stone", "Sharon Stone"),
+                         film(9, "Davis Guggenheim", "Al Gore"), film(10, "Jon Shenk", "Al Gore")])
+    assert parse("anything with Murray?", titles).people_wanted == ["Bill Murray"]
+    assert parse("something by Anderson", titles).people_wanted == []  # two Andersons, one film apart
+    assert parse("something by Scott", titles).people_wanted == []  # one credit is not enough
+    assert parse("nothing by Stone", titles).people_avoided == []  # an everyday word
+    assert parse("a film with Patrick", titles).people_wanted == []  # also a first name
+    assert parse("with Murray Abraham", titles).people_wanted == []  # someone else's first name
+    # an English word typed in lower case is that word: "thrilling but not with gore" is no Al Gore
+    assert parse("thrilling but not with gore", titles).people_avoided == []
+    assert parse("nothing with Gore", titles).people_avoided == ["Al Gore"]
 
 
 def test_a_person_inside_a_title_is_the_title() -> None:
