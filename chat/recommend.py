@@ -21,6 +21,10 @@ from retrieval.interest import InterestWeights, interest_vector
 from retrieval.ranking import PeopleIndex, item_people
 
 DIRECTION_STRENGTH = 0.35  # how far one critique moves the (unit) interest vector
+# without a fitted ranker, what liked items lend to the items like them (cosine units; fitted on the fit part
+# of the shared ReDial dialogues with --no-ranker, held out: R@10 0.035 -> 0.049, R@50 0.083 -> 0.120)
+LIKED_GENRE_BOOST = 0.04  # for an item with all of the liked items' genres
+LIKED_PEOPLE_BOOST = 0.04  # per (liked item, director or star) link shared
 GENRE_BOOST = 0.06  # score added per matching genre of a critique's pole (cosine units)
 PEOPLE_BOOST = 0.1  # without a fitted ranker: cosine units added per person the user asked for that an item has
 PEOPLE_AVOID = -10.0  # an item with a person the user ruled out ("no Adam Sandler") drops below every other
@@ -80,8 +84,8 @@ class Recommender:
 
     def prior(self, state: DialogueState, vec: np.ndarray | None) -> np.ndarray | None:
         """Everything added to the cosine (n,): critiques' genre boosts, people asked for, the fitted ranker's prior."""
-        parts = [p for p in (self.critique_prior(state), self.people_prior(state), self.ranker_prior(state, vec))
-                 if p is not None]
+        parts = [p for p in (self.critique_prior(state), self.people_prior(state), self.likeness_prior(state),
+                             self.ranker_prior(state, vec)) if p is not None]
         return np.sum(parts, axis=0) if parts else None
 
     @property
@@ -104,6 +108,21 @@ class Recommender:
             lift = PEOPLE_BOOST * self.people.named(state.people_wanted)
             out = lift if out is None else out + lift
         return out
+
+    def likeness_prior(self, state: DialogueState) -> np.ndarray | None:
+        """Without a fitted ranker: items that share genres and people with the liked items rise ("like Inception").
+
+        Per item, LIKED_GENRE_BOOST times the share of the liked items' genres it has (each liked item's genres
+        weighted equally), plus LIKED_PEOPLE_BOOST per (liked item, person) link it shares.
+        """
+        index = self.catalog.index
+        liked = [index.position[i] for i in state.liked[-5:] if i in index.position]
+        if self.catalog.ranker is not None or not liked:
+            return None
+        genres = index.genre_matrix[liked].astype(np.float32)  # (liked, n_genres)
+        weights = (genres / np.maximum(genres.sum(axis=1, keepdims=True), 1.0)).mean(axis=0)  # sums to <= 1
+        out = LIKED_GENRE_BOOST * (index.genre_matrix @ weights) + LIKED_PEOPLE_BOOST * self.people.shared(liked)
+        return out.astype(np.float32)
 
     def critique_prior(self, state: DialogueState) -> np.ndarray | None:
         """Score boosts for the catalog genres that go with the critiques in force."""

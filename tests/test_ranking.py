@@ -258,3 +258,22 @@ def test_evaluation_ranks_with_fitted_counts_only_never_stored_likes(tmp_path: P
     assert evaluated is not None and live is not None
     assert evaluated.collaborative(["m0"])[1] > 0  # the fitted pair
     assert evaluated.collaborative(["m2"]).sum() == 0 < live.collaborative(["m2"])[3]  # the stored likes
+
+
+def test_without_a_ranker_liked_items_lift_the_items_that_share_their_genres_and_people(tmp_path: Path) -> None:
+    films = [("Alien", ("horror", "sci-fi"), "Ridley Scott"), ("Film A", ("horror", "sci-fi"), "Nobody"),
+             ("Film B", ("sci-fi",), "Ridley Scott"), ("Film C", ("comedy",), "Someone")]
+    films_catalog = catalog_of([CatalogItem(f"m:{i}", "movie", t, year=2000, genres=g, creators=(who,),
+                                      description="A film.") for i, (t, g, who) in enumerate(films)],
+                         tmp_path / "l.db")
+    rec = Recommender(films_catalog, HashingEmbedder())
+    state = DialogueState(liked=["m:0"])
+    prior = rec.likeness_prior(state)
+    assert prior is not None
+    # Film A has both of Alien's genres (0.04); Film B half of them (0.02) and its director (0.04)
+    assert np.allclose(prior[1:], [0.04, 0.06, 0.0])
+    vec = rec.interest(state)
+    assert vec is not None and np.allclose(rec.scores(state) - films_catalog.index.scores(vec), prior)  # it ranks
+    assert rec.likeness_prior(DialogueState(statements=["sci-fi"])) is None  # nothing liked
+    films_catalog.ranker = ranker_for(HybridWeights(popularity=1.0), LinkCounts(), films_catalog.index)
+    assert rec.likeness_prior(state) is None  # a fitted ranker has its own, fitted, item features
