@@ -101,7 +101,8 @@ _NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "an": 1, "a": 1, "一": 1, "两
 _DURATION = re.compile(r"(?:shorter than|under|less than|at most|no longer than|within|max(?:imum)?)\s+"
                        r"(an?|one|two|three|half|\d+(?:\.\d+)?)\s*(?:and a half\s+)?(hours?|hrs?|h|minutes?|mins?)\b"
                        r"|([一两二三]|\d+)\s*(?:个)?(小时|分钟)(?:以内|之内|以下)")
-_SHORT = re.compile(r"\bshort(?:er)?\b(?! stor)|短一点|短的")
+_SHORT = re.compile(r"\bshort(?:er)?\b(?! stor)|\b(?:was|were|is|are|felt|way|a bit|a little) too long\b"
+                    r"|\bnot (?:too|so|that|very) long\b|\bnothing (?:too )?long\b|短一点|短的|太长")
 CLASSIC_BEFORE = 1990  # "classics" means before this year
 OLDER_BEFORE = 2000  # "older ones" with nothing shown to compare with means before this year
 _ERAS = (("older", _OLDER), ("newer", _NEWER), ("classic", _CLASSIC), ("recent", _RECENT))  # first found wins

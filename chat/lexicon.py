@@ -64,7 +64,8 @@ NEGATION_BEFORE: tuple[str, ...] = (
 NEGATION_AFTER: tuple[str, ...] = (
     "was boring", "is boring", "was awful", "is awful", "was terrible", "was bad", "sucked", "sucks",
     "was overrated", "is overrated", "bored me", "not for me", "i hated", "i didn't like", "i did not like",
-    "无聊", "不好看", "难看", "我不喜欢", "不喜欢", "没意思", "太烂",
+    "was too long", "was way too long", "was too slow", "dragged on",
+    "无聊", "不好看", "难看", "我不喜欢", "不喜欢", "没意思", "太烂", "太长了",
 )
 SEEN_CUES: tuple[str, ...] = (
     "seen it", "seen that", "already seen", "have seen", "i've seen", "ive seen", "watched it", "already watched",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chat.critique import CLASSIC_BEFORE, OLDER_BEFORE, RECENT_FROM, era_bounds, parse_critique
+from chat.critique import CLASSIC_BEFORE, OLDER_BEFORE, RECENT_FROM, SHORT_MINUTES, era_bounds, parse_critique
 from chat.engine import Engine
 from chat.linker import TitleIndex, parse
 from chat.state import DialogueState
@@ -21,6 +21,10 @@ def test_parse_reads_attribute_era_and_length_critiques() -> None:
     assert parse_critique("shorter than two hours").max_minutes == 120
     assert parse_critique("under 90 minutes").max_minutes == 90
     assert parse_critique("两小时以内").max_minutes == 120
+    # "too long" about a film asks for shorter ones; about anything else it asks for nothing
+    assert parse_critique("Titanic was too long").max_minutes == parse_critique("nothing too long").max_minutes \
+        == parse_critique("泰坦尼克号太长了").max_minutes == SHORT_MINUTES
+    assert parse_critique("it has been too long since my last movie").max_minutes is None
     assert not parse_critique("I loved Inception").any
 
 

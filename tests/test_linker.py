@@ -30,6 +30,8 @@ def test_negation_per_clause(titles: TitleIndex) -> None:
     assert ids(p) == {"movie:inception-2010": "like", "movie:titanic-1997": "dislike"}
     assert p.genres_wanted == ["sci-fi"] and p.genres_avoided == ["horror"]
     assert "horror" not in p.positive_text.lower() and "Titanic" not in p.positive_text
+    assert ids(parse("Titanic was too long, Inception was great", titles)) == {
+        "movie:titanic-1997": "dislike", "movie:inception-2010": "like"}
 
 
 def test_chinese_titles_genres_and_negation(titles: TitleIndex) -> None:
