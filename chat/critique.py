@@ -46,7 +46,8 @@ ATTRIBUTES: dict[str, Attribute] = {
         {"en": ("more violent", "less violent"), "zh": ("更暴力", "不那么暴力")},
         ("more violent", "bloodier", "gorier", "more brutal", "more gore", "更暴力", "更血腥"),
         ("less violent", "less violence", "less gory", "less gore", "less bloody", "less brutal", "not so violent",
-         "not too violent", "gentler", "non-violent", "nonviolent", "不那么暴力", "少点暴力", "别太暴力",
+         "not too violent", "gentler", "non-violent", "nonviolent", "nothing violent", "nothing too violent",
+         "no violence", "without violence", "not violent", "不那么暴力", "少点暴力", "别太暴力",
          "没那么血腥", "不要太血腥", "温和"),
     ),
     "funny": Attribute(
@@ -62,9 +63,11 @@ ATTRIBUTES: dict[str, Attribute] = {
         (), (),
         {"en": ("more complex", "simpler"), "zh": ("更烧脑", "简单一点")},
         ("more complex", "more challenging", "smarter", "more cerebral", "more mind-bending", "more twists",
-         "更烧脑", "烧脑一点"),
+         "mind-bending", "mind bending", "mindbending", "mind-blowing", "twist ending", "plot twist", "plot twists",
+         "更烧脑", "烧脑一点", "烧脑"),
         ("less confusing", "simpler", "easier to follow", "more straightforward", "less complicated",
-         "less complex", "not so confusing", "简单点", "简单一点", "不那么烧脑", "别太烧脑", "不要太复杂"),
+         "less complex", "not so confusing", "not too confusing", "less mind-bending", "not too mind-bending",
+         "简单点", "简单一点", "不那么烧脑", "别太烧脑", "不要太复杂"),
     ),
     "scary": Attribute(
         "scary, terrifying, frightening horror", "cozy, reassuring, safe, not frightening at all",
@@ -146,8 +149,13 @@ def _pattern(cue: str) -> str:
     return cue_pattern(cue, "a-z-")  # a hyphenated word is another word: "post-modern" asks for no era
 
 
-def _found(lowered: str, cues: tuple[str, ...]) -> bool:
-    return any(re.search(_pattern(cue), lowered) for cue in cues)
+def _spans(lowered: str, cues: tuple[str, ...]) -> list[tuple[int, int]]:
+    return [m.span() for cue in cues for m in re.finditer(_pattern(cue), lowered)]
+
+
+def _found(lowered: str, cues: tuple[str, ...], inside: list[tuple[int, int]] | None = None) -> bool:
+    """Whether a cue occurs, not counting one within a span of `inside` ("mind-bending" in "less mind-bending")."""
+    return any(not any(a <= start and end <= b for a, b in inside or ()) for start, end in _spans(lowered, cues))
 
 
 def parse_critique(text: str) -> Critique:
@@ -155,7 +163,8 @@ def parse_critique(text: str) -> Critique:
     lowered = text.lower()
     out = Critique()
     for name, attr in ATTRIBUTES.items():
-        less, more = _found(lowered, attr.less), _found(lowered, attr.more)
+        less_spans = _spans(lowered, attr.less)
+        less, more = bool(less_spans), _found(lowered, attr.more, inside=less_spans)
         if less != more:  # both or neither: nothing clear to act on
             out.directions.append((name, 1 if more else -1))
     out.era = _era(lowered)

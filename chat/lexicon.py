@@ -64,14 +64,15 @@ NEGATION_BEFORE: tuple[str, ...] = (
 NEGATION_AFTER: tuple[str, ...] = (
     "was boring", "is boring", "was awful", "is awful", "was terrible", "was bad", "sucked", "sucks",
     "was overrated", "is overrated", "bored me", "not for me", "i hated", "i didn't like", "i did not like",
-    "was too long", "was way too long", "was too slow", "dragged on",
+    "was too long", "was way too long", "was too slow", "dragged on", "not my thing", "not really my thing",
+    "not my cup of tea", "not my type",
     "无聊", "不好看", "难看", "我不喜欢", "不喜欢", "没意思", "太烂", "太长了",
 )
 SEEN_CUES: tuple[str, ...] = (
     "seen it", "seen that", "already seen", "have seen", "i've seen", "ive seen", "watched it", "already watched",
     "read it", "already read", "看过", "读过", "已经看了",
 )
-CLAUSE_BREAKS = r"(?:[.!?;,。！？；，、\n]|\bbut\b|\bthough\b|\bhowever\b|\balthough\b|\bwhereas\b|但是|但|不过|可是|而且)"
+CLAUSE_BREAKS = r"(?:[.!?;,。！？；，、\n]|(?<!anything )(?<!everything )\bbut\b|\bthough\b|\bhowever\b|\balthough\b|\bwhereas\b|但是|但|不过|可是|而且)"
 
 GREETINGS: tuple[str, ...] = (
     "hi", "hello", "hey", "hiya", "yo", "good morning", "good evening", "good afternoon", "howdy", "sup",

@@ -55,6 +55,9 @@ _YEAR = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d)")
 KNOWN_ZIPF, COMMON_ZIPF, VERY_COMMON_ZIPF = 3.4, 4.4, 5.0
 # sentence-opening words that take a title after them ("Loved Inception", "Like The Matrix but funnier")
 _OPENERS = STOPWORDS | SENTIMENT_WORDS | {"seen", "saw", "watched", "rewatched", "tried", "try", "finished"}
+# "never saw", "haven't seen": a negation about having watched, not about liking
+_UNSEEN = re.compile(r"\b(?:never|not|haven't|havent|have not|hasn't|didn't|didnt|did not|not yet)\s+"
+                     r"(?:yet\s+)?(?:saw|seen|see|watched|watch|read)\b")
 # a surname alone names a person after these words, or with a possessive: "by Nolan", "Miyazaki's films"
 _PERSON_CUES = frozenset({"by", "from", "with", "starring", "featuring", "director", "directed"})
 _SENTENCE_START = re.compile(r"(?:^|[.!?;:]\s*|\n\s*)$")
@@ -406,10 +409,11 @@ def cue_positions(lowered: str, cues: Sequence[str]) -> list[tuple[int, int]]:
 
 
 def polarity(lowered: str, start: int, end: int) -> str:
-    """'dislike' when a negation cue precedes the target in its clause (or follows it), else 'like'."""
+    """'dislike' when a negation cue precedes the target in its clause (or follows it), else 'like'.
+    Not having seen a film says nothing against it: "I never saw The Matrix" is no rejection."""
     for a, b in _clauses(lowered):
         if a <= start < b or (a <= start and end <= b):
-            before = cue_positions(lowered[a:start], NEGATION_BEFORE)
+            before = cue_positions(_UNSEEN.sub(" ", lowered[a:start]), NEGATION_BEFORE)
             after = cue_positions(lowered[end:b], NEGATION_AFTER)
             return "dislike" if before or after else "like"
     return "like"

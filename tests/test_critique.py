@@ -25,6 +25,10 @@ def test_parse_reads_attribute_era_and_length_critiques() -> None:
     assert parse_critique("Titanic was too long").max_minutes == parse_critique("nothing too long").max_minutes \
         == parse_critique("泰坦尼克号太长了").max_minutes == SHORT_MINUTES
     assert parse_critique("it has been too long since my last movie").max_minutes is None
+    assert parse_critique("nothing too violent").directions == parse_critique("something without violence"
+                                                                              ).directions == [("violent", -1)]
+    assert parse_critique("mind-bending movies").directions == [("complex", 1)]
+    assert parse_critique("less mind-bending than Inception").directions == [("complex", -1)]
     assert not parse_critique("I loved Inception").any
 
 

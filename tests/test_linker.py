@@ -32,6 +32,13 @@ def test_negation_per_clause(titles: TitleIndex) -> None:
     assert "horror" not in p.positive_text.lower() and "Titanic" not in p.positive_text
     assert ids(parse("Titanic was too long, Inception was great", titles)) == {
         "movie:titanic-1997": "dislike", "movie:inception-2010": "like"}
+    # not having seen a film is no rejection; "anything but" and "not my thing" are
+    assert ids(parse("I never saw The Matrix", titles)) == {"movie:the-matrix-1999": "like"}
+    assert ids(parse("haven't seen Titanic yet", titles)) == {"movie:titanic-1997": "like"}
+    assert ids(parse("I never liked Titanic", titles)) == {"movie:titanic-1997": "dislike"}
+    assert parse("anything but comedy", titles).genres_avoided == ["comedy"]
+    p = parse("horror is not my thing, comedy is", titles)
+    assert p.genres_avoided == ["horror"] and p.genres_wanted == ["comedy"]
 
 
 def test_chinese_titles_genres_and_negation(titles: TitleIndex) -> None:
