@@ -249,9 +249,12 @@ class Engine:
             else:
                 action = policy.Action.RECOMMEND
                 hits = self.recommender.recommend(state, self.settings.recommendations)
-                if u.critique.max_minutes and not catalog.index.has_runtimes:
-                    notice = (notice + "\n" if notice else "") + policy.NO_RUNTIMES[lang]
-                    yield Delta(policy.NO_RUNTIMES[lang] + "\n")
+                unchecked = [] if catalog.index.has_runtimes or not u.critique.max_minutes else [policy.NO_RUNTIMES]
+                if (u.parse.languages_wanted or u.parse.languages_avoided) and not catalog.index.has_languages:
+                    unchecked.append(policy.NO_LANGUAGES)
+                for note in unchecked:
+                    notice = (notice + "\n" if notice else "") + note[lang]
+                    yield Delta(note[lang] + "\n")
                 if not hits:
                     reply = policy.NOTHING_LEFT[lang]
                     yield Delta(reply)

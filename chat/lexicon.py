@@ -47,6 +47,35 @@ GENRES: dict[str, tuple[str, ...]] = {
     "economics": ("economics", "economy", "经济"),
 }
 
+# original language (ISO 639-1, as catalog records give it) -> how people ask for it ("Korean thrillers",
+# "French films", "日本电影"); nationalities stand for their main language
+LANGUAGES: dict[str, tuple[str, ...]] = {
+    "en": ("english-language", "in english", "hollywood", "american", "british", "英语", "英文", "美国", "好莱坞",
+           "英国"),
+    "zh": ("chinese", "mandarin", "cantonese", "hong kong", "taiwanese", "华语", "国产", "中文", "港片", "香港",
+           "台湾", "大陆"),
+    "ja": ("japanese", "日本", "日语", "日剧", "日影"),
+    "ko": ("korean", "韩国", "韩语", "韩剧", "韩影"),
+    "fr": ("french", "法国", "法语"),
+    "es": ("spanish", "mexican", "argentinian", "argentine", "西班牙", "墨西哥"),
+    "it": ("italian", "意大利"),
+    "de": ("german", "德国", "德语"),
+    "ru": ("russian", "soviet", "俄罗斯", "俄语", "苏联"),
+    "hi": ("hindi", "bollywood", "indian", "印度", "宝莱坞"),
+    "sv": ("swedish", "瑞典"),
+    "da": ("danish", "丹麦"),
+    "no": ("norwegian", "挪威"),
+    "pt": ("portuguese", "brazilian", "葡萄牙", "巴西"),
+    "pl": ("polish", "波兰"),
+    "fa": ("persian", "iranian", "farsi", "伊朗"),
+    "he": ("hebrew", "israeli", "以色列"),
+    "ar": ("arabic", "阿拉伯"),
+    "tr": ("turkish", "土耳其"),
+    "cs": ("czech", "捷克"),
+    "nl": ("dutch", "荷兰"),
+    "hu": ("hungarian", "匈牙利"),
+}
+
 DOMAINS: dict[str, tuple[str, ...]] = {
     "movie": ("movie", "movies", "film", "films", "watch", "watching", "cinema", "flick", "flicks",
               "电影", "影片", "片子", "看片"),

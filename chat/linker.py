@@ -21,6 +21,7 @@ from chat.lexicon import (
     GENRE_WORDS,
     GENRES,
     GREETINGS,
+    LANGUAGES,
     LEXICON_WORDS,
     NEGATION_AFTER,
     NEGATION_BEFORE,
@@ -104,6 +105,8 @@ class Parse:
     genres_avoided: list[str] = field(default_factory=list)
     people_wanted: list[str] = field(default_factory=list)  # catalog people (directors, authors, stars) asked for
     people_avoided: list[str] = field(default_factory=list)
+    languages_wanted: list[str] = field(default_factory=list)  # original languages asked for ("Korean thrillers")
+    languages_avoided: list[str] = field(default_factory=list)
     domain: str | None = None
     year_min: int | None = None
     year_max: int | None = None
@@ -118,7 +121,8 @@ class Parse:
     def has_signal(self) -> bool:
         """Whether the message gives anything to recommend from."""
         return bool(self.mentions or self.genres_wanted or self.genres_avoided or self.people_wanted
-                    or self.people_avoided or self.year_min or self.year_max
+                    or self.people_avoided or self.languages_wanted or self.languages_avoided
+                    or self.year_min or self.year_max
                     or content_words(self.positive_text))
 
 
@@ -436,8 +440,16 @@ _NO_PLURAL = frozenset({"war"})  # "wars" in film chat is Star Wars far more oft
 _GENRE_PATTERNS = [(re.compile(_genre_form_pattern(form)), genre) for genre, forms in GENRES.items() for form in forms]
 
 
+_LANGUAGE_PATTERNS = [(re.compile(cue_pattern(form, "a-z-")), code) for code, forms in LANGUAGES.items()
+                      for form in forms]
+
+
 def _genre_spans(lowered: str) -> list[tuple[int, int, str]]:
     return [(m.start(), m.end(), genre) for pattern, genre in _GENRE_PATTERNS for m in pattern.finditer(lowered)]
+
+
+def _language_spans(lowered: str) -> list[tuple[int, int, str]]:
+    return [(m.start(), m.end(), code) for pattern, code in _LANGUAGE_PATTERNS for m in pattern.finditer(lowered)]
 
 
 def parse(text: str, titles: TitleIndex) -> Parse:
@@ -451,13 +463,16 @@ def parse(text: str, titles: TitleIndex) -> Parse:
         seen = bool(cue_positions(clause_of(lowered, a), SEEN_CUES))
         if item.id not in {m.item_id for m in out.mentions}:
             out.mentions.append(Mention(item.id, text[a:b], pol, seen))
-    for a, b, genre in _genre_spans(lowered):
-        if any(s <= a < e for s, e, _ in title_spans):
-            continue  # "war" inside "Star Wars" is a title, not a genre
-        target = out.genres_avoided if polarity(lowered, a, b) == "dislike" else out.genres_wanted
-        if genre not in target:
-            target.append(genre)
+    for spans, wanted, avoided in ((_genre_spans(lowered), out.genres_wanted, out.genres_avoided),
+                                   (_language_spans(lowered), out.languages_wanted, out.languages_avoided)):
+        for a, b, key in sorted(spans):
+            if any(s <= a < e for s, e, _ in title_spans):
+                continue  # "war" inside "Star Wars", "French" in "The French Connection": titles
+            target = avoided if polarity(lowered, a, b) == "dislike" else wanted
+            if key not in target:
+                target.append(key)
     out.genres_wanted = [g for g in out.genres_wanted if g not in out.genres_avoided]
+    out.languages_wanted = [g for g in out.languages_wanted if g not in out.languages_avoided]
     for a, b, person in titles.find_people(text):
         if any(s <= a < e for s, e, _ in title_spans):
             continue  # "John Malkovich" inside "Being John Malkovich" is the title

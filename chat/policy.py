@@ -108,8 +108,12 @@ CUT_NOTICE = {
 }
 NOTHING_LEFT = {
     "en": "I have nothing left in the catalog that fits all of that. Try loosening a constraint "
-          "(a genre or a year range).",
-    "zh": "目录里已经没有完全符合这些条件的作品了。可以放宽一些条件（类型或年代）再试试。",
+          "(a genre, a language or a year range).",
+    "zh": "目录里已经没有完全符合这些条件的作品了。可以放宽一些条件（类型、语言或年代）再试试。",
+}
+NO_LANGUAGES = {
+    "en": "(This catalog does not record languages, so I could not filter by language.)",
+    "zh": "（目录里没有语言信息，所以没法按语言筛选。）",
 }
 NO_RUNTIMES = {
     "en": "(This catalog has no running times, so I could not check the length.)",

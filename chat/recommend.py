@@ -164,7 +164,8 @@ class Recommender:
             item = self.catalog.items.get(state.liked[-1])
             domain = item.domain if item else None
         return Filters(domain=domain, genres_any=frozenset() if self.soft_genres else frozenset(state.genres_wanted),
-                       genres_none=frozenset(state.genres_avoided), year_min=state.year_min,
+                       genres_none=frozenset(state.genres_avoided), languages_any=frozenset(state.languages_wanted),
+                       languages_none=frozenset(state.languages_avoided), year_min=state.year_min,
                        year_max=state.year_max, max_minutes=state.max_minutes,
                        exclude_ids=frozenset(state.excluded()))
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from chat.checker import ExplanationChecker, first_sentence
 from chat.critique import direction_label
-from chat.lexicon import GENRES
+from chat.lexicon import GENRES, LANGUAGES
 from chat.linker import TitleIndex
 from chat.lm.base import Generator, Message, complete
 from chat.prompts import load
@@ -23,6 +23,9 @@ _CJK = re.compile(r"[\u3400-\u9fff]")
 _INSTRUCTION = re.compile(r"\b(?:ignore|instructions?|system prompt|prompt|password|pretend|disregard|jailbreak)\b"
                           r"|忽略|指令|提示词|密码", re.IGNORECASE)
 _GENRE_ZH = {g: next((f for f in forms if re.search(r"[\u3400-\u9fff]", f)), g) for g, forms in GENRES.items()}
+# "Korean" / "韩国": the first English and the first Chinese way of asking for each language
+_LANGUAGE_NAMES = {code: (forms[0].capitalize(), next((f for f in forms if _CJK.search(f)), forms[0]))
+                   for code, forms in LANGUAGES.items()}
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,11 @@ def genre_label(genre: str, language: str) -> str:
     return _GENRE_ZH.get(genre, genre) if language == "zh" else genre
 
 
+def language_label(code: str, language: str) -> str:
+    names = _LANGUAGE_NAMES.get(code)
+    return code if names is None else names[1] if language == "zh" else names[0]
+
+
 def item_heading(item: CatalogItem, language: str) -> str:
     title = item.display_title(language)
     return f"《{title}》({item.year})" if language == "zh" and item.year else (
@@ -49,6 +57,9 @@ def item_heading(item: CatalogItem, language: str) -> str:
 def wants_summary(state: DialogueState, titles: dict[str, CatalogItem], language: str) -> str:
     """The user's stated preferences in a few words, from the state only."""
     bits: list[str] = []
+    if state.languages_wanted:
+        bits.append(("、" if language == "zh" else " or ").join(language_label(c, language)
+                                                               for c in state.languages_wanted))
     if state.genres_wanted:
         bits.append(", ".join(genre_label(g, language) for g in state.genres_wanted))
     liked = [titles[i].display_title(language) for i in state.liked[-3:] if i in titles]
@@ -58,6 +69,9 @@ def wants_summary(state: DialogueState, titles: dict[str, CatalogItem], language
     if state.genres_avoided:
         bits.append(("不要" if language == "zh" else "no ") + ", ".join(genre_label(g, language)
                                                                         for g in state.genres_avoided))
+    if state.languages_avoided:
+        bits.append(("不要" if language == "zh" else "no ") + ", ".join(language_label(c, language)
+                                                                        for c in state.languages_avoided))
     if state.year_min or state.year_max:
         bits.append(year_range_label(state.year_min, state.year_max, language))
     if not bits and state.statements and not _INSTRUCTION.search(state.statements[-1]):

@@ -30,6 +30,8 @@ class DialogueState(BaseModel):
     genres_avoided: list[str] = Field(default_factory=list)
     people_wanted: list[str] = Field(default_factory=list)  # catalog people asked for ("with Tom Hanks"), newest last
     people_avoided: list[str] = Field(default_factory=list)
+    languages_wanted: list[str] = Field(default_factory=list)  # original languages (ISO 639-1): "Korean films"
+    languages_avoided: list[str] = Field(default_factory=list)
     statements: list[str] = Field(default_factory=list)  # the user's positive statements, oldest first
     directions: list[Direction] = Field(default_factory=list)  # newest last; one per attribute
     domain: str | None = None
@@ -66,6 +68,12 @@ class DialogueState(BaseModel):
     def avoid_genre(self, genre: str) -> None:
         _move(genre, self.genres_avoided, self.genres_wanted)
 
+    def want_language(self, code: str) -> None:
+        _move(code, self.languages_wanted, self.languages_avoided)
+
+    def avoid_language(self, code: str) -> None:
+        _move(code, self.languages_avoided, self.languages_wanted)
+
     def want_person(self, name: str) -> None:
         """Keep the five people asked for most recently."""
         _move(name, self.people_wanted, self.people_avoided)
@@ -88,7 +96,7 @@ class DialogueState(BaseModel):
     @property
     def has_preferences(self) -> bool:
         return bool(self.liked or self.genres_wanted or self.genres_avoided or self.people_wanted
-                    or self.people_avoided or self.statements
+                    or self.people_avoided or self.languages_wanted or self.languages_avoided or self.statements
                     or self.year_min or self.year_max or self.directions)
 
 

@@ -168,6 +168,12 @@ def apply(u: Understanding, state: DialogueState, items: Mapping[str, CatalogIte
         state.want_genre(g)
     for g in p.genres_avoided:
         state.avoid_genre(g)
+    if p.languages_wanted:  # like genres: "Korean ones then" after "French films" replaces French
+        state.languages_wanted = []
+    for code in p.languages_wanted:
+        state.want_language(code)
+    for code in p.languages_avoided:
+        state.avoid_language(code)
     for person in p.people_wanted:
         state.want_person(person)
     for person in p.people_avoided:

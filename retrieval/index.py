@@ -19,7 +19,8 @@ class Filters:
     genres_none: frozenset[str] = frozenset()
     year_min: int | None = None
     year_max: int | None = None
-    language: str | None = None
+    languages_any: frozenset[str] = frozenset()  # original languages; ignored when no item records one
+    languages_none: frozenset[str] = frozenset()
     max_minutes: int | None = None  # applied only to items whose record has a runtime
     exclude_ids: frozenset[str] = field(default_factory=frozenset)
 
@@ -73,8 +74,11 @@ class VectorIndex:
         keep = np.ones(len(self.items), dtype=bool)
         if filters.domain:
             keep &= self.domains == filters.domain
-        if filters.language:
-            keep &= self.languages == filters.language
+        if (filters.languages_any or filters.languages_none) and self.has_languages:
+            if filters.languages_any:
+                keep &= np.isin(self.languages, list(filters.languages_any))
+            if filters.languages_none:
+                keep &= ~np.isin(self.languages, list(filters.languages_none))
         if filters.year_min is not None:
             keep &= self.years >= filters.year_min  # NaN years fail both comparisons: unknown year is excluded
         if filters.year_max is not None:
@@ -93,6 +97,10 @@ class VectorIndex:
             if pos is not None:
                 keep[pos] = False
         return keep
+
+    @property
+    def has_languages(self) -> bool:
+        return bool((self.languages != "").any())
 
     @property
     def has_runtimes(self) -> bool:

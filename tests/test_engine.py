@@ -10,6 +10,7 @@ from sqlalchemy import select
 from chat.engine import Delta, Engine, TurnResult
 from chat.lm.base import ScriptedGenerator
 from chat.state import DialogueState
+from retrieval.embedders.hashing import HashingEmbedder
 from storage.errors import UnknownSessionError
 from storage.records import CatalogItem
 from storage.schema import ShownRecommendation, Turn
@@ -195,3 +196,30 @@ def test_people_asked_for_and_ruled_out_by_name(engine: Engine) -> None:
     sid = engine.new_session()
     out = engine.ask(sid, "I want sci-fi movies, but nothing by Christopher Nolan")
     assert out.recommendations and not {r.item_id for r in out.recommendations} & nolan
+
+
+def test_original_languages_asked_for_and_ruled_out(engine: Engine) -> None:
+    items = engine.catalog.items
+    sid = engine.new_session()
+    out = engine.ask(sid, "Korean thrillers please")
+    assert out.recommendations and {items[r.item_id].language for r in out.recommendations} == {"ko"}
+    assert "Korean" in out.reply.splitlines()[0]
+    out = engine.ask(sid, "French ones then")  # a new language replaces the old one
+    assert out.recommendations and {items[r.item_id].language for r in out.recommendations} == {"fr"}
+    sid = engine.new_session()
+    out = engine.ask(sid, "a sci-fi movie, nothing Chinese or Japanese")
+    assert out.recommendations and not {items[r.item_id].language for r in out.recommendations} & {"zh", "ja"}
+    state = DialogueState.from_json(engine.conversations.load_state(sid))
+    assert state.languages_avoided == ["zh", "ja"] and state.languages_wanted == []
+    out = engine.ask(engine.new_session(), "我想看日本动画")
+    assert out.recommendations and {items[r.item_id].language for r in out.recommendations} == {"ja"}
+
+
+def test_a_catalog_without_languages_says_it_could_not_filter_by_one(tmp_path: Path) -> None:
+    lines = [f'{{"id": "b{i}", "title": "Book {i}", "domain": "book", "genres": ["mystery"], '
+             f'"description": "A mystery number {i}."}}' for i in range(4)]
+    path = tmp_path / "books.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    engine = Engine.for_catalog(fake_settings(tmp_path, lm_replies=False), str(path), embedder=HashingEmbedder())
+    out = engine.ask(engine.new_session(), "French mystery books please")
+    assert "does not record languages" in out.reply and out.recommendations

@@ -175,3 +175,13 @@ def test_a_person_inside_a_title_is_the_title() -> None:
     assert [m.item_id for m in p.mentions] == ["m:1"] and p.people_wanted == []
     p = parse("more with robert downey jr. and John Cusack please", titles)
     assert p.people_wanted == ["Robert Downey Jr.", "John Cusack"]
+
+
+def test_languages_asked_for_unless_inside_a_title() -> None:
+    titles = TitleIndex([CatalogItem("m1", "movie", "The French Connection", year=1971)])
+    p = parse("Korean thrillers or Japanese animation, but nothing Chinese", titles)
+    assert p.languages_wanted == ["ko", "ja"] and p.languages_avoided == ["zh"]
+    assert p.genres_wanted == ["thriller", "animation"] and p.has_signal
+    p = parse("I loved The French Connection", titles)
+    assert p.languages_wanted == [] and [m.item_id for m in p.mentions] == ["m1"]
+    assert parse("想看韩国电影，不要美国的", titles).languages_wanted == ["ko"]

@@ -14,6 +14,7 @@ from chat.evaluation.fit import GENRE_HARD, fit_and_store
 from chat.recommend import Recommender
 from chat.state import DialogueState
 from retrieval.embedders.hashing import HashingEmbedder
+from retrieval.index import Filters, VectorIndex
 from retrieval.ranking import HybridRanker, HybridWeights, LinkCounts, PeopleIndex, item_people
 from storage.engine import make_engine, migrate, session_factory
 from storage.errors import ConciergeError
@@ -277,3 +278,14 @@ def test_without_a_ranker_liked_items_lift_the_items_that_share_their_genres_and
     assert rec.likeness_prior(DialogueState(statements=["sci-fi"])) is None  # nothing liked
     films_catalog.ranker = ranker_for(HybridWeights(popularity=1.0), LinkCounts(), films_catalog.index)
     assert rec.likeness_prior(state) is None  # a fitted ranker has its own, fitted, item features
+
+
+def test_language_filters_apply_only_to_catalogs_that_record_languages() -> None:
+    def index(languages: list[str | None]) -> VectorIndex:
+        items = [CatalogItem(f"m{i}", "movie", f"Film {i}", language=lang) for i, lang in enumerate(languages)]
+        return VectorIndex(items, np.eye(len(items), dtype=np.float32))
+
+    recorded = index(["ko", "fr", None, "ko"])
+    assert recorded.mask(Filters(languages_any=frozenset({"ko"}))).tolist() == [True, False, False, True]
+    assert recorded.mask(Filters(languages_none=frozenset({"ko"}))).tolist() == [False, True, True, False]
+    assert index([None, None]).mask(Filters(languages_any=frozenset({"ko"}))).tolist() == [True, True]
