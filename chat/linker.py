@@ -288,8 +288,8 @@ class TitleIndex:
                         continue
                     subject = strict_case and bool(_SUBJECT_VERB.match(text, b))
                     starts = bool(_SENTENCE_START.search(text[:a])) and not subject
-                    if self._plausible(hit, text[a:b], words, starts,
-                                                                    _in_name_run(text, tokens, i, n, self.first_names)):
+                    in_run = _in_name_run(text, tokens, i, n, self.first_names)
+                    if self._plausible(hit, text[a:b], words, starts, in_run):
                         spans.append((a, b, hit, _year_after(text, b)))
                         i += n
                         matched = True
@@ -423,6 +423,9 @@ def polarity(lowered: str, start: int, end: int) -> str:
     return "like"
 
 
+_NO_PLURAL = frozenset({"war"})  # "wars" in film chat is Star Wars far more often than war films
+
+
 def _genre_form_pattern(form: str) -> str:
     """A genre form as a whole word, its plural too ("detectives", "romcoms", "space operas")."""
     if _CJK.search(form):
@@ -436,10 +439,7 @@ def _genre_form_pattern(form: str) -> str:
     return rf"(?<![a-z-]){body}(?![a-z-])"
 
 
-_NO_PLURAL = frozenset({"war"})  # "wars" in film chat is Star Wars far more often than war films
 _GENRE_PATTERNS = [(re.compile(_genre_form_pattern(form)), genre) for genre, forms in GENRES.items() for form in forms]
-
-
 _LANGUAGE_PATTERNS = [(re.compile(cue_pattern(form, "a-z-")), code) for code, forms in LANGUAGES.items()
                       for form in forms]
 
