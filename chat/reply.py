@@ -65,10 +65,14 @@ def wants_summary(state: DialogueState, titles: dict[str, CatalogItem], language
     liked = [titles[i].display_title(language) for i in state.liked[-3:] if i in titles]
     if liked:
         bits.append(("像" if language == "zh" else "like ") + ", ".join(liked))
+    if state.people_wanted:
+        bits.append(("、" if language == "zh" else ", ").join(state.people_wanted[-2:]))
     bits += [direction_label(d.name, d.sign, language) for d in state.directions[-2:]]
     if state.genres_avoided:
         bits.append(("不要" if language == "zh" else "no ") + ", ".join(genre_label(g, language)
                                                                         for g in state.genres_avoided))
+    if state.people_avoided:
+        bits.append(("不要" if language == "zh" else "no ") + ", ".join(state.people_avoided[-2:]))
     if state.languages_avoided:
         bits.append(("不要" if language == "zh" else "no ") + ", ".join(language_label(c, language)
                                                                         for c in state.languages_avoided))
@@ -160,7 +164,8 @@ def intro(state: DialogueState, known: dict[str, CatalogItem], n: int, language:
     wants = wants_summary(state, known, language)
     if language == "zh":
         return f"根据你的喜好（{wants}），推荐这{n}部：" if wants != "随便看看" else f"先给你推荐{n}部："
-    return f"Here are {n} picks for you ({wants}):" if wants != "something good" else f"Here are {n} picks to start:"
+    picks = "Here is 1 pick" if n == 1 else f"Here are {n} picks"
+    return f"{picks} for you ({wants}):" if wants != "something good" else f"{picks} to start:"
 
 
 _SENTENCE_STOPS = ("\n", ". ", "! ", "? ", "。", "！", "？")  # one sentence per reason: stop at its end

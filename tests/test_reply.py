@@ -6,7 +6,7 @@ import pytest
 
 from chat.checker import ExplanationChecker, genres_named
 from chat.linker import TitleIndex
-from chat.reply import clean_reason, wants_summary
+from chat.reply import clean_reason, intro, wants_summary
 from chat.state import DialogueState
 from storage.importers import embedded_catalog_files, load_file
 from storage.records import CatalogItem
@@ -82,3 +82,12 @@ def test_the_summary_of_wants_writes_an_open_year_range_in_words() -> None:
     assert summary(2010, None) == "sci-fi; from 2010"
     assert summary(1990, 1999) == "sci-fi; 1990-1999"
     assert summary(None, 2008, "zh").endswith("2008年及以前")
+
+
+def test_the_summary_names_people_and_languages_and_counts_one_pick_as_one() -> None:
+    state = DialogueState(people_wanted=["Christopher Nolan"], languages_wanted=["ko"], genres_wanted=["thriller"],
+                          people_avoided=["Adam Sandler"], languages_avoided=["zh"], statements=["films by Nolan"])
+    assert wants_summary(state, {}, "en") == "Korean; thriller; Christopher Nolan; no Adam Sandler; no Chinese"
+    assert wants_summary(state, {}, "zh") == "韩国; 惊悚; Christopher Nolan; 不要Adam Sandler; 不要华语"
+    assert intro(state, {}, 1, "en").startswith("Here is 1 pick for you (Korean")
+    assert intro(DialogueState(), {}, 3, "en") == "Here are 3 picks to start:"
