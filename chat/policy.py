@@ -80,6 +80,21 @@ def clarify(state: DialogueState, p: Parse, pool: Sequence[CatalogItem]) -> Ques
     return None
 
 
+def loosened(state: DialogueState, shown: Sequence[CatalogItem], soft_genres: bool) -> list[dict[str, str]]:
+    """The notices for the hard constraints the recommender had to drop to find anything: wanted genres
+    (unless a fitted ranker makes them a boost), then the year range. Empty when a shown item keeps them."""
+    if not shown:
+        return []
+    out = []
+    wanted = set(state.genres_wanted)
+    if wanted and not soft_genres and not any(wanted & set(it.genres) for it in shown):
+        out.append(LOOSER_GENRES)
+    lo, hi = state.year_min or -9999, state.year_max or 9999
+    if (state.year_min or state.year_max) and not any(it.year and lo <= it.year <= hi for it in shown):
+        out.append(LOOSER_YEARS)
+    return out
+
+
 def question_text(q: Question, state: DialogueState, language: str) -> str:
     zh = language == "zh"
     kind = {"movie": ("movie", "电影"), "book": ("book", "书")}.get(state.domain or "", ("pick", "作品"))
@@ -110,6 +125,15 @@ NOTHING_LEFT = {
     "en": "I have nothing left in the catalog that fits all of that. Try loosening a constraint "
           "(a genre, a language or a year range).",
     "zh": "目录里已经没有完全符合这些条件的作品了。可以放宽一些条件（类型、语言或年代）再试试。",
+}
+LOOSER_GENRES = {
+    "en": "(Nothing left in the catalog has the genres you asked for with the rest, so these are the closest "
+          "from other genres.)",
+    "zh": "（目录里已经没有同时符合你要的类型和其他条件的作品了，这些是其他类型里最接近的。）",
+}
+LOOSER_YEARS = {
+    "en": "(Nothing left in the catalog fits that year range with the rest, so these are from other years.)",
+    "zh": "（这个年代范围里已经没有合适的作品了，这些来自其他年份。）",
 }
 NO_LANGUAGES = {
     "en": "(This catalog does not record languages, so I could not filter by language.)",

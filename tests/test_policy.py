@@ -55,3 +55,16 @@ def test_never_more_than_two_questions(engine: Engine) -> None:
     sid = engine.new_session()
     actions = [engine.ask(sid, text).action for text in ("hi", "a movie", "a good one", "anything")]
     assert actions.count("ask") <= policy.MAX_QUESTIONS and actions[-1] == "recommend"
+
+
+def test_a_list_that_had_to_drop_the_genres_or_the_years_says_so(engine: Engine) -> None:
+    shown = _items("comedy", "drama")  # years 1950 and 1951
+    assert policy.loosened(DialogueState(genres_wanted=["horror"]), shown, soft_genres=False) == [policy.LOOSER_GENRES]
+    assert policy.loosened(DialogueState(genres_wanted=["horror"]), shown, soft_genres=True) == []
+    assert policy.loosened(DialogueState(genres_wanted=["drama"], year_min=1990), shown, False) == [
+        policy.LOOSER_YEARS]
+    assert policy.loosened(DialogueState(genres_wanted=["drama"], year_max=1950), shown, False) == []
+    # the embedded catalog has Spanish films but no Spanish horror film
+    out = engine.ask(engine.new_session(), "Spanish horror please")
+    assert out.recommendations and "from other genres" in out.reply
+    assert "from other genres" not in engine.ask(engine.new_session(), "Korean thrillers please").reply
