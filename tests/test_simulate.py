@@ -98,6 +98,7 @@ def test_a_rewording_is_sent_only_when_the_rules_read_it_as_the_original() -> No
     assert not same_reading("Something from the 1990s would be better.", "something newer maybe", titles)
     assert not same_reading("Can you recommend a crime movie?", "any crime movie like Alien?", titles)  # added
     assert not same_reading("I really liked Alien.", "I really hated Alien.", titles)  # meaning turned
+    assert not same_reading("Can you recommend a crime movie?", "any Korean crime movie?", titles)  # language
 
     replies = iter(["loved Alien! got any good crime films?",  # kept
                     "Something like Heat, a crime thriller?",  # names the target: not sent

@@ -20,7 +20,7 @@ import logging
 import random
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from chat import prompts
 from chat.critique import parse_critique
@@ -178,12 +178,18 @@ class LMSeeker(RuleSeeker):
         return out
 
 
-def reading(text: str, titles: TitleIndex) -> tuple[object, ...]:
-    """What the rules take from a message, less its free words: what a rewording must keep."""
+# Parse fields a rewording may change: the free text, and the domain ("a crime movie" vs "a crime one")
+_FREE_FIELDS = ("mentions", "positive_text", "greeting_only", "unresolved", "domain")
+
+
+def reading(text: str, titles: TitleIndex) -> dict[str, object]:
+    """What the rules take from a message, less its free words: what a rewording must keep. Every other
+    field of the linker's `Parse` (a new one included) and of the critique counts; the order of a list does not."""
     p, c = parse(text, titles), parse_critique(text)
-    return ({m.item_id: m.polarity for m in p.mentions}, sorted(p.genres_wanted), sorted(p.genres_avoided),
-            sorted(p.people_wanted), sorted(p.people_avoided), p.year_min, p.year_max, p.ordinal_refs, p.that_one,
-            p.wants_another, sorted(c.directions), c.era, c.max_minutes)
+    out = {f.name: getattr(p, f.name) for f in fields(p) if f.name not in _FREE_FIELDS}
+    out |= {f"critique.{f.name}": getattr(c, f.name) for f in fields(c)}
+    out = {k: sorted(v) if isinstance(v, list) and k != "ordinal_refs" else v for k, v in out.items()}
+    return out | {"mentions": {m.item_id: m.polarity for m in p.mentions}}
 
 
 def same_reading(original: str, reworded: str, titles: TitleIndex) -> bool:
