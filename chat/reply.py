@@ -68,14 +68,11 @@ def wants_summary(state: DialogueState, titles: dict[str, CatalogItem], language
     if state.people_wanted:
         bits.append(("、" if language == "zh" else ", ").join(state.people_wanted[-2:]))
     bits += [direction_label(d.name, d.sign, language) for d in state.directions[-2:]]
-    if state.genres_avoided:
-        bits.append(("不要" if language == "zh" else "no ") + ", ".join(genre_label(g, language)
-                                                                        for g in state.genres_avoided))
-    if state.people_avoided:
-        bits.append(("不要" if language == "zh" else "no ") + ", ".join(state.people_avoided[-2:]))
-    if state.languages_avoided:
-        bits.append(("不要" if language == "zh" else "no ") + ", ".join(language_label(c, language)
-                                                                        for c in state.languages_avoided))
+    no = "不要" if language == "zh" else "no "
+    for avoided in ([genre_label(g, language) for g in state.genres_avoided], state.people_avoided[-2:],
+                    [language_label(c, language) for c in state.languages_avoided]):
+        if avoided:
+            bits.append(no + ", ".join(avoided))
     if state.year_min or state.year_max:
         bits.append(year_range_label(state.year_min, state.year_max, language))
     if not bits and state.statements and not _INSTRUCTION.search(state.statements[-1]):
