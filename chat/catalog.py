@@ -101,12 +101,12 @@ def load_ranker(rankers: RankerRepository, index: VectorIndex, embedder: str,
         counts.add_dialogue([a, b], float(n))
     if weights is None and not pairs:
         return None
-    weights = weights or FEEDBACK_WEIGHTS
-    log.info("Hybrid ranker loaded (%s; %d liked-together pairs from feedback)", weights, len(pairs))
-    return ranker_for(weights, counts, index)
+    log.info("Hybrid ranker loaded (%s; %d liked-together pairs from feedback)", weights or FEEDBACK_WEIGHTS,
+             len(pairs))
+    return ranker_for(weights or FEEDBACK_WEIGHTS, counts, index, fitted=weights is not None)
 
 
-def ranker_for(weights: HybridWeights, counts: LinkCounts, index: VectorIndex) -> HybridRanker:
+def ranker_for(weights: HybridWeights, counts: LinkCounts, index: VectorIndex, fitted: bool = True) -> HybridRanker:
     """A hybrid ranker bound to `index`'s rows, with the years and people of its items."""
     return HybridRanker(weights, counts, [it.id for it in index.items], [it.year for it in index.items],
-                        [item_people(it.creators, it.extra) for it in index.items])
+                        [item_people(it.creators, it.extra) for it in index.items], fitted)

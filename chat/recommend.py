@@ -104,7 +104,7 @@ class Recommender:
         out = None
         if state.people_avoided:
             out = PEOPLE_AVOID * np.minimum(self.people.named(state.people_avoided), 1.0)
-        if state.people_wanted and self.catalog.ranker is None:
+        if state.people_wanted and not self.fitted:
             lift = PEOPLE_BOOST * self.people.named(state.people_wanted)
             out = lift if out is None else out + lift
         return out
@@ -117,7 +117,7 @@ class Recommender:
         """
         index = self.catalog.index
         liked = [index.position[i] for i in state.liked[-5:] if i in index.position]
-        if self.catalog.ranker is not None or not liked:
+        if self.fitted or not liked:
             return None
         genres = index.genre_matrix[liked].astype(np.float32)  # (liked, n_genres)
         weights = (genres / np.maximum(genres.sum(axis=1, keepdims=True), 1.0)).mean(axis=0)  # sums to <= 1
@@ -136,7 +136,7 @@ class Recommender:
         return self.catalog.index.genre_prior(boosts) if boosts else None
 
     def ranker_prior(self, state: DialogueState, vec: np.ndarray | None) -> np.ndarray | None:
-        """The hybrid ranker's additive prior (n,), or None when the catalog has no fitted ranker."""
+        """The hybrid ranker's additive prior (n,), or None when the catalog has no ranker (fitted or from likes)."""
         ranker = self.catalog.ranker
         if ranker is None:
             return None
@@ -152,6 +152,12 @@ class Recommender:
         """Per item, the share of the wanted genres it has (n,), or None when no genre is wanted."""
         wanted = state.genres_wanted
         return self.catalog.index.genre_prior({g: 1.0 / len(wanted) for g in wanted}) if wanted else None
+
+    @property
+    def fitted(self) -> bool:
+        """True when the catalog's ranker was fitted on dialogues (`concierge eval fit`), so its own fitted
+        features replace the fixed likeness and people lifts; a ranker built only from users' likes is not."""
+        return self.catalog.ranker is not None and self.catalog.ranker.fitted
 
     @property
     def soft_genres(self) -> bool:
@@ -186,16 +192,17 @@ class Recommender:
                     relaxed = replace(relaxed, domain=top[0].item.domain)
             hits = index.search(vec, relaxed, POOL * k if diversify else k, prior)
             if hits:
-                return self.diversify(hits, k) if diversify else hits
+                return self.diversify(hits, k, frozenset(state.people_wanted)) if diversify else hits
         return []
 
-    def diversify(self, hits: list[Hit], k: int) -> list[Hit]:
-        """MMR over the pool: relevant, but not five sequels of one film."""
+    def diversify(self, hits: list[Hit], k: int, wanted_people: frozenset[str] = frozenset()) -> list[Hit]:
+        """MMR over the pool: relevant, but not five sequels of one film nor three of one director (unless asked)."""
         if self.diversity >= 1.0 or len(hits) <= k:
             return hits[:k]
         index = self.catalog.index
         vectors = np.stack([index.matrix[index.position[h.item.id]] for h in hits])
-        order = mmr([h.item for h in hits], np.array([h.score for h in hits]), vectors, k, self.diversity)
+        order = mmr([h.item for h in hits], np.array([h.score for h in hits]), vectors, k, self.diversity,
+                    wanted_people)
         return [hits[i] for i in order]
 
     def scores(self, state: DialogueState) -> np.ndarray | None:

@@ -1,4 +1,4 @@
-"""Maximal-marginal-relevance re-ranking, so a list is not five sequels of one film."""
+"""Maximal-marginal-relevance re-ranking, so a list is not five sequels of one film, nor three films of one director."""
 
 from __future__ import annotations
 
@@ -20,10 +20,12 @@ def franchise_key(item: CatalogItem) -> str:
 
 
 def mmr(items: list[CatalogItem], relevance: np.ndarray, vectors: np.ndarray, k: int,
-        lam: float = 0.7) -> list[int]:
+        lam: float = 0.7, wanted_people: frozenset[str] = frozenset()) -> list[int]:
     """Pick k positions by MMR: lam * relevance - (1 - lam) * max similarity to what is already picked.
 
-    Two items of the same franchise count as fully similar. lam=1 keeps the relevance order.
+    Two items of the same franchise, or by the same director or author, count as fully similar, so
+    "something like Inception" is not three Nolan films; people in `wanted_people` (the user asked for
+    them: "films by Nolan") do not count. lam=1 keeps the relevance order.
 
     Args:
         relevance: (n,) scores of `items`, higher is better.
@@ -34,7 +36,9 @@ def mmr(items: list[CatalogItem], relevance: np.ndarray, vectors: np.ndarray, k:
         return []
     sims = vectors @ vectors.T  # (n, n) cosine
     keys = [franchise_key(it) for it in items]
-    same = np.array([[a == b for b in keys] for a in keys], dtype=bool)
+    creators = [set(it.creators) - wanted_people for it in items]
+    same = np.array([[a == b or not ca.isdisjoint(cb) for b, cb in zip(keys, creators, strict=True)]
+                     for a, ca in zip(keys, creators, strict=True)], dtype=bool)
     sims = np.where(same, 1.0, sims)
     picked = [int(np.argmax(relevance))]
     while len(picked) < min(k, n):

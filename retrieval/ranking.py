@@ -123,8 +123,10 @@ class HybridRanker:
     """The fitted model bound to one index order (item ids aligned with the index rows)."""
 
     def __init__(self, weights: HybridWeights, counts: LinkCounts, item_ids: Sequence[str],
-                 years: Sequence[int | None] | None = None, people: Sequence[Sequence[str]] | None = None) -> None:
+                 years: Sequence[int | None] | None = None, people: Sequence[Sequence[str]] | None = None,
+                 fitted: bool = True) -> None:
         self.weights, self.counts = weights, counts
+        self.fitted = fitted  # False: fixed weights over users' likes only, nothing fitted on dialogues
         self.people = PeopleIndex(people) if people is not None else None
         self.position = {item_id: i for i, item_id in enumerate(item_ids)}
         n = len(item_ids)

@@ -8,8 +8,8 @@ from retrieval.diversity import franchise_key, mmr
 from storage.records import CatalogItem
 
 
-def _item(title: str) -> CatalogItem:
-    return CatalogItem(id=f"movie:{title}", domain="movie", title=title)
+def _item(title: str, director: str = "") -> CatalogItem:
+    return CatalogItem(id=f"movie:{title}", domain="movie", title=title, creators=[director] if director else [])
 
 
 def test_franchise_key_strips_sequel_numbers_and_subtitles() -> None:
@@ -26,6 +26,24 @@ def test_mmr_prefers_a_different_franchise_over_a_sequel() -> None:
     relevance = np.array([0.9, 0.89, 0.88, 0.8])
     assert mmr(items, relevance, vectors, 2, lam=0.7) == [0, 3]
     assert mmr(items, relevance, vectors, 2, lam=1.0) == [0, 1]  # lambda 1 keeps the relevance order
+
+
+def test_mmr_prefers_another_director_unless_that_director_was_asked_for() -> None:
+    items = [_item("Inception", "Christopher Nolan"), _item("Interstellar", "Christopher Nolan"),
+             _item("The Matrix", "Lana Wachowski")]
+    vectors = np.eye(3, dtype=np.float32)
+    relevance = np.array([0.9, 0.89, 0.8])
+    assert mmr(items, relevance, vectors, 2, lam=0.7) == [0, 2]
+    assert mmr(items, relevance, vectors, 2, lam=0.7, wanted_people=frozenset({"Christopher Nolan"})) == [0, 1]
+
+
+def test_the_engine_list_holds_one_film_per_director_unless_asked(engine) -> None:  # type: ignore[no-untyped-def]
+    out = engine.ask(engine.new_session(), "Something like Inception but less confusing")
+    directors = [d for r in out.recommendations for d in engine.catalog.items[r.item_id].creators]
+    assert len(out.recommendations) >= 3 and len(directors) == len(set(directors))
+    out = engine.ask(engine.new_session(), "Films by Christopher Nolan please")
+    assert len(out.recommendations) >= 2
+    assert all("Christopher Nolan" in engine.catalog.items[r.item_id].creators for r in out.recommendations)
 
 
 def test_the_engine_list_holds_one_film_per_franchise(engine) -> None:  # type: ignore[no-untyped-def]

@@ -289,3 +289,32 @@ def test_language_filters_apply_only_to_catalogs_that_record_languages() -> None
     assert recorded.mask(Filters(languages_any=frozenset({"ko"}))).tolist() == [True, False, False, True]
     assert recorded.mask(Filters(languages_none=frozenset({"ko"}))).tolist() == [False, True, True, False]
     assert index([None, None]).mask(Filters(languages_any=frozenset({"ko"}))).tolist() == [True, True]
+
+
+def test_a_ranker_from_users_likes_alone_keeps_the_likeness_and_people_lifts(tmp_path: Path,
+                                                                             starred: Catalog) -> None:
+    # Once two items are liked together, the catalog gets a ranker from feedback with fixed weights; nothing
+    # was fitted, so the unfitted lifts (liked films' genres and people, people asked for) must stay on.
+    from storage.records import FeedbackRecord
+    from storage.repository import ConversationRepository
+    from storage.users import FeedbackRepository
+
+    films = [("Alien", ("horror", "sci-fi"), "Ridley Scott"), ("Film A", ("horror", "sci-fi"), "Nobody"),
+             ("Film B", ("sci-fi",), "Ridley Scott"), ("Film C", ("comedy",), "Someone")]
+    films_catalog = catalog_of([CatalogItem(f"m:{i}", "movie", t, year=2000, genres=g, creators=(who,),
+                                            description="A film.") for i, (t, g, who) in enumerate(films)],
+                               tmp_path / "f.db")
+    repo = CatalogRepository(session_factory(make_engine(f"sqlite:///{tmp_path / 'f.db'}")))
+    sid = ConversationRepository(repo.sessions).create("u1")
+    FeedbackRepository(repo.sessions).add(FeedbackRecord(sid, "u1", f"m:{i}", "like", "button", True) for i in (2, 3))
+    ranker = load_ranker(RankerRepository(repo.sessions), films_catalog.index, "hashing", FeedbackRepository(
+        repo.sessions))
+    assert ranker is not None and not ranker.fitted and ranker.collaborative(["m:2"])[3] > 0
+    films_catalog.ranker = ranker
+    rec = Recommender(films_catalog, HashingEmbedder())
+    prior = rec.likeness_prior(DialogueState(liked=["m:0"]))
+    assert prior is not None and np.allclose(prior[1:], [0.04, 0.06, 0.0])
+
+    starred.ranker = ranker_for(HybridWeights(liked=0.5), LinkCounts(), starred.index, fitted=False)
+    asked = DialogueState(people_wanted=["Sandra Bullock"], statements=["Anything with Sandra Bullock?"])
+    assert set(Recommender(starred, HashingEmbedder()).ranking(asked, 2)) == {"redial:2", "redial:3"}
