@@ -236,6 +236,9 @@ class Engine:
             action = policy.decide(state, u.parse)
             apply(u, state, catalog.items)
             state.turns += 1
+            for missing in policy.not_found(u.parse, lang):  # said whether the bot then asks or recommends
+                notice = (notice + "\n" if notice else "") + missing
+                yield Delta(missing + "\n")
             ask = policy.Question("open") if action is policy.Action.ASK else None
             if ask is None and state.questions_asked < policy.MAX_QUESTIONS and policy.is_vague(state, u.parse):
                 pool = self.recommender.recommend(state, policy.SPREAD_POOL, diversify=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,6 +12,8 @@ from chat.linker import Parse, content_words
 from chat.reply import genre_label
 from chat.state import DialogueState
 from storage.records import CatalogItem
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
 
 MAX_QUESTIONS = 2  # clarifying questions per conversation before recommending regardless
 SPREAD_POOL = 20  # candidates looked at to decide whether a vague request is too spread out
@@ -95,6 +98,25 @@ def loosened(state: DialogueState, shown: Sequence[CatalogItem], soft_genres: bo
     return out
 
 
+def not_found(parse: Parse, language: str) -> list[str]:
+    """Notices, in `language`, for what the message named that the catalog lacks: quoted titles no item matched
+    ("I loved "Paddington 3"", 《流浪地球3》) and people asked for by name who are none of its directors, authors
+    and stars ("anything with Tom Hanks" over a catalog without him). Quoted ordinary words ("something "fun"")
+    are no title."""
+    zh = language == "zh"
+    titles = [t for t in parse.unresolved if t[:1].isupper() or t[:1].isdigit() or _CJK.match(t)]
+    out = []
+    if titles:
+        quoted = [f"《{t}》" if zh else f'"{t}"' for t in titles]
+        out.append(NO_TITLE["zh" if zh else "en"].format(titles=("、" if zh else " or ").join(quoted),
+                                                          it="them" if len(titles) > 1 else "it"))
+    if parse.unknown_people:
+        names = parse.unknown_people
+        out.append(NO_PERSON["zh" if zh else "en"].format(
+            names=("、" if zh else " or ").join(names), that="those names" if len(names) > 1 else "that name"))
+    return out
+
+
 def question_text(q: Question, state: DialogueState, language: str) -> str:
     zh = language == "zh"
     kind = {"movie": ("movie", "电影"), "book": ("book", "书")}.get(state.domain or "", ("pick", "作品"))
@@ -134,6 +156,15 @@ LOOSER_GENRES = {
 LOOSER_YEARS = {
     "en": "(Nothing left in the catalog fits that year range with the rest, so these are from other years.)",
     "zh": "（这个年代范围里已经没有合适的作品了，这些来自其他年份。）",
+}
+NO_TITLE = {
+    "en": "(I could not find {titles} in this catalog, so I left {it} out.)",
+    "zh": "（目录里没有找到{titles}，所以没有算进去。）",
+}
+NO_PERSON = {
+    "en": "(I could not find {names} among this catalog's directors, authors and stars, so I could not pick by "
+          "{that}.)",
+    "zh": "（目录的导演、作者和演员里没有找到 {names}，所以没法按这个名字挑选。）",
 }
 NO_LANGUAGES = {
     "en": "(This catalog does not record languages, so I could not filter by language.)",

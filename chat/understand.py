@@ -84,8 +84,8 @@ def needs_lm(p: Parse, message: str) -> bool:
     if p.unresolved:
         return True
     rest = message
-    for m in p.mentions:
-        rest = rest.replace(m.surface, " , ")
+    for surface in [*(m.surface for m in p.mentions), *p.unknown_people]:  # an unknown person is explained too
+        rest = rest.replace(surface, " , ")
     for run in _CAPITALISED_RUN.findall(rest):
         if len(run) > 3 and run.lower() not in ("i'm", "i've", "i'd"):
             return True
@@ -141,6 +141,8 @@ def understand(message: str, titles: TitleIndex, generator: Generator | None, mo
             p.genres_wanted.append(genre)
     p.genres_avoided = list(dict.fromkeys(p.genres_avoided))
     p.genres_wanted = [g for g in dict.fromkeys(p.genres_wanted) if g not in p.genres_avoided]
+    added = [m.surface.lower() for m in p.mentions if m.item_id in result.added_from_lm]
+    p.unresolved = [q for q in p.unresolved if not any(a in q.lower() or q.lower() in a for a in added)]
     return result
 
 

@@ -185,3 +185,33 @@ def test_languages_asked_for_unless_inside_a_title() -> None:
     p = parse("I loved The French Connection", titles)
     assert p.languages_wanted == [] and [m.item_id for m in p.mentions] == ["m1"]
     assert parse("想看韩国电影，不要美国的", titles).languages_wanted == ["ko"]
+
+
+def test_misspelt_names_of_well_known_people_and_names_the_catalog_lacks() -> None:
+    def film(i: int, director: str, *stars: str) -> CatalogItem:
+        return CatalogItem(f"m{i}", "movie", f"Film {i}", year=2000 + i, creators=(director,),
+                           extra={"stars": list(stars)})
+
+    titles = TitleIndex([film(1, "Ridley Scott", "Matt Damon", "Joan Cusack"), film(2, "Paul Greengrass", "Matt Damon"),
+                         film(3, "Doug Liman", "Matt Damon", "John Cusack"), film(4, "Rob Reiner", "John Cusack"),
+                         film(5, "Cameron Crowe", "John Cusack", "Joan Cusack"), film(6, "Frank Oz", "Joan Cusack"),
+                         film(7, "Dana Brown")])
+    # a typo of someone with 3 or more credits is that person, with the message's polarity
+    assert parse("anything with Matt Daemon?", titles).people_wanted == ["Matt Damon"]
+    assert parse("nothing starring Matt Daemon", titles).people_avoided == ["Matt Damon"]
+    assert parse("John Cusak movies", titles).people_wanted == ["John Cusack"]  # 95, not Joan Cusack (86)
+    # no one close enough, or only someone with a single credit: a name the catalog lacks, said as such
+    p = parse("Anything with Tom Hanks?", titles)
+    assert p.unknown_people == ["Tom Hanks"] and p.people_wanted == [] and "Tom Hanks" not in p.positive_text
+    assert parse("something by Dan Brown.", titles).unknown_people == ["Dan Brown"]  # not Dana Brown (1 credit)
+    # what is not a name: a title, a genre or language phrase, a name the catalog knows, words after "with"
+    for text in ("a movie with The Rock", "something with English Subtitles", "Korean Horror movies",
+                 "films by Ridley Scott", "I saw it with my wife", "a film by Film 3"):
+        assert parse(text, titles).unknown_people == [], text
+
+
+def test_a_title_with_another_number_is_no_typo(titles: TitleIndex) -> None:
+    assert ids(parse('I loved "Paddington 2"', titles)) == {"movie:paddington-2-2017": "like"}
+    p = parse('I loved "Paddington 3"', titles)
+    assert ids(p) == {} and p.unresolved == ["Paddington 3"]
+    assert ids(parse("我喜欢《流浪地球3》", titles)) == {}

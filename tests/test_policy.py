@@ -68,3 +68,20 @@ def test_a_list_that_had_to_drop_the_genres_or_the_years_says_so(engine: Engine)
     out = engine.ask(engine.new_session(), "Spanish horror please")
     assert out.recommendations and "from other genres" in out.reply
     assert "from other genres" not in engine.ask(engine.new_session(), "Korean thrillers please").reply
+
+
+def test_titles_and_people_the_catalog_lacks_are_said_not_silently_dropped(engine: Engine) -> None:
+    assert policy.not_found(Parse(unresolved=["Paddington 3", "fun"], unknown_people=["Tom Hanks"]), "en") == [
+        '(I could not find "Paddington 3" in this catalog, so I left it out.)',
+        "(I could not find Tom Hanks among this catalog's directors, authors and stars, so I could not pick by "
+        "that name.)"]
+    assert policy.not_found(Parse(unresolved=["流浪地球3", "A", "B"]), "zh") == [
+        "（目录里没有找到《流浪地球3》、《A》、《B》，所以没有算进去。）"]
+    assert policy.not_found(Parse(unresolved=["fun"], mentions=[]), "en") == []  # quoted words are no title
+    # through the engine: said first, whether the bot then asks (nothing else to go by) or recommends
+    out = engine.ask(engine.new_session(), "Anything with Tom Hanks?")
+    assert out.reply.startswith("(I could not find Tom Hanks") and out.action == "ask" and not out.recommendations
+    out = engine.ask(engine.new_session(), 'I loved "Paddington 3", any good comedies?')
+    assert out.reply.startswith('(I could not find "Paddington 3"') and out.recommendations
+    out = engine.ask(engine.new_session(), "我喜欢《流浪地球3》，推荐科幻片")
+    assert out.reply.startswith("（目录里没有找到《流浪地球3》") and out.recommendations
