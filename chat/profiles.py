@@ -8,8 +8,9 @@ from typing import Literal, cast
 
 from pydantic import BaseModel, Field
 
-from chat.lexicon import GENRES
+from chat.lexicon import GENRES, LANGUAGES
 from chat.state import DialogueState
+from retrieval.ranking import item_people
 from storage.errors import InvalidPreferenceError, UnknownItemError
 from storage.records import CatalogItem, FeedbackRecord
 from storage.repository import ConversationRepository
@@ -17,8 +18,11 @@ from storage.users import FeedbackRepository, ProfileRepository
 
 log = logging.getLogger(__name__)
 
-PrefField = Literal["liked", "disliked", "seen", "genres_wanted", "genres_avoided"]
-FIELDS: tuple[PrefField, ...] = ("liked", "disliked", "seen", "genres_wanted", "genres_avoided")
+PrefField = Literal["liked", "disliked", "seen", "genres_wanted", "genres_avoided", "people_avoided",
+                    "languages_avoided"]
+# people and languages asked for belong to one conversation ("Korean ones then"); ruled out, they last
+FIELDS: tuple[PrefField, ...] = ("liked", "disliked", "seen", "genres_wanted", "genres_avoided", "people_avoided",
+                                 "languages_avoided")
 ITEM_FIELDS = ("liked", "disliked", "seen")
 FeedbackKind = Literal["like", "dislike", "seen"]
 _KIND_OF_FIELD = {"liked": "like", "disliked": "dislike", "seen": "seen"}
@@ -32,6 +36,8 @@ class Profile(BaseModel):
     seen: list[str] = Field(default_factory=list)
     genres_wanted: list[str] = Field(default_factory=list)
     genres_avoided: list[str] = Field(default_factory=list)
+    people_avoided: list[str] = Field(default_factory=list)  # catalog people ("no Adam Sandler")
+    languages_avoided: list[str] = Field(default_factory=list)  # ISO 639-1 codes ("nothing Chinese": zh)
 
     @classmethod
     def from_state(cls, state: DialogueState) -> Profile:
@@ -49,6 +55,10 @@ class Profile(BaseModel):
             state.want_genre(genre)
         for genre in self.genres_avoided:
             state.avoid_genre(genre)
+        for person in self.people_avoided:
+            state.avoid_person(person)
+        for code in self.languages_avoided:
+            state.avoid_language(code)
 
 
 def changes(before: DialogueState, after: DialogueState) -> dict[str, tuple[list[str], list[str]]]:
@@ -131,11 +141,7 @@ class Profiles:
         """Remove or add preferences in the profile and in every conversation of its user."""
         for f, values in add.items():
             for v in values:
-                if f in ITEM_FIELDS and v not in self.items:
-                    raise UnknownItemError(v)
-                if f not in ITEM_FIELDS and v not in GENRES:
-                    raise InvalidPreferenceError(f"Unknown genre '{v}' in '{f}'. Known genres: "
-                                                 + ", ".join(sorted(GENRES)))
+                self._check(f, v)
         user_id = self.conversations.info(session_id).user_id
         targets = self.conversations.ids_of_user(user_id) if user_id else [session_id]
         for sid in targets:
@@ -150,6 +156,21 @@ class Profiles:
         result = Profile.from_state(edited)
         self.profiles.save(user_id, result.model_dump())
         return result
+
+    def _check(self, field: PrefField, value: str) -> None:
+        """Raise a clear error for a value `field` cannot hold."""
+        if field in ITEM_FIELDS and value not in self.items:
+            raise UnknownItemError(value)
+        if field.startswith("genres_") and value not in GENRES:
+            raise InvalidPreferenceError(f"Unknown genre '{value}' in '{field}'. Known genres: "
+                                         + ", ".join(sorted(GENRES)))
+        if field == "languages_avoided" and value not in LANGUAGES:
+            raise InvalidPreferenceError(f"Unknown language '{value}' in '{field}': use an ISO 639-1 code, one of "
+                                         + ", ".join(sorted(LANGUAGES)))
+        if field == "people_avoided" and not any(value in item_people(it.creators, it.extra)
+                                                 for it in self.items.values()):
+            raise InvalidPreferenceError(f"'{value}' in '{field}' is none of the catalog's directors, authors or "
+                                         "stars: spell the name as the catalog does (e.g. 'Christopher Nolan').")
 
     def profile_of(self, session_id: str) -> tuple[str | None, Profile]:
         user_id = self.conversations.info(session_id).user_id
@@ -172,7 +193,8 @@ def _edit_state(state: DialogueState, remove: Mapping[PrefField, list[str]], add
     for f, values in remove.items():
         setattr(state, f, [v for v in getattr(state, f) if v not in values])
     adders = {"liked": state.like, "disliked": state.dislike, "seen": state.mark_seen,
-              "genres_wanted": state.want_genre, "genres_avoided": state.avoid_genre}
+              "genres_wanted": state.want_genre, "genres_avoided": state.avoid_genre,
+              "people_avoided": state.avoid_person, "languages_avoided": state.avoid_language}
     for f, values in add.items():
         for v in values:
             adders[f](v)

@@ -184,6 +184,29 @@ def test_profile_follows_the_user_into_a_new_session_and_can_be_edited(client: T
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"].startswith("remove")
 
 
+def test_people_and_languages_ruled_out_last_across_sessions(client: TestClient) -> None:
+    sid, auth = start(client, "hal")
+    out = say(client, sid, auth, "A sci-fi movie, nothing by Christopher Nolan and nothing Chinese")
+    assert out["state"]["people_avoided"] == ["Christopher Nolan"] and out["state"]["languages_avoided"] == ["zh"]
+    profile = client.get(f"/api/v1/sessions/{sid}/profile", headers=auth).json()
+    assert profile["people_avoided"] == ["Christopher Nolan"] and profile["languages_avoided"] == ["zh"]
+    sid2, auth2 = start(client, "hal")  # a later visit starts from them; what was asked for does not carry over
+    out2 = say(client, sid2, auth2, "something like Inception")
+    assert out2["state"]["people_avoided"] == ["Christopher Nolan"] and out2["state"]["languages_avoided"] == ["zh"]
+    nolan = {r["item_id"] for r in out2["recommendations"]} & {
+        "movie:interstellar-2014", "movie:the-dark-knight-2008", "movie:dunkirk-2017", "movie:oppenheimer-2023"}
+    assert out2["recommendations"] and not nolan
+    r = client.patch(f"/api/v1/sessions/{sid2}/profile", json={"remove": {"people_avoided": ["Christopher Nolan"]},
+                                                               "add": {"languages_avoided": ["ko"]}}, headers=auth2)
+    assert r.status_code == 200 and r.json()["people_avoided"] == [] and r.json()["languages_avoided"] == ["zh", "ko"]
+    for field, value, message in (("people_avoided", "Nobody Atall", "none of the catalog's directors"),
+                                  ("languages_avoided", "klingon", "ISO 639-1")):
+        bad = client.patch(f"/api/v1/sessions/{sid2}/profile", json={"add": {field: [value]}}, headers=auth2)
+        assert bad.status_code == 422 and message in bad.json()["detail"]
+    kept = client.get(f"/api/v1/sessions/{sid2}/profile", headers=auth2).json()
+    assert kept["languages_avoided"] == ["zh", "ko"]  # a rejected edit loses nothing
+
+
 def test_forget_me_deletes_profile_sessions_turns_and_feedback_of_that_user_only(client: TestClient,
                                                                                  api_engine: Engine) -> None:
     keep_sid, keep_auth = start(client, "frank")

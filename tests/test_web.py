@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import expect
 
 from chat.catalog import import_default_catalog, sync_embeddings
+from chat.engine import Engine
 from retrieval.embedders.hashing import HashingEmbedder
 from storage.engine import make_engine, migrate, session_factory
 from storage.records import CatalogItem
@@ -232,3 +233,13 @@ def test_the_session_continues_after_a_server_restart(tmp_path: Path) -> None:
         assert more["state"]["turns"] == 2 and more["state"]["genres_wanted"] == ["comedy"]
     finally:
         srv.stop()
+
+
+def test_the_taste_panel_lists_people_and_languages_ruled_out(engine: Engine) -> None:
+    from chat.profiles import Profile
+    from ui.web import taste_html
+
+    html_out = taste_html(engine, Profile(people_avoided=["Christopher Nolan"], languages_avoided=["zh"]))
+    assert "People you avoid" in html_out and "Christopher Nolan" in html_out
+    assert "Languages you avoid" in html_out and ">Chinese<" in html_out
+    assert "remove:languages_avoided:zh" in html_out and "remove:people_avoided:Christopher Nolan" in html_out

@@ -15,6 +15,7 @@ from typing import Any
 
 from chat.engine import Delta, Engine, Recommendation, TurnResult
 from chat.profiles import FIELDS, Profile
+from chat.reply import language_label
 from chat.state import DialogueState
 from storage.errors import ConciergeError
 
@@ -71,7 +72,8 @@ _APPLY_JS = "(action, ...rest) => [window.__ccAction || '', ...rest]"
 
 _LABELS = {"like": "👍 Like", "dislike": "👎 Not for me", "seen": "👁 Seen"}
 _TASTE = {"liked": "Liked", "disliked": "Not for me", "seen": "Already seen", "genres_wanted": "Genres you want",
-          "genres_avoided": "Genres you avoid"}
+          "genres_avoided": "Genres you avoid", "people_avoided": "People you avoid",
+          "languages_avoided": "Languages you avoid"}
 
 
 def card_html(rec: Recommendation, marks: dict[str, str] | None = None) -> str:
@@ -117,7 +119,8 @@ def taste_html(engine: Engine, profile: Profile) -> str:
         chips = []
         for value in values:
             item = engine.catalog.items.get(value) if field in ("liked", "disliked", "seen") else None
-            label = f"{item.title} ({item.year})" if item and item.year else item.title if item else value
+            label = (f"{item.title} ({item.year})" if item and item.year else item.title if item else
+                     language_label(value, "en") if field == "languages_avoided" else value)
             action = html.escape(f"remove:{field}:{value}", quote=True)
             chips.append(f"<span class='taste-chip' data-field='{field}'>{html.escape(label)}"
                          f"<button type='button' data-cc-action='{action}' aria-label='remove'>×</button></span>")

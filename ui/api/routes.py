@@ -167,7 +167,8 @@ def profile_out(engine: Engine, session_id: str) -> ProfileOut:
 
     return ProfileOut(user_id=user_id, liked=refs(profile.liked), disliked=refs(profile.disliked),
                       seen=refs(profile.seen), genres_wanted=list(profile.genres_wanted),
-                      genres_avoided=list(profile.genres_avoided))
+                      genres_avoided=list(profile.genres_avoided), people_avoided=list(profile.people_avoided),
+                      languages_avoided=list(profile.languages_avoided))
 
 
 @router.get("/items/{item_id:path}", response_model=ItemOut)

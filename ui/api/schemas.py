@@ -86,11 +86,14 @@ class ProfileOut(BaseModel):
     seen: list[ItemRef]
     genres_wanted: list[str]
     genres_avoided: list[str]
+    people_avoided: list[str] = Field(description="catalog people ruled out, as the catalog spells them")
+    languages_avoided: list[str] = Field(description="original languages ruled out, ISO 639-1 codes")
 
 
 class ProfilePatch(Strict):
     remove: dict[PrefField, list[str]] = Field(default_factory=dict,
-                                               description='e.g. {"genres_avoided": ["horror"], "liked": ["movie:x"]}')
+                                               description='e.g. {"genres_avoided": ["horror"], "liked": ["movie:x"], '
+                                                           '"people_avoided": ["Adam Sandler"]}')
     add: dict[PrefField, list[str]] = Field(default_factory=dict, description='e.g. {"genres_wanted": ["comedy"]}')
 
 
