@@ -59,13 +59,13 @@ KNOWN_ZIPF, COMMON_ZIPF, VERY_COMMON_ZIPF = 3.4, 4.4, 5.0
 # is closest to when rapidfuzz's ratio is PERSON_MATCH or more and PERSON_MARGIN above the runner-up; in the
 # 1,000 shared ReDial dialogues that reads 22 misspellings of 19 people, all right, and nothing wrongly
 FAMOUS_CREDITS, PERSON_MATCH, PERSON_MARGIN = 3, 85, 5
-# sentence-opening words that take a title after them ("Loved Inception", "Like The Matrix but funnier")
-# a capitalised name of two or three words after a person cue ("anything with Tom Hanks"); when it is no
-# catalog person (and no title), the reply says so instead of silently ignoring it
+# a capitalised name of two or three words after a person cue ("anything with Tom Hanks") or before "movies"
+# ("Tom Hanks movies"); when it is no catalog person (and no title), the reply says so instead of ignoring it
 _NAME_WORD = r"[A-ZÀ-Þ][\w'’.-]*"
 _FULL_NAME = rf"{_NAME_WORD}(?:\s+(?:(?:de|del|van|von|da|di|le|la|du)\s+)?{_NAME_WORD}){{1,2}}"
 _CUED_NAMES = (re.compile(rf"\b(?:[Ww]ith|[Ss]tarring|[Ff]eaturing|[Bb]y)\s+({_FULL_NAME})"),
                re.compile(rf"({_FULL_NAME})(?:['’]s)?\s+(?:movies|films|books|novels)\b"))
+# sentence-opening words that take a title after them ("Loved Inception", "Like The Matrix but funnier")
 _OPENERS = STOPWORDS | SENTIMENT_WORDS | {"seen", "saw", "watched", "rewatched", "tried", "try", "finished"}
 # "never saw", "haven't seen": a negation about having watched, not about liking
 _UNSEEN = re.compile(r"\b(?:never|not|haven't|havent|have not|hasn't|didn't|didnt|did not|not yet)\s+"
