@@ -79,12 +79,14 @@ def genre_of(surface: str) -> str | None:
     return None
 
 
-def needs_lm(p: Parse, message: str) -> bool:
-    """In `auto` mode, ask the LM only when the rules left something unexplained."""
+def needs_lm(p: Parse, message: str, titles: TitleIndex | None = None) -> bool:
+    """In `auto` mode, ask the LM only when the rules left something unexplained (a capitalised run that is
+    no title, catalog person or name the catalog lacks; "Films by Christopher Nolan" needs no LM)."""
     if p.unresolved:
         return True
     rest = message
-    for surface in [*(m.surface for m in p.mentions), *p.unknown_people]:  # an unknown person is explained too
+    people = [message[a:b] for a, b, _ in titles.find_people(message)] if titles is not None else []
+    for surface in [*(m.surface for m in p.mentions), *people, *p.unknown_people]:
         rest = rest.replace(surface, " , ")
     for run in _CAPITALISED_RUN.findall(rest):
         if len(run) > 3 and run.lower() not in ("i'm", "i've", "i'd"):
@@ -114,7 +116,7 @@ def understand(message: str, titles: TitleIndex, generator: Generator | None, mo
     drop = critique.genres_to_drop()
     p.genres_wanted = [g for g in p.genres_wanted if g not in drop]
     result = Understanding(p, detect_language(message), critique)
-    if generator is None or mode == "never" or (mode == "auto" and not needs_lm(p, message)):
+    if generator is None or mode == "never" or (mode == "auto" and not needs_lm(p, message, titles)):
         return result
     result.lm_used = True
     raw = complete(generator, extraction_messages(message), max_new_tokens=80, stop=("}\n", "}"))

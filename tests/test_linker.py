@@ -215,3 +215,12 @@ def test_a_title_with_another_number_is_no_typo(titles: TitleIndex) -> None:
     p = parse('I loved "Paddington 3"', titles)
     assert ids(p) == {} and p.unresolved == ["Paddington 3"]
     assert ids(parse("我喜欢《流浪地球3》", titles)) == {}
+
+
+def test_people_the_rules_read_need_no_lm_extraction(titles: TitleIndex) -> None:
+    from chat.understand import needs_lm
+
+    for text in ("Films by Christopher Nolan please", "Anything with Tom Hanks?", "I loved Inception"):
+        assert not needs_lm(parse(text, titles), text, titles), text
+    text = "Something like Blade Runner Nine please"  # a capitalised run the rules cannot place
+    assert needs_lm(parse(text, titles), text, titles)

@@ -93,7 +93,7 @@ class ProfileOut(BaseModel):
 class ProfilePatch(Strict):
     remove: dict[PrefField, list[str]] = Field(default_factory=dict,
                                                description='e.g. {"genres_avoided": ["horror"], "liked": ["movie:x"], '
-                                                           '"people_avoided": ["Adam Sandler"]}')
+                                                           '"people_avoided": ["Christopher Nolan"]}')
     add: dict[PrefField, list[str]] = Field(default_factory=dict, description='e.g. {"genres_wanted": ["comedy"]}')
 
 
