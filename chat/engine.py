@@ -210,12 +210,16 @@ class Engine:
             return
         self.refresh_catalog()
         catalog = self.catalog
-        notice = ""
+        notices: list[str] = []  # said before the reply, streamed first and stored with it
+
+        def say(notice: str) -> Delta:
+            notices.append(notice)
+            return Delta(notice + "\n")
+
         limit = self.settings.max_message_chars
         if len(message) > limit:
             message = message[:limit]
-            notice = policy.CUT_NOTICE[detect_language(message)].format(limit=limit)
-            yield Delta(notice + "\n")
+            yield say(policy.CUT_NOTICE[detect_language(message)].format(limit=limit))
         use_lm = self.generator if self.settings.lm_extraction != "never" else None
         question = detect_question(message)
         mode = "never" if question else self.settings.lm_extraction  # a question needs no preference extraction
@@ -237,8 +241,7 @@ class Engine:
             apply(u, state, catalog.items)
             state.turns += 1
             for missing in policy.not_found(u.parse, lang):  # said whether the bot then asks or recommends
-                notice = (notice + "\n" if notice else "") + missing
-                yield Delta(missing + "\n")
+                yield say(missing)
             ask = policy.Question("open") if action is policy.Action.ASK else None
             if ask is None and state.questions_asked < policy.MAX_QUESTIONS and policy.is_vague(state, u.parse):
                 pool = self.recommender.recommend(state, policy.SPREAD_POOL, diversify=False)
@@ -257,8 +260,7 @@ class Engine:
                     unchecked.append(policy.NO_LANGUAGES)
                 unchecked += policy.loosened(state, [h.item for h in hits], self.recommender.soft_genres)
                 for note in unchecked:
-                    notice = (notice + "\n" if notice else "") + note[lang]
-                    yield Delta(note[lang] + "\n")
+                    yield say(note[lang])
                 if not hits:
                     reply = policy.NOTHING_LEFT[lang]
                     yield Delta(reply)
@@ -269,7 +271,7 @@ class Engine:
                     state.last_shown = [r.item_id for r in shown]
                     state.shown += [r.item_id for r in shown if r.item_id not in state.shown]
                     state.focus = None
-        full_reply = (notice + "\n" + reply) if notice else reply
+        full_reply = "\n".join([*notices, reply])
         scores = {h.item.id: h.score for h in hits}
         self.profiles.keep_concurrent_changes(session_id, before, state)
         self.conversations.record_turn(
