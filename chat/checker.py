@@ -7,13 +7,12 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from chat.lexicon import GENRES
+from chat.lexicon import GENRES, HAN
 from chat.linker import TitleIndex, normalise
 from storage.records import CatalogItem
 
 _NUMBER = re.compile(r"\d+")
 _EMPHASIS = re.compile(r"\*\*([^*]{2,80})\*\*|《([^》]{1,80})》|\"([^\"]{2,80})\"|“([^”]{2,80})”")
-_CJK = re.compile(r"[\u3400-\u9fff]")
 # two or three capitalised words in a row, not at a sentence start: how a person's name looks in English text
 _NAME = re.compile(r"(?<![.!?:]\s)(?<!^)\b([A-Z][a-z]+(?:[ -][A-Z][a-z]+){1,2})\b")
 _GENRE_FORMS = sorted(((f, g) for g, forms in GENRES.items() for f in forms), key=lambda fg: -len(fg[0]))
@@ -33,7 +32,7 @@ def genres_named(text: str) -> set[str]:
     lowered = text.lower()
     found = set()
     for form, genre in _GENRE_FORMS:
-        pattern = re.escape(form) if _CJK.search(form) else r"(?<![a-z-])" + re.escape(form) + r"(?![a-z-])"
+        pattern = re.escape(form) if HAN.search(form) else r"(?<![a-z-])" + re.escape(form) + r"(?![a-z-])"
         if re.search(pattern, lowered):
             found.add(genre)
             lowered = re.sub(pattern, " ", lowered)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
+HAN = re.compile(r"[\u3400-\u9fff]")  # a Chinese character: Chinese text, a Chinese genre form or title
+
 # canonical genre -> surface forms (lowercase English words/phrases, Chinese strings)
 GENRES: dict[str, tuple[str, ...]] = {
     "action": ("action", "action-packed", "superhero", "superheroes", "super hero", "super heroes", "comic book",

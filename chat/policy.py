@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
+from chat.lexicon import HAN
 from chat.linker import Parse, content_words
 from chat.reply import genre_label
 from chat.state import DialogueState
 from storage.records import CatalogItem
-
-_CJK = re.compile(r"[\u3400-\u9fff]")
 
 MAX_QUESTIONS = 2  # clarifying questions per conversation before recommending regardless
 SPREAD_POOL = 20  # candidates looked at to decide whether a vague request is too spread out
@@ -104,7 +102,7 @@ def not_found(parse: Parse, language: str) -> list[str]:
     and stars ("anything with Tom Hanks" over a catalog without him). Quoted ordinary words ("something "fun"")
     are no title."""
     zh = language == "zh"
-    titles = [t for t in parse.unresolved if t[:1].isupper() or t[:1].isdigit() or _CJK.match(t)]
+    titles = [t for t in parse.unresolved if t[:1].isupper() or t[:1].isdigit() or HAN.match(t)]
     out = []
     if titles:
         quoted = [f"《{t}》" if zh else f'"{t}"' for t in titles]

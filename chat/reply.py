@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from chat.checker import ExplanationChecker, first_sentence
 from chat.critique import direction_label
-from chat.lexicon import GENRES, LANGUAGES
+from chat.lexicon import GENRES, HAN, LANGUAGES
 from chat.linker import TitleIndex
 from chat.lm.base import Generator, Message, complete
 from chat.prompts import load
@@ -18,13 +18,12 @@ from chat.state import DialogueState
 from storage.records import CatalogItem
 
 log = logging.getLogger(__name__)
-_CJK = re.compile(r"[\u3400-\u9fff]")
 # words of a message that tries to instruct the model: such a message is never echoed back in a reason
 _INSTRUCTION = re.compile(r"\b(?:ignore|instructions?|system prompt|prompt|password|pretend|disregard|jailbreak)\b"
                           r"|忽略|指令|提示词|密码", re.IGNORECASE)
-_GENRE_ZH = {g: next((f for f in forms if re.search(r"[\u3400-\u9fff]", f)), g) for g, forms in GENRES.items()}
+_GENRE_ZH = {g: next((f for f in forms if HAN.search(f)), g) for g, forms in GENRES.items()}
 # "Korean" / "韩国": the first English and the first Chinese way of asking for each language
-_LANGUAGE_NAMES = {code: (forms[0].capitalize(), next((f for f in forms if _CJK.search(f)), forms[0]))
+_LANGUAGE_NAMES = {code: (forms[0].capitalize(), next((f for f in forms if HAN.search(f)), forms[0]))
                    for code, forms in LANGUAGES.items()}
 
 
@@ -91,7 +90,7 @@ def year_range_label(year_min: int | None, year_max: int | None, language: str) 
 
 def short_statement(text: str, words: int = 8) -> str:
     """The first few words of what the user said, for echoing back ("something with time travel")."""
-    if _CJK.search(text):
+    if HAN.search(text):
         return text[:16]
     parts = text.split()
     return " ".join(parts[:words]) + ("…" if len(parts) > words else "")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from chat.critique import ATTRIBUTES, Critique, era_bounds, parse_critique
-from chat.lexicon import GENRES
+from chat.lexicon import GENRES, HAN
 from chat.linker import Mention, Parse, TitleIndex, parse, plain_text
 from chat.lm.base import Generator, Message, complete
 from chat.prompts import load, load_json
@@ -20,7 +20,6 @@ from storage.records import CatalogItem
 
 log = logging.getLogger(__name__)
 
-_HAN = re.compile(r"[\u3400-\u9fff]")
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 _CAPITALISED_RUN = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w']+(?:\s+(?:of|the|and|in|a|[A-Z][\w']+))*")
 _SURFACE_TO_GENRE = {form: genre for genre, forms in GENRES.items() for form in forms}
@@ -28,7 +27,7 @@ _SURFACE_TO_GENRE = {form: genre for genre, forms in GENRES.items() for form in 
 
 def detect_language(text: str) -> str:
     """'zh' when Chinese characters dominate the message, else 'en'."""
-    han = len(_HAN.findall(text))
+    han = len(HAN.findall(text))
     latin = len(_LATIN_WORD.findall(text))
     return "zh" if han >= 2 and han >= latin else "en"
 
@@ -74,7 +73,7 @@ def genre_of(surface: str) -> str | None:
     if s in GENRES:
         return s
     for form, genre in _SURFACE_TO_GENRE.items():
-        if len(form) >= 2 and _HAN.search(form) and form in s:
+        if len(form) >= 2 and HAN.search(form) and form in s:
             return genre
     return None
 
@@ -91,8 +90,8 @@ def needs_lm(p: Parse, message: str, titles: TitleIndex | None = None) -> bool:
     for run in _CAPITALISED_RUN.findall(rest):
         if len(run) > 3 and run.lower() not in ("i'm", "i've", "i'd"):
             return True
-    return bool(_HAN.search(message) and not p.mentions and not p.genres_wanted and not p.genres_avoided
-                and len(_HAN.findall(message)) > 6)
+    return bool(HAN.search(message) and not p.mentions and not p.genres_wanted and not p.genres_avoided
+                and len(HAN.findall(message)) > 6)
 
 
 @dataclass
