@@ -288,6 +288,9 @@ class Engine:
 
     def _answer(self, question: ItemQuestion, u: Understanding, state: DialogueState, message: str) -> str:
         """A question about an item, answered from its catalog record."""
+        missing = policy.unfound_titles(u.parse)
+        if missing and not u.parse.mentions:  # not the item discussed before: the one named is not in the catalog
+            return policy.no_such_title(missing, u.language)
         target = target_of(u.parse, state, message)
         items = self.catalog.items
         if isinstance(target, list):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 HAN = re.compile(r"[\u3400-\u9fff]")  # a Chinese character: Chinese text, a Chinese genre form or title
 
@@ -11,8 +12,8 @@ GENRES: dict[str, tuple[str, ...]] = {
     "action": ("action", "action-packed", "superhero", "superheroes", "super hero", "super heroes", "comic book",
                "marvel", "动作", "超级英雄", "漫威"),
     "adventure": ("adventure", "adventures", "adventurous", "冒险"),
-    "animation": ("animation", "animated", "cartoon", "cartoons", "anime", "disney", "pixar", "dreamworks", "动画",
-                  "动漫", "卡通", "迪士尼", "皮克斯"),
+    "animation": ("animation", "animated", "cartoon", "cartoons", "anime", "disney", "pixar", "dreamworks", "ghibli",
+                  "动画", "动漫", "卡通", "迪士尼", "皮克斯", "吉卜力"),
     "biography": ("biography", "biopic", "biopics", "biographical", "true story", "true stories", "传记", "真实故事"),
     "comedy": ("comedy", "comedies", "funny", "hilarious", "humor", "humour", "humorous", "rom-com",
                "romcom", "rom com", "rom coms", "chick flick", "chick flicks", "feel good", "feel-good", "喜剧", "搞笑",
@@ -50,6 +51,22 @@ GENRES: dict[str, tuple[str, ...]] = {
     "psychology": ("psychology", "psychological", "心理"),
     "economics": ("economics", "economy", "经济"),
 }
+
+# A kind that is two genres at once: "romcoms", "romantic comedies", "sci-fi horror". Ruled out, only
+# movies with every part go ("no romcoms" keeps plain comedies); the key joins the sorted parts with "+".
+COMPOUND_SEP = "+"
+COMPOUND_LABELS = {"comedy+romance": ("romcoms", "爱情喜剧")}  # (English, Chinese)
+
+
+def compound_genre(genres: Iterable[str]) -> str:
+    """The one key for a set of genres: the genre itself, or the sorted parts joined ("comedy+romance")."""
+    return COMPOUND_SEP.join(sorted(set(genres)))
+
+
+def genre_parts(key: str) -> tuple[str, ...]:
+    """The genres a key stands for: ("horror",) or ("comedy", "romance")."""
+    return tuple(key.split(COMPOUND_SEP))
+
 
 # original language (ISO 639-1, as catalog records give it) -> how people ask for it ("Korean thrillers",
 # "French films", "日本电影"); nationalities stand for their main language

@@ -28,6 +28,7 @@ from chat.lexicon import (
     SEEN_CUES,
     SENTIMENT_WORDS,
     STOPWORDS,
+    compound_genre,
 )
 from retrieval.ranking import item_people
 from storage.records import CatalogItem
@@ -65,6 +66,12 @@ _NAME_WORD = r"[A-ZÀ-Þ][\w'’.-]*"
 _FULL_NAME = rf"{_NAME_WORD}(?:\s+(?:(?:de|del|van|von|da|di|le|la|du)\s+)?{_NAME_WORD}){{1,2}}"
 _CUED_NAMES = (re.compile(rf"\b(?:[Ww]ith|[Ss]tarring|[Ff]eaturing|[Bb]y)\s+({_FULL_NAME})"),
                re.compile(rf"({_FULL_NAME})(?:['’]s)?\s+(?:movies|films|books|novels)\b"))
+# a cued name with one of these words is a studio or publisher, which no catalog record names
+_COMPANY_WORDS = frozenset({"studio", "studios", "pictures", "productions", "entertainment", "company", "media",
+                            "press", "publishing", "publishers", "bros"})
+_FROM_NAME = re.compile(rf"\b[Ff]rom\s+({_FULL_NAME})")  # "from Blumhouse Productions", not "from South Korea"
+# first names that are also function words: "with Will Ferrell", "starring May Whitty"
+_FIRST_NAMES = frozenset({"will", "may"})
 # sentence-opening words that take a title after them ("Loved Inception", "Like The Matrix but funnier")
 _OPENERS = STOPWORDS | SENTIMENT_WORDS | {"seen", "saw", "watched", "rewatched", "tried", "try", "finished"}
 # "never saw", "haven't seen": a negation about having watched, not about liking
@@ -128,6 +135,7 @@ class Parse:
     greeting_only: bool = False
     unresolved: list[str] = field(default_factory=list)  # quoted spans no title matched
     unknown_people: list[str] = field(default_factory=list)  # names asked for that are no catalog person
+    unknown_studios: list[str] = field(default_factory=list)  # "Blumhouse Productions movies": no catalog records it
 
     @property
     def has_signal(self) -> bool:
@@ -478,6 +486,22 @@ def _genre_spans(lowered: str) -> list[tuple[int, int, str]]:
     return [(m.start(), m.end(), genre) for pattern, genre in _GENRE_PATTERNS for m in pattern.finditer(lowered)]
 
 
+_JOINED = re.compile(r"[\s-]*")  # what may stand between two genre words that name one kind ("sci-fi horror")
+
+
+def _genre_groups(lowered: str) -> list[tuple[int, int, list[str]]]:
+    """Genre spans, with one form of two genres ("romcom") and genre words side by side ("romantic comedies",
+    "sci-fi horror") merged into one group: (start, end, genres in the order said)."""
+    groups: list[tuple[int, int, list[str]]] = []
+    for a, b, genre in sorted(_genre_spans(lowered)):
+        if groups and (a < groups[-1][1] or _JOINED.fullmatch(lowered[groups[-1][1]:a])):
+            start, end, genres = groups[-1]
+            groups[-1] = (start, max(end, b), genres if genre in genres else [*genres, genre])
+        else:
+            groups.append((a, b, [genre]))
+    return groups
+
+
 def _language_spans(lowered: str) -> list[tuple[int, int, str]]:
     return [(m.start(), m.end(), code) for pattern, code in _LANGUAGE_PATTERNS for m in pattern.finditer(lowered)]
 
@@ -493,14 +517,20 @@ def parse(text: str, titles: TitleIndex) -> Parse:
         seen = bool(cue_positions(clause_of(lowered, a), SEEN_CUES))
         if item.id not in {m.item_id for m in out.mentions}:
             out.mentions.append(Mention(item.id, text[a:b], pol, seen))
-    for spans, wanted, avoided in ((_genre_spans(lowered), out.genres_wanted, out.genres_avoided),
-                                   (_language_spans(lowered), out.languages_wanted, out.languages_avoided)):
-        for a, b, key in sorted(spans):
-            if any(s <= a < e for s, e, _ in title_spans):
-                continue  # "war" inside "Star Wars", "French" in "The French Connection": titles
-            target = avoided if polarity(lowered, a, b) == "dislike" else wanted
-            if key not in target:
-                target.append(key)
+    for a, b, genres in _genre_groups(lowered):
+        if any(s <= a < e for s, e, _ in title_spans):
+            continue  # "war" inside "Star Wars": a title
+        if polarity(lowered, a, b) == "dislike":  # "no romcoms" rules out romantic comedies, not every comedy
+            keys, target = [compound_genre(genres)], out.genres_avoided
+        else:
+            keys, target = genres, out.genres_wanted
+        target += [k for k in keys if k not in target]
+    for a, b, code in sorted(_language_spans(lowered)):
+        if any(s <= a < e for s, e, _ in title_spans):
+            continue  # "French" in "The French Connection"
+        target = out.languages_avoided if polarity(lowered, a, b) == "dislike" else out.languages_wanted
+        if code not in target:
+            target.append(code)
     out.genres_wanted = [g for g in out.genres_wanted if g not in out.genres_avoided]
     out.languages_wanted = [g for g in out.languages_wanted if g not in out.languages_avoided]
     people_spans = titles.find_people(text)
@@ -511,6 +541,9 @@ def parse(text: str, titles: TitleIndex) -> Parse:
         if person not in target:
             target.append(person)
     for a, b, name in _cued_names(text, [(a, b) for a, b, _ in [*title_spans, *people_spans]]):
+        if _COMPANY_WORDS.intersection(name.lower().split()):
+            out.unknown_studios += [name] if name not in out.unknown_studios else []
+            continue
         closest = titles.closest_person(name)  # "Matt Daemon" is Matt Damon
         target = (out.unknown_people if closest is None else
                   out.people_avoided if polarity(lowered, a, b) == "dislike" else out.people_wanted)
@@ -537,7 +570,7 @@ def parse(text: str, titles: TitleIndex) -> Parse:
         out.that_one = "dislike" if negative else "seen" if cue_positions(clause, SEEN_CUES) else "like"
     out.wants_another = bool(_ANOTHER.search(lowered))
     out.positive_text = _positive_text(text, lowered)
-    for name in out.unknown_people:  # a name the catalog lacks is nothing to match plots against
+    for name in [*out.unknown_people, *out.unknown_studios]:  # a name the catalog lacks matches no plot
         out.positive_text = out.positive_text.replace(name, " ")
     stripped = re.sub(r"[^\w\u3400-\u9fff]+", " ", lowered).strip()
     out.greeting_only = not out.has_signal and (not stripped or all(
@@ -551,12 +584,16 @@ def _cued_names(text: str, known: Sequence[tuple[int, int]]) -> list[tuple[int, 
     """(start, end, name) of the names asked for after "with", "starring", "featuring" or "by" (or before
     "movies"/"books") that no title or catalog person found in `known` spans covers."""
     out = []
-    for m in (m for pattern in _CUED_NAMES for m in pattern.finditer(text)):
+    matches = [m for pattern in _CUED_NAMES for m in pattern.finditer(text)]
+    matches += [m for m in _FROM_NAME.finditer(text) if _COMPANY_WORDS.intersection(m.group(1).lower().split())]
+    for m in matches:
         a, b = m.span(1)
         name = re.sub(r"['’]s$", "", m.group(1))
         if len(name.rsplit(" ", 1)[-1]) > 2:
             name = name.rstrip(".")  # "John Cusak." ends a sentence; "Samuel L." keeps its initial
         words = [w.lower() for w in name.split()]
+        if words[0] in _FIRST_NAMES:
+            words = words[1:]  # "Will Ferrell": the modal "will" cannot be capitalised mid-sentence
         if any(s < b and a < e for s, e in known) or words[0] in _OPENERS or any(w in STOPWORDS for w in words):
             continue  # "with The Rock", "by Christopher Nolan" (a catalog person), "with Star Wars" (a title)
         if _genre_spans(name.lower()) or _language_spans(name.lower()) or "english" in words:

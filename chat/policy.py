@@ -96,13 +96,25 @@ def loosened(state: DialogueState, shown: Sequence[CatalogItem], soft_genres: bo
     return out
 
 
+def unfound_titles(parse: Parse) -> list[str]:
+    """Quoted spans that no title matched and that look like a title (a capital, a digit or a Han character)."""
+    return [t for t in parse.unresolved if t[:1].isupper() or t[:1].isdigit() or HAN.match(t)]
+
+
+def no_such_title(titles: list[str], language: str) -> str:
+    """The answer to a question about titles the catalog lacks ("who directed "Paddington 3"?")."""
+    zh = language == "zh"
+    quoted = [f"《{t}》" if zh else f'"{t}"' for t in titles]
+    return NOT_IN_CATALOG["zh" if zh else "en"].format(titles=("、" if zh else " or ").join(quoted))
+
+
 def not_found(parse: Parse, language: str) -> list[str]:
     """Notices, in `language`, for what the message named that the catalog lacks: quoted titles no item matched
     ("I loved "Paddington 3"", 《流浪地球3》) and people asked for by name who are none of its directors, authors
-    and stars ("anything with Tom Hanks" over a catalog without him). Quoted ordinary words ("something "fun"")
-    are no title."""
+    and stars ("anything with Tom Hanks" over a catalog without him), or studios, which no record names. Quoted
+    ordinary words ("something "fun"") are no title."""
     zh = language == "zh"
-    titles = [t for t in parse.unresolved if t[:1].isupper() or t[:1].isdigit() or HAN.match(t)]
+    titles = unfound_titles(parse)
     out = []
     if titles:
         quoted = [f"《{t}》" if zh else f'"{t}"' for t in titles]
@@ -112,6 +124,8 @@ def not_found(parse: Parse, language: str) -> list[str]:
         names = parse.unknown_people
         out.append(NO_PERSON["zh" if zh else "en"].format(
             names=("、" if zh else " or ").join(names), that="those names" if len(names) > 1 else "that name"))
+    if parse.unknown_studios:
+        out.append(NO_STUDIO["zh" if zh else "en"].format(names=("、" if zh else " or ").join(parse.unknown_studios)))
     return out
 
 
@@ -159,10 +173,19 @@ NO_TITLE = {
     "en": "(I could not find {titles} in this catalog, so I left {it} out.)",
     "zh": "（目录里没有找到{titles}，所以没有算进去。）",
 }
+NOT_IN_CATALOG = {
+    "en": "I could not find {titles} in this catalog, so I cannot answer that. Check the spelling, or ask about "
+          "a title I showed you.",
+    "zh": "目录里没有找到{titles}，所以没法回答。请检查一下名字，或者问问我推荐过的作品。",
+}
 NO_PERSON = {
     "en": "(I could not find {names} among this catalog's directors, authors and stars, so I could not pick by "
           "{that}.)",
     "zh": "（目录的导演、作者和演员里没有找到 {names}，所以没法按这个名字挑选。）",
+}
+NO_STUDIO = {
+    "en": "(This catalog does not record studios or publishers, so I could not pick by {names}.)",
+    "zh": "（目录里没有制片公司或出版社的信息，所以没法按 {names} 挑选。）",
 }
 NO_LANGUAGES = {
     "en": "(This catalog does not record languages, so I could not filter by language.)",

@@ -8,7 +8,7 @@ from typing import Literal, cast
 
 from pydantic import BaseModel, Field
 
-from chat.lexicon import GENRES, LANGUAGES
+from chat.lexicon import GENRES, LANGUAGES, compound_genre, genre_parts
 from chat.state import DialogueState
 from retrieval.ranking import item_people
 from storage.errors import InvalidPreferenceError, UnknownItemError
@@ -161,9 +161,16 @@ class Profiles:
         """Raise a clear error for a value `field` cannot hold."""
         if field in ITEM_FIELDS and value not in self.items:
             raise UnknownItemError(value)
-        if field.startswith("genres_") and value not in GENRES:
-            raise InvalidPreferenceError(f"Unknown genre '{value}' in '{field}'. Known genres: "
-                                         + ", ".join(sorted(GENRES)))
+        if field.startswith("genres_"):
+            parts = genre_parts(value) if field == "genres_avoided" else (value,)
+            if not all(g in GENRES for g in parts):
+                raise InvalidPreferenceError(
+                    f"Unknown genre '{value}' in '{field}'. Known genres: " + ", ".join(sorted(GENRES))
+                    + ("; to avoid only what is both, join genres with '+' (e.g. 'comedy+romance': romcoms)."
+                       if field == "genres_avoided" else "."))
+            if value != compound_genre(parts):
+                raise InvalidPreferenceError(f"Write '{value}' in '{field}' as '{compound_genre(parts)}' "
+                                             "(the genres in alphabetical order).")
         if field == "languages_avoided" and value not in LANGUAGES:
             raise InvalidPreferenceError(f"Unknown language '{value}' in '{field}': use an ISO 639-1 code, one of "
                                          + ", ".join(sorted(LANGUAGES)))

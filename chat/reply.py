@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from chat.checker import ExplanationChecker, first_sentence
 from chat.critique import direction_label
-from chat.lexicon import GENRES, HAN, LANGUAGES
+from chat.lexicon import COMPOUND_LABELS, COMPOUND_SEP, GENRES, HAN, LANGUAGES, genre_parts
 from chat.linker import TitleIndex
 from chat.lm.base import Generator, Message, complete
 from chat.prompts import load
@@ -39,6 +39,11 @@ class Piece:
 
 
 def genre_label(genre: str, language: str) -> str:
+    if COMPOUND_SEP in genre:  # "comedy+romance": romcoms
+        named = COMPOUND_LABELS.get(genre)
+        if named:
+            return named[1] if language == "zh" else named[0]
+        return ("" if language == "zh" else " ").join(genre_label(g, language) for g in genre_parts(genre))
     return _GENRE_ZH.get(genre, genre) if language == "zh" else genre
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from chat.critique import ATTRIBUTES, Critique, era_bounds, parse_critique
-from chat.lexicon import GENRES, HAN
+from chat.lexicon import COMPOUND_SEP, GENRES, HAN, genre_parts
 from chat.linker import Mention, Parse, TitleIndex, parse, plain_text
 from chat.lm.base import Generator, Message, complete
 from chat.prompts import load, load_json
@@ -85,7 +85,7 @@ def needs_lm(p: Parse, message: str, titles: TitleIndex | None = None) -> bool:
         return True
     rest = message
     people = [message[a:b] for a, b, _ in titles.find_people(message)] if titles is not None else []
-    for surface in [*(m.surface for m in p.mentions), *people, *p.unknown_people]:
+    for surface in [*(m.surface for m in p.mentions), *people, *p.unknown_people, *p.unknown_studios]:
         rest = rest.replace(surface, " , ")
     for run in _CAPITALISED_RUN.findall(rest):
         if len(run) > 3 and run.lower() not in ("i'm", "i've", "i'd"):
@@ -125,11 +125,14 @@ def understand(message: str, titles: TitleIndex, generator: Generator | None, mo
         log.info("LM extraction was not valid JSON; keeping the rule-based reading")
         return result
     known = {m.item_id for m in p.mentions}
+    # genres the rules read stay as read: the LM takes "no romcoms" for "no comedy, no romance"
+    ruled = {g for key in [*p.genres_wanted, *p.genres_avoided] for g in genre_parts(key)}
     for surfaces, pol in ((ext.liked, "like"), (ext.disliked, "dislike")):
         for surface in surfaces:
             genre = genre_of(surface)
             if genre:
-                (p.genres_avoided if pol == "dislike" else p.genres_wanted).append(genre)
+                if genre not in ruled:
+                    (p.genres_avoided if pol == "dislike" else p.genres_wanted).append(genre)
                 continue
             for _a, _b, item in titles.find(f"\"{surface}\""):
                 if item.id not in known:
@@ -138,7 +141,7 @@ def understand(message: str, titles: TitleIndex, generator: Generator | None, mo
                     result.added_from_lm.append(item.id)
     for surface in ext.genres:
         genre = genre_of(surface)
-        if genre and genre not in p.genres_avoided and genre not in p.genres_wanted:
+        if genre and genre not in ruled and genre not in p.genres_avoided and genre not in p.genres_wanted:
             p.genres_wanted.append(genre)
     p.genres_avoided = list(dict.fromkeys(p.genres_avoided))
     p.genres_wanted = [g for g in dict.fromkeys(p.genres_wanted) if g not in p.genres_avoided]
@@ -169,6 +172,9 @@ def apply(u: Understanding, state: DialogueState, items: Mapping[str, CatalogIte
         state.genres_wanted = []
     for g in p.genres_wanted:
         state.want_genre(g)
+    # "romcoms are fine after all": wanting every part of a ruled-out compound takes it back
+    state.genres_avoided = [k for k in state.genres_avoided
+                            if COMPOUND_SEP not in k or not set(genre_parts(k)) <= set(p.genres_wanted)]
     for g in p.genres_avoided:
         state.avoid_genre(g)
     if p.languages_wanted:  # like genres: "Korean ones then" after "French films" replaces French

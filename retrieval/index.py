@@ -16,7 +16,7 @@ class Filters:
 
     domain: str | None = None
     genres_any: frozenset[str] = frozenset()
-    genres_none: frozenset[str] = frozenset()
+    genres_none: frozenset[str] = frozenset()  # "horror" rules out horror; "comedy+romance" only items with both
     year_min: int | None = None
     year_max: int | None = None
     languages_any: frozenset[str] = frozenset()  # original languages; ignored when no item records one
@@ -88,10 +88,10 @@ class VectorIndex:
         if filters.genres_any:
             cols = [self._genre_col[g] for g in filters.genres_any if g in self._genre_col]
             keep &= self.genre_matrix[:, cols].any(axis=1) if cols else False
-        if filters.genres_none:
-            cols = [self._genre_col[g] for g in filters.genres_none if g in self._genre_col]
-            if cols:
-                keep &= ~self.genre_matrix[:, cols].any(axis=1)
+        for key in filters.genres_none:
+            parts = key.split("+")
+            if all(g in self._genre_col for g in parts):  # a genre no item has rules nothing out
+                keep &= ~self.genre_matrix[:, [self._genre_col[g] for g in parts]].all(axis=1)
         for item_id in filters.exclude_ids:
             pos = self.position.get(item_id)
             if pos is not None:

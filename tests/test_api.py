@@ -207,6 +207,24 @@ def test_people_and_languages_ruled_out_last_across_sessions(client: TestClient)
     assert kept["languages_avoided"] == ["zh", "ko"]  # a rejected edit loses nothing
 
 
+def test_a_ruled_out_romcom_is_kept_as_one_kind_and_edited_as_one(client: TestClient) -> None:
+    sid, auth = start(client, "ivy")
+    out = say(client, sid, auth, "Something funny, no romcoms")
+    assert out["state"]["genres_avoided"] == ["comedy+romance"]
+    profile = client.get(f"/api/v1/sessions/{sid}/profile", headers=auth).json()
+    assert profile["genres_avoided"] == ["comedy+romance"]
+    r = client.patch(f"/api/v1/sessions/{sid}/profile", json={"add": {"genres_avoided": ["horror+sci-fi"]}},
+                     headers=auth)
+    assert r.status_code == 200 and r.json()["genres_avoided"] == ["comedy+romance", "horror+sci-fi"]
+    for field, value, message in (("genres_avoided", "romance+comedy", "as 'comedy+romance'"),
+                                  ("genres_avoided", "comedy+cooking", "join genres with '+'"),
+                                  ("genres_wanted", "comedy+romance", "Unknown genre")):
+        bad = client.patch(f"/api/v1/sessions/{sid}/profile", json={"add": {field: [value]}}, headers=auth)
+        assert bad.status_code == 422 and message in bad.json()["detail"], value
+    kept = client.get(f"/api/v1/sessions/{sid}/profile", headers=auth).json()
+    assert kept["genres_avoided"] == ["comedy+romance", "horror+sci-fi"]  # a rejected edit loses nothing
+
+
 def test_forget_me_deletes_profile_sessions_turns_and_feedback_of_that_user_only(client: TestClient,
                                                                                  api_engine: Engine) -> None:
     keep_sid, keep_auth = start(client, "frank")

@@ -223,3 +223,17 @@ def test_a_catalog_without_languages_says_it_could_not_filter_by_one(tmp_path: P
     engine = Engine.for_catalog(fake_settings(tmp_path, lm_replies=False), str(path), embedder=HashingEmbedder())
     out = engine.ask(engine.new_session(), "French mystery books please")
     assert "does not record languages" in out.reply and out.recommendations
+
+
+def test_no_romcoms_keeps_comedies_and_romcoms_come_back_when_wanted(engine: Engine) -> None:
+    sid = engine.new_session()
+    out = engine.ask(sid, "A funny movie please, but no romcoms")
+    genres = [set(r.genres) for r in out.recommendations]
+    assert out.recommendations and all("comedy" in g for g in genres)  # comedies stay
+    assert not any({"comedy", "romance"} <= g for g in genres)  # romantic comedies go
+    assert "no romcoms" in out.reply
+    state = DialogueState.from_json(engine.conversations.load_state(sid))
+    assert state.genres_avoided == ["comedy+romance"] and state.genres_wanted == ["comedy"]
+    out = engine.ask(sid, "Actually, romantic comedies are fine")
+    state = DialogueState.from_json(engine.conversations.load_state(sid))
+    assert state.genres_avoided == [] and any({"comedy", "romance"} <= set(r.genres) for r in out.recommendations)

@@ -71,7 +71,18 @@ def test_everyday_genre_words(titles: TitleIndex) -> None:
              "dc superheros": ["action"], "I loved Star Wars": [], "culture wars": []}
     for text, genres in cases.items():
         assert sorted(parse(text, titles).genres_wanted) == genres, text
-    assert sorted(parse("no romcoms or biopics", titles).genres_avoided) == ["biography", "comedy", "romance"]
+
+
+def test_a_kind_that_is_two_genres_is_ruled_out_as_one(titles: TitleIndex) -> None:
+    # "no romcoms" rules out romantic comedies, not every comedy and every romance
+    cases = {"no romcoms or biopics": ["comedy+romance", "biography"], "I hate chick flicks": ["comedy+romance"],
+             "a comedy, but no romantic comedies": ["comedy+romance"], "nothing sci-fi horror": ["horror+sci-fi"],
+             "不要恐怖喜剧": ["comedy+horror"], "no horror or comedy": ["horror", "comedy"],
+             "no horror, no comedy": ["horror", "comedy"], "no scary horror": ["horror"]}
+    for text, avoided in cases.items():
+        assert parse(text, titles).genres_avoided == avoided, text
+    assert parse("a comedy, but no romantic comedies", titles).genres_wanted == ["comedy"]
+    assert sorted(parse("romantic comedies please", titles).genres_wanted) == ["comedy", "romance"]
 
 
 def test_ordinary_words_are_not_titles_unless_typed_as_titles() -> None:
@@ -195,7 +206,7 @@ def test_misspelt_names_of_well_known_people_and_names_the_catalog_lacks() -> No
     titles = TitleIndex([film(1, "Ridley Scott", "Matt Damon", "Joan Cusack"), film(2, "Paul Greengrass", "Matt Damon"),
                          film(3, "Doug Liman", "Matt Damon", "John Cusack"), film(4, "Rob Reiner", "John Cusack"),
                          film(5, "Cameron Crowe", "John Cusack", "Joan Cusack"), film(6, "Frank Oz", "Joan Cusack"),
-                         film(7, "Dana Brown")])
+                         film(7, "Dana Brown"), *(film(i, "Adam McKay", "Will Ferrell") for i in (8, 9, 10))])
     # a typo of someone with 3 or more credits is that person, with the message's polarity
     assert parse("anything with Matt Daemon?", titles).people_wanted == ["Matt Damon"]
     assert parse("nothing starring Matt Daemon", titles).people_avoided == ["Matt Damon"]
@@ -204,6 +215,15 @@ def test_misspelt_names_of_well_known_people_and_names_the_catalog_lacks() -> No
     p = parse("Anything with Tom Hanks?", titles)
     assert p.unknown_people == ["Tom Hanks"] and p.people_wanted == [] and "Tom Hanks" not in p.positive_text
     assert parse("something by Dan Brown.", titles).unknown_people == ["Dan Brown"]  # not Dana Brown (1 credit)
+    # a first name that is also a function word is still a name; "Will" the modal is never capitalised mid-sentence
+    assert parse("a comedy with Will Ferel", titles).people_wanted == ["Will Ferrell"]
+    assert parse("a comedy with Will Smith", titles).unknown_people == ["Will Smith"]
+    # studios and publishers are no people, and no record names them; Ghibli is animation
+    p = parse("Blumhouse Productions movies", titles)
+    assert p.unknown_studios == ["Blumhouse Productions"] and p.unknown_people == []
+    assert "Blumhouse" not in p.positive_text
+    p = parse("Studio Ghibli films", titles)
+    assert p.unknown_people == p.unknown_studios == [] and p.genres_wanted == ["animation"]
     # what is not a name: a title, a genre or language phrase, a name the catalog knows, words after "with"
     for text in ("a movie with The Rock", "something with English Subtitles", "Korean Horror movies",
                  "films by Ridley Scott", "I saw it with my wife", "a film by Film 3"):
@@ -224,3 +244,14 @@ def test_people_the_rules_read_need_no_lm_extraction(titles: TitleIndex) -> None
         assert not needs_lm(parse(text, titles), text, titles), text
     text = "Something like Blade Runner Nine please"  # a capitalised run the rules cannot place
     assert needs_lm(parse(text, titles), text, titles)
+
+
+def test_the_lm_cannot_turn_no_romcoms_into_no_comedy(titles: TitleIndex) -> None:
+    from chat.lm.base import ScriptedGenerator
+    from chat.understand import understand
+
+    generator = ScriptedGenerator()
+    generator.queue('{"genres": ["comedy", "romance"], "liked": [], "disliked": ["comedy", "romcoms", "war"]}')
+    u = understand("Something light, no romcoms", titles, generator, "always")
+    assert u.lm_used and u.parse.genres_avoided == ["comedy+romance", "war"]  # the LM adds only unread genres
+    assert u.parse.genres_wanted == []

@@ -78,6 +78,11 @@ def test_titles_and_people_the_catalog_lacks_are_said_not_silently_dropped(engin
     assert policy.not_found(Parse(unresolved=["流浪地球3", "A", "B"]), "zh") == [
         "（目录里没有找到《流浪地球3》、《A》、《B》，所以没有算进去。）"]
     assert policy.not_found(Parse(unresolved=["fun"], mentions=[]), "en") == []  # quoted words are no title
+    assert policy.not_found(Parse(unknown_studios=["Blumhouse Productions"]), "en") == [
+        "(This catalog does not record studios or publishers, so I could not pick by Blumhouse Productions.)"]
+    out = engine.ask(engine.new_session(), "Any horror from Blumhouse Productions? Or Studio Ghibli films")
+    assert out.reply.startswith("(This catalog does not record studios") and "Blumhouse" not in out.reply[90:]
+    assert {"horror", "animation"} & {g for r in out.recommendations for g in r.genres}
     # through the engine: said first, whether the bot then asks (nothing else to go by) or recommends
     out = engine.ask(engine.new_session(), "Anything with Tom Hanks?")
     assert out.reply.startswith("(I could not find Tom Hanks") and out.action == "ask" and not out.recommendations

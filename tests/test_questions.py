@@ -60,3 +60,14 @@ def test_generated_descriptions_are_marked(engine: Engine) -> None:
     item = CatalogItem(id="movie:x", domain="movie", title="X", description="A test film.",
                        extra={"description_source": "generated"})
     assert "generated" in answer(ItemQuestion("about"), item, "en")
+
+
+def test_a_question_about_a_title_the_catalog_lacks_says_so(engine: Engine) -> None:
+    sid = engine.new_session()
+    engine.ask(sid, "who directed Spirited Away?")  # a focus that must not answer for the missing title
+    out = engine.ask(sid, 'who directed "Paddington 3"?')
+    assert out.action == "answer" and out.reply.startswith('I could not find "Paddington 3" in this catalog')
+    assert "Miyazaki" not in out.reply
+    zh = engine.ask(sid, "《流浪地球3》是谁导演的？")
+    assert zh.reply.startswith("目录里没有找到《流浪地球3》")
+    assert "Miyazaki" in engine.ask(sid, 'who directed "Spirited Away"?').reply  # a quoted title it has

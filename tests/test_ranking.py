@@ -318,3 +318,12 @@ def test_a_ranker_from_users_likes_alone_keeps_the_likeness_and_people_lifts(tmp
     starred.ranker = ranker_for(HybridWeights(liked=0.5), LinkCounts(), starred.index, fitted=False)
     asked = DialogueState(people_wanted=["Sandra Bullock"], statements=["Anything with Sandra Bullock?"])
     assert set(Recommender(starred, HashingEmbedder()).ranking(asked, 2)) == {"redial:2", "redial:3"}
+
+
+def test_a_ruled_out_compound_genre_drops_only_items_with_every_part() -> None:
+    genres = [["comedy"], ["romance"], ["comedy", "romance"], ["comedy", "romance", "drama"], ["horror"]]
+    items = [CatalogItem(f"m{i}", "movie", f"Film {i}", genres=g) for i, g in enumerate(genres)]
+    index = VectorIndex(items, np.eye(len(items), dtype=np.float32))
+    assert index.mask(Filters(genres_none=frozenset({"comedy+romance"}))).tolist() == [True, True, False, False, True]
+    assert index.mask(Filters(genres_none=frozenset({"comedy"}))).tolist() == [False, True, False, False, True]
+    assert index.mask(Filters(genres_none=frozenset({"comedy+western"}))).all()  # no item is a western

@@ -243,3 +243,4 @@ def test_the_taste_panel_lists_people_and_languages_ruled_out(engine: Engine) ->
     assert "People you avoid" in html_out and "Christopher Nolan" in html_out
     assert "Languages you avoid" in html_out and ">Chinese<" in html_out
     assert "remove:languages_avoided:zh" in html_out and "remove:people_avoided:Christopher Nolan" in html_out
+    assert ">romcoms<" in taste_html(engine, Profile(genres_avoided=["comedy+romance"]))

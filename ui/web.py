@@ -15,7 +15,7 @@ from typing import Any
 
 from chat.engine import Delta, Engine, Recommendation, TurnResult
 from chat.profiles import FIELDS, Profile
-from chat.reply import language_label
+from chat.reply import genre_label, language_label
 from chat.state import DialogueState
 from storage.errors import ConciergeError
 
@@ -120,7 +120,8 @@ def taste_html(engine: Engine, profile: Profile) -> str:
         for value in values:
             item = engine.catalog.items.get(value) if field in ("liked", "disliked", "seen") else None
             label = (f"{item.title} ({item.year})" if item and item.year else item.title if item else
-                     language_label(value, "en") if field == "languages_avoided" else value)
+                     language_label(value, "en") if field == "languages_avoided" else
+                     genre_label(value, "en") if field.startswith("genres_") else value)
             action = html.escape(f"remove:{field}:{value}", quote=True)
             chips.append(f"<span class='taste-chip' data-field='{field}'>{html.escape(label)}"
                          f"<button type='button' data-cc-action='{action}' aria-label='remove'>×</button></span>")
