@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from chat.lexicon import GENRES, HAN
+from chat.lexicon import GENRES, HAN, LANGUAGES, STOPWORDS
 from chat.linker import TitleIndex, normalise
 from storage.records import CatalogItem
 
@@ -18,6 +18,10 @@ _NAME = re.compile(r"(?<![.!?:]\s)(?<!^)\b([A-Z][a-z]+(?:[ -][A-Z][a-z]+){1,2})\
 _GENRE_FORMS = sorted(((f, g) for g, forms in GENRES.items() for f in forms), key=lambda fg: -len(fg[0]))
 _SENTENCE = re.compile(r"[^.!?]+[.!?]?")
 _ECHO_WORDS = 6  # a run of this many words copied from the system prompt counts as leaking it
+MIN_CONTENT_WORDS = 2  # for model text: fewer words beyond titles, numbers and filler say nothing ("2010, no romcoms.")
+# words that only repeat the request back: function words, genre and language words ("2022 Korean thrillers")
+_FILLER = STOPWORDS | {w for forms in (*GENRES.values(), *LANGUAGES.values()) for f in forms if " " not in f
+                       for w in normalise(f).split()}  # "sci-fi" is "sci fi" once normalised
 
 
 def without_people(text: str, people: Iterable[str]) -> str:
@@ -58,6 +62,16 @@ def _without_quotes(text: str, items: Sequence[CatalogItem]) -> str:
     return text
 
 
+def _content_words(text: str, names: set[str]) -> int:
+    """How many words of `text` say something: not a title in `names`, a number or a filler word; two Chinese
+    characters count as one word."""
+    rest = f" {normalise(text)} "
+    for name in sorted(names, key=len, reverse=True):
+        rest = rest.replace(f" {name} ", " ")
+    latin = [w for w in re.findall(r"[^\W\d_]+", HAN.sub(" ", rest)) if len(w) > 2 and w not in _FILLER]
+    return len(latin) + len(HAN.findall(rest)) // 2
+
+
 def _word_runs(text: str, n: int) -> set[tuple[str, ...]]:
     words = re.findall(r"\w+", text.lower())
     return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
@@ -84,8 +98,10 @@ class ExplanationChecker:
     """
 
     def __init__(self, titles: TitleIndex, all_people: set[str], user_items: Sequence[CatalogItem] = (),
-                 prompt_texts: Sequence[str] = ()) -> None:
+                 prompt_texts: Sequence[str] = (), min_words: int = 0) -> None:
+        """`min_words`: how many words a generated text needs beyond titles, numbers and filler (0: any)."""
         self.titles = titles
+        self.min_words = min_words
         self.all_people = all_people
         self.user_items = list(user_items)
         self._prompt_runs = set().union(*(_word_runs(t, _ECHO_WORDS) for t in prompt_texts)) if prompt_texts else set()
@@ -126,6 +142,8 @@ class ExplanationChecker:
         claimed = {g for g in claimed if not any(form in facts.lower() for form in GENRES[g])}
         if claimed:
             verdict.problems.append(f"genres the item does not have: {sorted(claimed)}")
+        if self.min_words and _content_words(text, allowed_names) < self.min_words:
+            verdict.problems.append("says nothing about the item")  # "2000, I recommend this book."
         if self._prompt_runs and _word_runs(text, _ECHO_WORDS) & self._prompt_runs:
             verdict.problems.append("repeats the instructions")
         return verdict

@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chat.checker import ExplanationChecker
+from chat.checker import MIN_CONTENT_WORDS, ExplanationChecker
 from chat.linker import TitleIndex
 from chat.lm.base import Generator, Message, complete
 from chat.prompts import load
@@ -74,7 +74,8 @@ def enrich(repo: CatalogRepository, generator: Generator | None, limit: int | No
     """Describe up to `limit` items that have no description."""
     todo = repo.without_description()[:limit]
     items = repo.all_items()
-    checker = ExplanationChecker(TitleIndex(items), {p for it in items for p in it.creators if len(p) > 3})
+    checker = ExplanationChecker(TitleIndex(items), {p for it in items for p in it.creators if len(p) > 3},
+                                 min_words=MIN_CONTENT_WORDS)
     report = EnrichReport()
     for n, item in enumerate(todo, 1):
         text, by_model = describe(generator, item, checker)

@@ -47,8 +47,10 @@ _SEEN_IT = re.compile(r"\b(?:seen|watched|read) (?:it|that|this)\b|看过了|读
 _ANOTHER = re.compile(r"\b(?:another|others|something else|more like|different ones?|other ones?)\b"
                       r"|换一|别的|其他|再来")
 _DECADE = re.compile(r"\b(?:(19|20)?([0-9])0)'?s\b|([0-9]{2})年代")
-_BEFORE = re.compile(r"\b(?:before|until|older than|pre)[- ](\d{4})\b|(\d{4})\s*年(?:以前|之前)")
-_AFTER = re.compile(r"\b(?:after|since|newer than|post)[- ](\d{4})\b|(\d{4})\s*年(?:以后|之后|后)")
+_BEFORE = re.compile(r"\b(?:before|until|older than|earlier than|pre)[- ](\d{4})\b|(\d{4})\s*年(?:以前|之前)"
+                     r"|\b(\d{4}) (?:or|and) (?:earlier|older|before)\b")
+_AFTER = re.compile(r"\b(?:after|since|newer than|later than|post)[- ](\d{4})\b|(\d{4})\s*年(?:以后|之后|后)"
+                    r"|\b(\d{4}) ?(?:onwards?|(?:or|and) (?:later|newer|after|up)|on(?= *(?:[.,!?;]|$)))")
 _NAME_TOKEN = re.compile(r"[\w'.-]+")
 _YEAR = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d)")
 # Zipf frequencies (log10 of uses per billion words, wordfreq): at or above KNOWN a word is spelled right
@@ -625,12 +627,33 @@ def _years(lowered: str, out: Parse) -> None:
             decade = int(m.group(2)) * 10
             start = int(century) * 100 + decade if century else (1900 + decade if decade >= 30 else 2000 + decade)
         out.year_min, out.year_max = start, start + 9
-    m = _unnegated(_BEFORE, lowered)
-    if m:
-        out.year_max = int(m.group(1) or m.group(2)) - 1
-    m = _unnegated(_AFTER, lowered)
-    if m:
-        out.year_min = int(m.group(1) or m.group(2)) + (1 if "after" in m.group(0) else 0)
+    # a negated bound is the other one: "nothing older than 2000" is from 2000, "nothing after 2010" up to 2010
+    found = _first_match(_BEFORE, lowered)
+    if found:
+        m, negated = found
+        year = int(next(g for g in m.groups() if g))
+        exclusive = not re.search(r"\b(?:or|and) ", m.group(0))  # "2000 or earlier" keeps 2000
+        if negated:
+            out.year_min = year if exclusive else year + 1
+        else:
+            out.year_max = year - 1 if exclusive else year
+    found = _first_match(_AFTER, lowered)
+    if found:
+        m, negated = found
+        year = int(next(g for g in m.groups() if g))
+        exclusive = bool(re.search(r"\b(?:after|later than)\b", m.group(0)))  # "after 2000": from 2001
+        if negated:
+            out.year_max = year if exclusive or "newer" in m.group(0) else year - 1
+        else:
+            out.year_min = year + 1 if exclusive else year
+
+
+def _first_match(pattern: re.Pattern[str], lowered: str) -> tuple[re.Match[str], bool] | None:
+    """The first match, and whether a negation comes before it in its clause."""
+    for a, b in _clauses(lowered):
+        for m in pattern.finditer(lowered, a, b):
+            return m, bool(cue_positions(lowered[a:m.start()], NEGATION_BEFORE))
+    return None
 
 
 def _unnegated(pattern: re.Pattern[str], lowered: str) -> re.Match[str] | None:

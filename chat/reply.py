@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from chat.checker import ExplanationChecker, first_sentence
+from chat.checker import MIN_CONTENT_WORDS, ExplanationChecker, first_sentence
 from chat.critique import direction_label
 from chat.lexicon import COMPOUND_LABELS, COMPOUND_SEP, GENRES, HAN, LANGUAGES, genre_parts
 from chat.linker import TitleIndex
@@ -204,7 +204,7 @@ def write_reply(generator: Generator | None, message: str, state: DialogueState,
     """
     user_items = [known[i] for i in state.mentioned if i in known]
     system = [load(f"reply_system_{lang}.txt") for lang in ("en", "zh")]
-    checker = ExplanationChecker(titles, people or set(), user_items, prompt_texts=system)
+    checker = ExplanationChecker(titles, people or set(), user_items, prompt_texts=system, min_words=MIN_CONTENT_WORDS)
     used: set[str] = set()
     yield Piece(intro(state, known, len(items), language) + "\n")
     for i, item in enumerate(items):

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
+from rapidfuzz import fuzz
 
 from chat.critique import ATTRIBUTES, Critique, era_bounds, parse_critique
 from chat.lexicon import COMPOUND_SEP, GENRES, HAN, genre_parts
@@ -23,6 +24,25 @@ log = logging.getLogger(__name__)
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 _CAPITALISED_RUN = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w']+(?:\s+(?:of|the|and|in|a|[A-Z][\w']+))*")
 _SURFACE_TO_GENRE = {form: genre for genre, forms in GENRES.items() for form in forms}
+
+
+TYPO_MATCH = 85  # rapidfuzz partial ratio for an LM title within a typo of the message ("inceptoin": 89)
+
+
+def grounded(surface: str, message: str) -> bool:
+    """Whether something the LM extracted is in the message: as written (case, quotes and spacing aside) or,
+    for a Latin title of five or more letters, within a typo. The small LM copies its few-shot examples
+    ("有没有老一点的" came back as liking 海底总动员 and wanting action), and nothing it invents may count."""
+    s, m = _normal(surface), _normal(message)
+    if not s:
+        return False
+    if s in m if HAN.search(s) else re.search(rf"(?<!\w){re.escape(s)}(?!\w)", m):
+        return True  # a Latin surface as whole words: "Up" is not in "upbeat"
+    return len(s) >= 5 and not HAN.search(s) and fuzz.partial_ratio(s, m) >= TYPO_MATCH
+
+
+def _normal(text: str) -> str:
+    return " ".join(re.sub(r"[\"'“”‘’《》「」]", " ", plain_text(text).casefold()).split())
 
 
 def detect_language(text: str) -> str:
@@ -128,7 +148,7 @@ def understand(message: str, titles: TitleIndex, generator: Generator | None, mo
     # genres the rules read stay as read: the LM takes "no romcoms" for "no comedy, no romance"
     ruled = {g for key in [*p.genres_wanted, *p.genres_avoided] for g in genre_parts(key)}
     for surfaces, pol in ((ext.liked, "like"), (ext.disliked, "dislike")):
-        for surface in surfaces:
+        for surface in (s for s in surfaces if grounded(s, message)):
             genre = genre_of(surface)
             if genre:
                 if genre not in ruled:
@@ -139,7 +159,7 @@ def understand(message: str, titles: TitleIndex, generator: Generator | None, mo
                     known.add(item.id)
                     p.mentions.append(Mention(item.id, surface, pol))
                     result.added_from_lm.append(item.id)
-    for surface in ext.genres:
+    for surface in (s for s in ext.genres if grounded(s, message)):
         genre = genre_of(surface)
         if genre and genre not in ruled and genre not in p.genres_avoided and genre not in p.genres_wanted:
             p.genres_wanted.append(genre)
@@ -189,8 +209,14 @@ def apply(u: Understanding, state: DialogueState, items: Mapping[str, CatalogIte
         state.avoid_person(person)
     if p.domain:
         state.domain = p.domain
-    if p.year_min is not None or p.year_max is not None:
+    if p.year_min is not None and p.year_max is not None:  # "from the 90s"
         state.year_min, state.year_max = p.year_min, p.year_max
+    elif p.year_min is not None:  # "and nothing before 2000 either" keeps an earlier upper bound that still fits
+        state.year_min = p.year_min
+        state.year_max = state.year_max if state.year_max is not None and state.year_max >= p.year_min else None
+    elif p.year_max is not None:
+        state.year_max = p.year_max
+        state.year_min = state.year_min if state.year_min is not None and state.year_min <= p.year_max else None
     elif c.era:
         found = (items.get(i) for i in state.last_shown) if items else ()
         shown = [it.year for it in found if it and it.year]

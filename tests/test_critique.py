@@ -55,6 +55,20 @@ def test_a_negated_era_asks_for_the_other_end() -> None:
     assert (wanted.year_min, wanted.year_max) == (1990, 1999)
 
 
+
+def test_year_bounds_negated_or_open_ended_are_read_as_meant() -> None:
+    titles = TitleIndex([])
+    cases = {"A rom-com but nothing older than 2000": (2000, None), "nothing before 2000": (2000, None),
+             "I never watch anything after 2010": (None, 2010), "nothing newer than 2010": (None, 2010),
+             "nothing since 2010": (None, 2009), "不要2000年以前的": (2000, None),
+             "from 2005 onwards please": (2005, None), "from 2000 on": (2000, None), "2000 or later": (2000, None),
+             "something 1995 or earlier": (None, 1995), "older than 2000": (None, 1999),
+             "after 2000": (2001, None), "since 2015": (2015, None), "2000年以后的科幻": (2000, None),
+             "movies from 2000 on Netflix": (None, None)}
+    for text, bounds in cases.items():
+        p = parse(text, titles)
+        assert (p.year_min, p.year_max) == bounds, text
+
 def test_negative_critique_does_not_ask_for_the_genre_it_names() -> None:
     assert parse_critique("less romantic").genres_to_drop() == {"romance"}
     assert parse_critique("more romantic").genres_to_drop() == set()

@@ -51,7 +51,8 @@ def test_recommendations_are_streamed_grounded_and_stored(engine: Engine, genera
 
 
 def test_invented_numbers_fall_back_to_the_template(engine: Engine, generator: ScriptedGenerator) -> None:
-    generator.queue("shot in 3D over 12 years.", "a thoughtful, patient sci-fi story.", "fine.", "fine too.")
+    generator.queue("shot in 3D over 12 years.", "a thoughtful, patient sci-fi story.", "a quiet, haunting journey.",
+                    "a tense and clever ride.")
     out = engine.ask(engine.new_session(), "a sci-fi movie")
     assert "3D" not in out.reply and out.recommendations[0].reason.endswith("a thoughtful, patient sci-fi story.")
     assert out.explanations == {"regenerated": 1, "first_pass": 2}
@@ -237,3 +238,12 @@ def test_no_romcoms_keeps_comedies_and_romcoms_come_back_when_wanted(engine: Eng
     out = engine.ask(sid, "Actually, romantic comedies are fine")
     state = DialogueState.from_json(engine.conversations.load_state(sid))
     assert state.genres_avoided == [] and any({"comedy", "romance"} <= set(r.genres) for r in out.recommendations)
+
+
+def test_a_reason_that_says_nothing_falls_back_to_the_template(engine: Engine, generator: ScriptedGenerator) -> None:
+    # Qwen wrote "2000, I recommend this book." and "2010, no romcoms, from 2010.": true, and empty
+    generator.queue("2000, I recommend this film.", "sci-fi, as you asked.", "a quiet, haunting journey.",
+                    "a tense and clever ride.")
+    out = engine.ask(engine.new_session(), "a sci-fi movie")
+    assert "I recommend this film" not in out.reply and "sci-fi, as you asked" not in out.reply
+    assert out.explanations == {"template": 1, "first_pass": 2}

@@ -251,7 +251,19 @@ def test_the_lm_cannot_turn_no_romcoms_into_no_comedy(titles: TitleIndex) -> Non
     from chat.understand import understand
 
     generator = ScriptedGenerator()
-    generator.queue('{"genres": ["comedy", "romance"], "liked": [], "disliked": ["comedy", "romcoms", "war"]}')
-    u = understand("Something light, no romcoms", titles, generator, "always")
-    assert u.lm_used and u.parse.genres_avoided == ["comedy+romance", "war"]  # the LM adds only unread genres
-    assert u.parse.genres_wanted == []
+    generator.queue('{"genres": ["romantic"], "liked": [], "disliked": ["comedies"]}')  # both in the message
+    u = understand("Something light, no romantic comedies", titles, generator, "always")
+    assert u.lm_used and u.parse.genres_avoided == ["comedy+romance"] and u.parse.genres_wanted == []
+
+
+def test_what_the_lm_extracts_counts_only_when_the_message_says_it(titles: TitleIndex) -> None:
+    from chat.lm.base import ScriptedGenerator
+    from chat.understand import grounded, understand
+
+    # Qwen answered "有没有老一点的" ("anything older?") with its few-shot example: liking 海底总动员, no horror
+    generator = ScriptedGenerator()
+    generator.queue('{"genres": ["action", "adventure"], "liked": ["海底总动员"], "disliked": ["恐怖片"]}')
+    u = understand("有没有老一点的", titles, generator, "always")
+    assert u.lm_used and u.parse.mentions == [] and u.parse.genres_wanted == u.parse.genres_avoided == []
+    assert grounded("Inceptoin", "i liked inception a lot") and grounded("《三体》", "我喜欢三体")
+    assert not grounded("Finding Nemo", "something older please") and not grounded("Up", "something upbeat")

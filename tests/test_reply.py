@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chat.checker import ExplanationChecker, genres_named
+from chat.checker import MIN_CONTENT_WORDS, ExplanationChecker, genres_named
 from chat.linker import TitleIndex
 from chat.reply import clean_reason, intro, wants_summary
 from chat.state import DialogueState
@@ -32,6 +32,13 @@ def test_checker_accepts_facts_and_rejects_foreign_titles_and_numbers(catalog) -
     # the user's film's year only beside its name (Qwen wrote "You wanted sci-fi: 2008 — It's a sci-fi film")
     assert check.check("Like Inception (2010), it keeps you guessing.", odyssey).ok
     assert not check.check("2010 — It's a sci-fi film by Stanley Kubrick.", odyssey).ok
+    # model text must say something beyond titles, numbers, genres and filler; templates are not held to it
+    strict = ExplanationChecker(titles, people, [catalog["movie:inception-2010"]], min_words=MIN_CONTENT_WORDS)
+    for empty in ("1968, I recommend this movie.", "Like Inception, a sci-fi film.", "2001: A Space Odyssey."):
+        assert strict.check(empty, odyssey).problems == ["says nothing about the item"], empty
+        assert check.check(empty, odyssey).ok, empty
+    assert strict.check("Like Inception, it keeps you guessing.", odyssey).ok
+    assert strict.check("一部冷峻而宏大的太空史诗。", odyssey).ok
 
 
 def test_checker_reads_a_common_word_title_that_starts_a_generated_sentence_as_its_subject() -> None:
