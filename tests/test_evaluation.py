@@ -241,9 +241,10 @@ def test_with_llm_extraction_reads_only_seeker_messages(catalog: Catalog) -> Non
 
     generator = ScriptedGenerator(respond=lambda _messages: '{"genres": ["horror"]}')
     replayer = Replayer(catalog.titles, MentionResolver(catalog.items), generator, "always")
-    dialogue = load_line(conversation("5", [("s", "something for tonight"), ("r", "SECRET pick: @3"),
+    dialogue = load_line(conversation("5", [("s", "something horror-ish for tonight"), ("r", "SECRET pick: @3"),
                                             ("s", "ok what else"), ("r", "@2")]))
     turns = list(replayer.turns(dialogue))
-    assert turns[0].state.genres_wanted == ["horror"]  # the LM's reading of the seeker message is used
+    # the LM's reading of the seeker message is used ("horror-ish" is no genre word to the rules)
+    assert turns[0].state.genres_wanted == ["horror"]
     asked = [call[-1]["content"] for call in generator.calls]
-    assert asked == ["something for tonight", "ok what else"]  # never the recommender's (predicted) messages
+    assert asked == ["something horror-ish for tonight", "ok what else"]  # never the recommender's messages
