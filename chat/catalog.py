@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 from tqdm import tqdm
 
-from chat.linker import TitleIndex
+from chat.linker import TitleIndex, normalise
 from retrieval.embedders.base import Embedder
 from retrieval.index import VectorIndex
 from retrieval.ranking import HybridRanker, HybridWeights, LinkCounts, item_people
@@ -57,6 +59,7 @@ class Catalog:
     titles: TitleIndex
     people: set[str] = field(default_factory=set)  # every creator named in the catalog
     ranker: HybridRanker | None = None  # the fitted hybrid ranker; None: content-only ranking
+    twins: dict[str, tuple[str, ...]] = field(default_factory=dict)  # one work's other records (`twin_ids`)
 
     @classmethod
     def load(cls, repo: CatalogRepository, embedder: Embedder, with_ranker: bool = True,
@@ -77,7 +80,26 @@ class Catalog:
                    people={p for it in items.values() for p in it.creators if len(p) > 3},
                    ranker=load_ranker(RankerRepository(repo.sessions), index, embedder.name,
                                       FeedbackRepository(repo.sessions) if with_likes else None)
-                   if with_ranker else None)
+                   if with_ranker else None, twins=twin_ids(items.values()))
+
+
+def twin_ids(items: Iterable[CatalogItem]) -> dict[str, tuple[str, ...]]:
+    """Per item id, the other records of the same work: one domain and normalised title with the same IMDb id,
+    or the same known year. ReDial lists "The Godfather" and "The Godfather (1972)" (one IMDb id) apart, and
+    liking one must not bring the other back as a recommendation."""
+    groups: defaultdict[tuple[object, ...], list[str]] = defaultdict(list)
+    for it in items:
+        key = (it.domain, normalise(it.title))
+        imdb = it.extra.get("imdb_id")
+        if imdb:
+            groups[(*key, "imdb", imdb)].append(it.id)
+        if it.year:
+            groups[(*key, "year", it.year)].append(it.id)
+    twins: defaultdict[str, set[str]] = defaultdict(set)
+    for ids in groups.values():
+        for item_id in ids:
+            twins[item_id].update(i for i in ids if i != item_id)
+    return {item_id: tuple(sorted(others)) for item_id, others in twins.items() if others}
 
 
 # Without a fitted model, users' likes still count: liked-together items lift each other this much.

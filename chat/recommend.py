@@ -26,6 +26,8 @@ DIRECTION_STRENGTH = 0.35  # how far one critique moves the (unit) interest vect
 LIKED_GENRE_BOOST = 0.04  # for an item with all of the liked items' genres
 LIKED_PEOPLE_BOOST = 0.04  # per (liked item, director or star) link shared
 GENRE_BOOST = 0.06  # score added per matching genre of a critique's pole (cosine units)
+CRITIQUE_POOL = 100  # under a ranker, the critique's step is a share of the spread of this many leading scores
+CRITIQUE_SPREAD = 1.0
 PEOPLE_BOOST = 0.1  # without a fitted ranker: cosine units added per person the user asked for that an item has
 PEOPLE_AVOID = -10.0  # an item with a person the user ruled out ("no Adam Sandler") drops below every other
 POOL = 4  # MMR chooses k items from the top POOL * k
@@ -84,8 +86,17 @@ class Recommender:
 
     def prior(self, state: DialogueState, vec: np.ndarray | None) -> np.ndarray | None:
         """Everything added to the cosine (n,): critiques' genre boosts, people asked for, the fitted ranker's prior."""
-        parts = [p for p in (self.critique_prior(state), self.people_prior(state), self.likeness_prior(state),
-                             self.ranker_prior(state, vec)) if p is not None]
+        parts = [p for p in (self.people_prior(state), self.likeness_prior(state), self.ranker_prior(state, vec))
+                 if p is not None]
+        step = GENRE_BOOST
+        if state.directions and self.catalog.ranker is not None and vec is not None:
+            # co-occurrence can add many times GENRE_BOOST ("funnier" after The Godfather kept its crime
+            # dramas): a critique moves items by a share of how far apart the leading candidates are
+            total = self.catalog.index.scores(vec) + np.sum(parts, axis=0)
+            lead = np.partition(total, -CRITIQUE_POOL)[-CRITIQUE_POOL:] if len(total) > CRITIQUE_POOL else total
+            step = max(GENRE_BOOST, CRITIQUE_SPREAD * float(lead.std()))
+        critique = self.critique_prior(state, step)
+        parts += [critique] if critique is not None else []
         return np.sum(parts, axis=0) if parts else None
 
     @property
@@ -124,15 +135,17 @@ class Recommender:
         out = LIKED_GENRE_BOOST * (index.genre_matrix @ weights) + LIKED_PEOPLE_BOOST * self.people.shared(liked)
         return out.astype(np.float32)
 
-    def critique_prior(self, state: DialogueState) -> np.ndarray | None:
-        """Score boosts for the catalog genres that go with the critiques in force."""
+    def critique_prior(self, state: DialogueState, step: float = GENRE_BOOST) -> np.ndarray | None:
+        """Score boosts of `step` per genre that goes with a critique in force (minus for its counter-genres)."""
+        if not state.directions:
+            return None
         boosts: dict[str, float] = {}
         for d in state.directions:
             attr = ATTRIBUTES[d.name]
             for g in attr.genres:
-                boosts[g] = boosts.get(g, 0.0) + d.sign * GENRE_BOOST
+                boosts[g] = boosts.get(g, 0.0) + d.sign * step
             for g in attr.counter_genres:
-                boosts[g] = boosts.get(g, 0.0) - d.sign * GENRE_BOOST
+                boosts[g] = boosts.get(g, 0.0) - d.sign * step
         return self.catalog.index.genre_prior(boosts) if boosts else None
 
     def ranker_prior(self, state: DialogueState, vec: np.ndarray | None) -> np.ndarray | None:
@@ -173,7 +186,12 @@ class Recommender:
                        genres_none=frozenset(state.genres_avoided), languages_any=frozenset(state.languages_wanted),
                        languages_none=frozenset(state.languages_avoided), year_min=state.year_min,
                        year_max=state.year_max, max_minutes=state.max_minutes,
-                       exclude_ids=frozenset(state.excluded()))
+                       exclude_ids=self.excluded(state))
+
+    def excluded(self, state: DialogueState) -> frozenset[str]:
+        """What not to recommend: what was named, shown, rejected or seen, and other records of the same works."""
+        out = state.excluded()
+        return frozenset(out.union(*(self.catalog.twins.get(i, ()) for i in out)))
 
     def recommend(self, state: DialogueState, k: int, diversify: bool = True) -> list[Hit]:
         """Top-k items for the state (MMR-diversified); loosens wanted genres, then years, when nothing fits."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chat.catalog import Catalog, load_ranker, ranker_for
+from chat.catalog import Catalog, load_ranker, ranker_for, twin_ids
 from chat.evaluation.dialogues import load_dialogues
 from chat.evaluation.fit import GENRE_HARD, fit_and_store
 from chat.recommend import Recommender
@@ -327,3 +327,41 @@ def test_a_ruled_out_compound_genre_drops_only_items_with_every_part() -> None:
     assert index.mask(Filters(genres_none=frozenset({"comedy+romance"}))).tolist() == [True, True, False, False, True]
     assert index.mask(Filters(genres_none=frozenset({"comedy"}))).tolist() == [False, True, False, False, True]
     assert index.mask(Filters(genres_none=frozenset({"comedy+western"}))).all()  # no item is a western
+
+
+def test_a_critique_moves_the_list_under_a_ranker_whose_counts_point_the_other_way(tmp_path: Path) -> None:
+    # ReDial with its fitted ranker: "less scary" after The Conjuring kept three horror films, and "funnier"
+    # after The Godfather three crime dramas; co-occurrence outweighed the critique's fixed genre step
+    films = [("The Haunting", ("horror",))] + [(f"Fright {i}", ("horror", "thriller")) for i in range(4)] + \
+        [(f"Mild {i}", ("comedy", "family")) for i in range(4)] + [(f"Plain {i}", ("drama",)) for i in range(20)]
+    films_catalog = catalog_of([CatalogItem(f"m:{i}", "movie", t, year=2000 + i, genres=g, description=f"{t} story.")
+                                for i, (t, g) in enumerate(films)], tmp_path / "c.db")
+    counts = LinkCounts()
+    for _ in range(30):
+        counts.add_dialogue(["m:0", "m:1", "m:2", "m:3", "m:4"])
+    counts.add_dialogue(["m:0", "m:5"])
+    films_catalog.ranker = ranker_for(HybridWeights(liked=32.0, liked2=512.0), counts, films_catalog.index)
+    state = DialogueState(liked=["m:0"], mentioned=["m:0"], statements=["I like scary movies like The Haunting"])
+    rec = Recommender(films_catalog, HashingEmbedder())
+    genres = {it.id: it.genres for it in films_catalog.items.values()}
+    before = rec.ranking(state, 3)
+    assert all("horror" in genres[i] for i in before)  # the counts lead
+    state.steer("scary", -1)
+    after = rec.ranking(state, 3)
+    assert sum("horror" in genres[i] for i in after) < 3 and any("comedy" in genres[i] for i in after)
+
+
+def test_another_record_of_a_liked_work_is_not_recommended(tmp_path: Path) -> None:
+    # ReDial lists "The Godfather" and "The Godfather (1972)" apart, with one IMDb id
+    items = [CatalogItem("r:1", "movie", "The Godfather", genres=("crime",), extra={"imdb_id": "tt0068646"}),
+             CatalogItem("r:2", "movie", "The Godfather", year=1972, genres=("crime",), extra={"imdb_id": "tt0068646"}),
+             CatalogItem("r:3", "movie", "The Godfather Part II", year=1974, genres=("crime",),
+                         extra={"imdb_id": "tt0071562"}),
+             CatalogItem("r:4", "movie", "Spider-Man 3", year=2007, extra={"imdb_id": "tt0413300"}),
+             CatalogItem("r:5", "movie", "Spider", year=2007, extra={"imdb_id": "tt0413300"}),  # the record's error
+             CatalogItem("r:6", "movie", "Frozen", year=2010), CatalogItem("r:7", "movie", "Frozen", year=2013),
+             CatalogItem("b:1", "book", "The Godfather", year=1969, genres=("crime",))]
+    assert twin_ids(items) == {"r:1": ("r:2",), "r:2": ("r:1",)}
+    twins_catalog = catalog_of(items, tmp_path / "c.db")
+    state = DialogueState(liked=["r:1"], mentioned=["r:1"], statements=["I liked The Godfather"], domain="movie")
+    assert "r:2" not in Recommender(twins_catalog, HashingEmbedder()).ranking(state, 7)
