@@ -30,6 +30,7 @@ import yaml
 
 from chat.checker import ExplanationChecker, facts_text, first_sentence, without_people
 from chat.engine import Engine, TurnResult
+from chat.lexicon import genre_parts
 from chat.state import DialogueState
 from chat.understand import detect_language
 from retrieval.diversity import franchise_key
@@ -184,7 +185,7 @@ class _Run:
             fail(f"no shown item has a genre in {exp['genre_any']}")
         if "genre_all" in exp and not all(g & set(exp["genre_all"]) for g in genres):
             fail(f"not every shown item has a genre in {exp['genre_all']}")
-        if "genre_none" in exp and any(set(k.split("+")) <= g for k in exp["genre_none"] for g in genres):
+        if "genre_none" in exp and any(set(genre_parts(k)) <= g for k in exp["genre_none"] for g in genres):
             fail(f"a shown item has a genre in {exp['genre_none']}")  # "comedy+romance": both at once
         if "domain" in exp and any(it.domain != exp["domain"] for it in items):
             fail(f"a shown item is not a {exp['domain']}")

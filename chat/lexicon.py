@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from retrieval.index import COMPOUND_SEP
+
 HAN = re.compile(r"[\u3400-\u9fff]")  # a Chinese character: Chinese text, a Chinese genre form or title
 
 # canonical genre -> surface forms (lowercase English words/phrases, Chinese strings)
@@ -54,7 +56,6 @@ GENRES: dict[str, tuple[str, ...]] = {
 
 # A kind that is two genres at once: "romcoms", "romantic comedies", "sci-fi horror". Ruled out, only
 # movies with every part go ("no romcoms" keeps plain comedies); the key joins the sorted parts with "+".
-COMPOUND_SEP = "+"
 COMPOUND_LABELS = {"comedy+romance": ("romcoms", "爱情喜剧")}  # (English, Chinese)
 
 

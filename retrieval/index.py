@@ -9,6 +9,8 @@ import numpy as np
 
 from storage.records import CatalogItem
 
+COMPOUND_SEP = "+"  # a genre key "comedy+romance" stands for an item with every part (a romcom)
+
 
 @dataclass(frozen=True)
 class Filters:
@@ -89,7 +91,7 @@ class VectorIndex:
             cols = [self._genre_col[g] for g in filters.genres_any if g in self._genre_col]
             keep &= self.genre_matrix[:, cols].any(axis=1) if cols else False
         for key in filters.genres_none:
-            parts = key.split("+")
+            parts = key.split(COMPOUND_SEP)
             if all(g in self._genre_col for g in parts):  # a genre no item has rules nothing out
                 keep &= ~self.genre_matrix[:, [self._genre_col[g] for g in parts]].all(axis=1)
         for item_id in filters.exclude_ids:
