@@ -101,11 +101,20 @@ def unfound_titles(parse: Parse) -> list[str]:
     return [t for t in parse.unresolved if t[:1].isupper() or t[:1].isdigit() or HAN.match(t)]
 
 
+def _either(names: list[str], zh: bool) -> str:
+    """Names as the notices list them: 「A、B」 or "A or B"."""
+    return ("、" if zh else " or ").join(names)
+
+
+def _titled(titles: list[str], zh: bool) -> str:
+    """Titles quoted as the language quotes them: 《A》、《B》 or "A" or "B"."""
+    return _either([f"《{t}》" if zh else f'"{t}"' for t in titles], zh)
+
+
 def no_such_title(titles: list[str], language: str) -> str:
     """The answer to a question about titles the catalog lacks ("who directed "Paddington 3"?")."""
     zh = language == "zh"
-    quoted = [f"《{t}》" if zh else f'"{t}"' for t in titles]
-    return NOT_IN_CATALOG["zh" if zh else "en"].format(titles=("、" if zh else " or ").join(quoted))
+    return NOT_IN_CATALOG["zh" if zh else "en"].format(titles=_titled(titles, zh))
 
 
 def not_found(parse: Parse, language: str) -> list[str]:
@@ -114,18 +123,17 @@ def not_found(parse: Parse, language: str) -> list[str]:
     and stars ("anything with Tom Hanks" over a catalog without him), or studios, which no record names. Quoted
     ordinary words ("something "fun"") are no title."""
     zh = language == "zh"
+    key = "zh" if zh else "en"
     titles = unfound_titles(parse)
     out = []
     if titles:
-        quoted = [f"《{t}》" if zh else f'"{t}"' for t in titles]
-        out.append(NO_TITLE["zh" if zh else "en"].format(titles=("、" if zh else " or ").join(quoted),
-                                                          it="them" if len(titles) > 1 else "it"))
+        out.append(NO_TITLE[key].format(titles=_titled(titles, zh), it="them" if len(titles) > 1 else "it"))
     if parse.unknown_people:
         names = parse.unknown_people
-        out.append(NO_PERSON["zh" if zh else "en"].format(
-            names=("、" if zh else " or ").join(names), that="those names" if len(names) > 1 else "that name"))
+        out.append(NO_PERSON[key].format(names=_either(names, zh),
+                                         that="those names" if len(names) > 1 else "that name"))
     if parse.unknown_studios:
-        out.append(NO_STUDIO["zh" if zh else "en"].format(names=("、" if zh else " or ").join(parse.unknown_studios)))
+        out.append(NO_STUDIO[key].format(names=_either(parse.unknown_studios, zh)))
     return out
 
 
