@@ -86,13 +86,14 @@ class Recommender:
 
     def prior(self, state: DialogueState, vec: np.ndarray | None) -> np.ndarray | None:
         """Everything added to the cosine (n,): critiques' genre boosts, people asked for, the fitted ranker's prior."""
-        parts = [p for p in (self.people_prior(state), self.likeness_prior(state), self.ranker_prior(state, vec))
+        cosine = self.catalog.index.scores(vec) if vec is not None else None
+        parts = [p for p in (self.people_prior(state), self.likeness_prior(state), self.ranker_prior(state, cosine))
                  if p is not None]
         step = GENRE_BOOST
-        if state.directions and self.catalog.ranker is not None and vec is not None:
+        if state.directions and self.catalog.ranker is not None and cosine is not None:
             # co-occurrence can add many times GENRE_BOOST ("funnier" after The Godfather kept its crime
             # dramas): a critique moves items by a share of how far apart the leading candidates are
-            total = self.catalog.index.scores(vec) + np.sum(parts, axis=0)
+            total = cosine + np.sum(parts, axis=0)
             lead = np.partition(total, -CRITIQUE_POOL)[-CRITIQUE_POOL:] if len(total) > CRITIQUE_POOL else total
             step = max(GENRE_BOOST, CRITIQUE_SPREAD * float(lead.std()))
         critique = self.critique_prior(state, step)
@@ -148,12 +149,14 @@ class Recommender:
                 boosts[g] = boosts.get(g, 0.0) - d.sign * step
         return self.catalog.index.genre_prior(boosts) if boosts else None
 
-    def ranker_prior(self, state: DialogueState, vec: np.ndarray | None) -> np.ndarray | None:
-        """The hybrid ranker's additive prior (n,), or None when the catalog has no ranker (fitted or from likes)."""
+    def ranker_prior(self, state: DialogueState, cosine: np.ndarray | None) -> np.ndarray | None:
+        """The hybrid ranker's additive prior (n,), or None when the catalog has no ranker (fitted or from likes).
+
+        `cosine`: the interest vector's scores over the index, None when there is no interest vector.
+        """
         ranker = self.catalog.ranker
         if ranker is None:
             return None
-        cosine = self.catalog.index.scores(vec) if vec is not None else None
         liked, others = context_items(state)
         index = self.catalog.index
         vecs = [v for v in (index.vector(i) for i in [*liked, *others]) if v is not None]
