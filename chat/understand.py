@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from rapidfuzz import fuzz
 
 from chat.critique import ATTRIBUTES, Critique, era_bounds, parse_critique
-from chat.lexicon import COMPOUND_SEP, GENRES, HAN, genre_parts
+from chat.lexicon import GENRES, HAN, genre_parts
 from chat.linker import Mention, Parse, TitleIndex, parse, plain_text
 from chat.lm.base import Generator, Message, complete
 from chat.prompts import load, load_json
@@ -193,8 +193,7 @@ def apply(u: Understanding, state: DialogueState, items: Mapping[str, CatalogIte
     for g in p.genres_wanted:
         state.want_genre(g)
     # "romcoms are fine after all": wanting every part of a ruled-out compound takes it back
-    state.genres_avoided = [k for k in state.genres_avoided
-                            if COMPOUND_SEP not in k or not set(genre_parts(k)) <= set(p.genres_wanted)]
+    state.genres_avoided = [k for k in state.genres_avoided if not set(genre_parts(k)) <= set(p.genres_wanted)]
     for g in p.genres_avoided:
         state.avoid_genre(g)
     if p.languages_wanted:  # like genres: "Korean ones then" after "French films" replaces French
