@@ -23,6 +23,17 @@ MIN_CONTENT_WORDS = 2  # for model text: fewer words beyond titles, numbers and 
 _FILLER = STOPWORDS | {w for forms in (*GENRES.values(), *LANGUAGES.values()) for f in forms if " " not in f
                        for w in normalise(f).split()}  # "sci-fi" is "sci fi" once normalised
 
+# a sentence whose subject is a bare year: "2017 is a family film", "1946 was a drama"
+_YEAR_AS_SUBJECT = re.compile(r"\s*(?:1[89]|20)\d\d\s+(?:is|was|are|were)\b", re.IGNORECASE)
+
+# Chinese that says nothing about an item ("轻松一点，适合他的需求。": "lighter, suits his needs"), and genre forms
+_HAN_FILLER = re.compile("|".join(sorted(
+    {"适合", "需求", "要求", "口味", "喜好", "喜欢", "推荐", "一部", "这部", "那部", "电影", "影片", "片子", "一本",
+     "这本", "书籍", "小说", "作品", "你的", "他的", "她的", "我的", "一点", "非常", "真的", "特别", "轻松", "有趣",
+     "好看", "精彩", "经典", "不错", "值得", "一看", "看看", "按你说的", "符合", "满足", "的", "了", "是", "很", "和",
+     "也", "都", "就", "这", "那", "它", "你", "他", "她", "我", "一", "个", "部", "本"}
+    | {f for forms in (*GENRES.values(), *LANGUAGES.values()) for f in forms if HAN.search(f)}, key=len, reverse=True)))
+
 
 def without_people(text: str, people: Iterable[str]) -> str:
     """`text` with these names blanked, so "Akira Kurosawa" is not read as the film "Akira"."""
@@ -48,8 +59,14 @@ def facts_text(item: CatalogItem) -> str:
                      *[a for a in item.extra.get("aliases") or () if isinstance(a, str)]])
 
 
+# a full stop after an initial or a title is no sentence end: "Philip K. Dick", "Dr. Strangelove"
+_NOT_AN_END = r"(?<!\b[A-Z])(?<!\bDr)(?<!\bMr)(?<!\bMrs)(?<!\bMs)(?<!\bSt)(?<!\bJr)(?<!\bSr)(?<!\bvs)"
+_FIRST_SENTENCE = re.compile(rf"(.+?{_NOT_AN_END}[.!?])(\s|$)")
+ENDS_AT_AN_INITIAL = re.compile(r"(?:\b[A-Z]|\b(?:Dr|Mr|Mrs|Ms|St|Jr|Sr|vs))\.$")
+
+
 def first_sentence(text: str, limit: int = 160) -> str:
-    m = re.match(r"(.+?[.!?])(\s|$)", text)
+    m = _FIRST_SENTENCE.match(text)
     s = m.group(1) if m else text
     return s if len(s) <= limit else s[: limit - 1].rsplit(" ", 1)[0] + "…"
 
@@ -69,7 +86,7 @@ def _content_words(text: str, names: set[str]) -> int:
     for name in sorted(names, key=len, reverse=True):
         rest = rest.replace(f" {name} ", " ")
     latin = [w for w in re.findall(r"[^\W\d_]+", HAN.sub(" ", rest)) if len(w) > 2 and w not in _FILLER]
-    return len(latin) + len(HAN.findall(rest)) // 2
+    return len(latin) + len(HAN.findall(_HAN_FILLER.sub(" ", rest))) // 2
 
 
 def _word_runs(text: str, n: int) -> set[tuple[str, ...]]:
@@ -142,8 +159,10 @@ class ExplanationChecker:
         claimed = {g for g in claimed if not any(form in facts.lower() for form in GENRES[g])}
         if claimed:
             verdict.problems.append(f"genres the item does not have: {sorted(claimed)}")
-        if self.min_words and _content_words(text, allowed_names) < self.min_words:
-            verdict.problems.append("says nothing about the item")  # "2000, I recommend this book."
+        if self.min_words and _content_words(text, allowed_names | {normalise(p) for p in people}) < self.min_words:
+            verdict.problems.append("says nothing about the item")  # "1987, Mo Yan, a war book by Mo Yan."
+        if _YEAR_AS_SUBJECT.match(text):
+            verdict.problems.append("makes the year the subject")  # "2017 is a family film by Paul King."
         if self._prompt_runs and _word_runs(text, _ECHO_WORDS) & self._prompt_runs:
             verdict.problems.append("repeats the instructions")
         return verdict

@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from chat.checker import MIN_CONTENT_WORDS, ExplanationChecker, first_sentence
+from chat.checker import ENDS_AT_AN_INITIAL, MIN_CONTENT_WORDS, ExplanationChecker, first_sentence
 from chat.critique import direction_label
 from chat.lexicon import COMPOUND_LABELS, COMPOUND_SEP, GENRES, HAN, LANGUAGES, genre_parts
 from chat.linker import TitleIndex
@@ -178,6 +178,8 @@ def clean_reason(raw: str) -> str:
     text = raw.strip().split("\n", 1)[0].strip()
     text = re.sub(r"^(reason|理由|\d+ words?)\s*[:：]\s*|^\d[.)]\s+", "", text, flags=re.IGNORECASE)
     m = _SENTENCE_END.match(text)
+    if m and ENDS_AT_AN_INITIAL.search(m.group(1)):
+        return ""  # stopped at "Philip K.": the name, and the sentence, were cut off
     return m.group(1).strip() if m else ""
 
 

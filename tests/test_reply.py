@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chat.checker import MIN_CONTENT_WORDS, ExplanationChecker, genres_named
+from chat.checker import MIN_CONTENT_WORDS, ExplanationChecker, first_sentence, genres_named
 from chat.linker import TitleIndex
 from chat.reply import clean_reason, intro, wants_summary
 from chat.state import DialogueState
@@ -34,11 +34,16 @@ def test_checker_accepts_facts_and_rejects_foreign_titles_and_numbers(catalog) -
     assert not check.check("2010 — It's a sci-fi film by Stanley Kubrick.", odyssey).ok
     # model text must say something beyond titles, numbers, genres and filler; templates are not held to it
     strict = ExplanationChecker(titles, people, [catalog["movie:inception-2010"]], min_words=MIN_CONTENT_WORDS)
-    for empty in ("1968, I recommend this movie.", "Like Inception, a sci-fi film.", "2001: A Space Odyssey."):
+    for empty in ("1968, I recommend this movie.", "Like Inception, a sci-fi film.", "2001: A Space Odyssey.",
+                  "1968, Stanley Kubrick, a sci-fi film by Stanley Kubrick."):  # names say nothing either
         assert strict.check(empty, odyssey).problems == ["says nothing about the item"], empty
         assert check.check(empty, odyssey).ok, empty
     assert strict.check("Like Inception, it keeps you guessing.", odyssey).ok
+    # Qwen wrote "2017 is a family/comedy/adventure film by Paul King.": the year is not the film
+    assert "makes the year the subject" in check.check("1968 is a sci-fi film about an alien crew.", odyssey).problems
+    assert check.check("In 1968 an alien crew drifts through space.", odyssey).ok
     assert strict.check("一部冷峻而宏大的太空史诗。", odyssey).ok
+    assert strict.check("轻松一点，适合他的需求。", odyssey).problems == ["says nothing about the item"]  # Qwen's
 
 
 def test_checker_reads_a_common_word_title_that_starts_a_generated_sentence_as_its_subject() -> None:
@@ -77,6 +82,11 @@ def test_clean_reason_drops_cut_off_tails_and_echoed_labels() -> None:
     assert clean_reason("A tense ride. And then the") == "A tense ride."
     assert clean_reason("reason: Smart and funny!\n2. Next") == "Smart and funny!"
     assert clean_reason("15 words: Warm and witty.") == "Warm and witty."
+    # the ". " stop fired inside "Philip K. Dick": Qwen's reason read "科幻/反乌托邦书，作者Philip K."
+    assert clean_reason("科幻/反乌托邦书，作者Philip K.") == "" and clean_reason("A cult hit by Dr.") == ""
+    assert clean_reason("A sci-fi book by Philip K. Dick.") == "A sci-fi book by Philip K. Dick."
+    sentence = "A novel by Philip K. Dick about androids."
+    assert first_sentence(sentence + " More.") == sentence
     assert clean_reason("no sentence end") == ""
 
 
