@@ -95,8 +95,10 @@ ATTRIBUTES: dict[str, Attribute] = {
     ),
 }
 
-_OLDER = ("older", "earlier", "more classic", "less recent", "老一点", "更老", "早一点", "年代久一点", "老片")
-_NEWER = ("newer", "more recent", "more modern", "less old", "新一点", "更新", "近一点", "最近的", "近几年")
+_OLDER = ("older", "earlier", "more classic", "less recent", "too new", "too recent", "too modern", "老一点", "更老",
+          "早一点", "年代久一点", "老片", "太新")
+_NEWER = ("newer", "more recent", "more modern", "less old", "too old", "too dated", "新一点", "更新", "近一点",
+          "最近的", "近几年", "太老", "太旧")
 _CLASSIC = ("classic", "classics", "old-school", "old school", "经典", "老电影")
 _RECENT = ("recent", "modern", "new release", "new releases", "brand new", "最新", "新片", "新电影")
 _NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "an": 1, "a": 1, "一": 1, "两": 2, "二": 2, "三": 3,
@@ -114,6 +116,7 @@ _OPPOSITE_ERA = {"older": "newer", "newer": "older", "classic": "recent", "recen
 # "Alien is a classic" (praise for one film)
 _NOT_ERA_AFTER = {
     "earlier": re.compile(r"\s*(?:today|tonight|this|that|in|on|at|i|we|you|he|she|they)\b"),
+    "too old": re.compile(r"\s*(?:for|to)\b"),  # "I'm too old for cartoons" asks for no era
     "older": re.compile(r"\s*(?:brothers?|sisters?|siblings?|sons?|daughters?|kids?|child|children|people|folks|"
                         r"audiences?|viewers?|crowd|generation|actors?|actress(?:es)?|stars?|cast|men|women)\b"),
 }
@@ -183,7 +186,8 @@ def _era(lowered: str) -> str | None:
                 not_era = _NOT_ERA_AFTER.get(cue)
                 if (not_era and not_era.match(after)) or (era == "classic" and _praise(before, after)):
                     continue
-                return _OPPOSITE_ERA[era] if cue_positions(before, NEGATION_BEFORE) else era
+                excess = cue.startswith(("too ", "太"))  # "not too old" and "too old" both want newer ones
+                return _OPPOSITE_ERA[era] if cue_positions(before, NEGATION_BEFORE) and not excess else era
     return None
 
 

@@ -236,6 +236,12 @@ class Engine:
             state.language = lang
             state.turns += 1
             yield Delta(reply)
+        elif u.parse.closing and state.shown:
+            action = policy.Action.CLOSE
+            reply = policy.CLOSING["zh" if lang == "zh" else "en"]
+            state.language = lang
+            state.turns += 1
+            yield Delta(reply)
         else:
             action = policy.decide(state, u.parse)
             apply(u, state, catalog.items)
@@ -254,7 +260,7 @@ class Engine:
                 yield Delta(reply)
             else:
                 action = policy.Action.RECOMMEND
-                hits = self.recommender.recommend(state, self.settings.recommendations)
+                hits = self.recommender.recommend(state, u.parse.picks or self.settings.recommendations)
                 unchecked = [] if catalog.index.has_runtimes or not u.critique.max_minutes else [policy.NO_RUNTIMES]
                 if (u.parse.languages_wanted or u.parse.languages_avoided) and not catalog.index.has_languages:
                     unchecked.append(policy.NO_LANGUAGES)

@@ -13,6 +13,7 @@ from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
 from wordfreq import zipf_frequency
 
 from chat.lexicon import (
@@ -43,7 +44,32 @@ _ORDINALS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, 
 _ORDINAL_RE = re.compile(r"\b(first|1st|second|2nd|third|3rd|fourth|4th|fifth|5th|last)\s+(?:one|movie|film|book)\b"
                          r"|(第[一二三四五]|最后)(?:个|部|本|一个|一部|一本)")
 _THAT_ONE = re.compile(r"\b(?:that|this) one\b|\bthat movie\b|\bthat book\b|这个|这部|这本|那个|那部|那本")
+_SEEN_THEM = re.compile(r"\b(?:seen|watched|read|saw)\b|看过|读过")
 _SEEN_IT = re.compile(r"\b(?:seen|watched|read) (?:it|that|this)\b|看过了|读过了|已经看过|已经读过")
+_ALL_SHOWN = re.compile(r"\b(?:all|both|any|none|each|every one) of (?:those|them|these|the above)\b"
+                        r"|\ball (?:three|five)\b|\bthose (?:all|both)\b"
+                        r"|\b(?:seen|watched|read) (?:them|those|these)(?: all| both)?\b"
+                        r"|(?:都|全都|全部)(?:看过|读过|不喜欢|不想看|不感兴趣|喜欢)")
+_THANKS = re.compile(r"\b(?:thanks|thank|thx|ty|bye|goodbye|cheers)\b|谢谢|多谢|谢啦|再见|拜拜")
+_CLOSING_WORDS = frozenset("thanks thank you thx ty bye goodbye cheers so much a lot very ok okay great perfect awesome "
+                           "cool nice lovely wonderful excellent will do i i'll check them out it that's all for now "
+                           "sounds good".split())
+_CLOSING_CJK = re.compile(r"谢谢|多谢|谢啦|再见|拜拜|好的|太好了|你|了|啦|啊|！|。")
+MAX_PICKS = 10  # "give me 50 movies" still gets ten
+_COUNTS = {"just one": 1, "only one": 1, "a couple of": 2, "a couple": 2, "two": 2, "three": 3, "four": 4, "five": 5,
+           "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10, "两": 2, "二": 2, "三": 3, "四": 4, "五": 5,
+           "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
+_PLURAL_GENRES = sorted({f + "s" if not f.endswith(("s", "y")) else f[:-1] + "ies" if f.endswith("y") else f
+                         for forms in GENRES.values() for f in forms if f.isascii() and " " not in f} - {"kids"})
+_PICK_NOUN = (r"(?:(?:movie|film|book|novel|pick|recommendation|suggestion|option|title)s?|ones|more|"
+              + "|".join(map(re.escape, _PLURAL_GENRES)) + ")")
+_PICK_WORD = (r"(?:good|great|new|more|other|different|recent|old|older|classic|"
+              + "|".join(re.escape(f) for forms in GENRES.values() for f in forms if f.isascii() and " " not in f)
+              + ")")
+_PICKS = re.compile(rf"\b(\d{{1,2}}|{'|'.join(k for k in _COUNTS if k.isascii())})\s+(?:{_PICK_WORD}\s+){{0,2}}"
+                    rf"{_PICK_NOUN}\b|(\d{{1,2}}|[两二三四五六七八九十])\s*(?:部|本)")
+_TOLD = re.compile(r"\b(?:watched|saw|seen|read|liked|loved|enjoyed|hated|disliked|finished|own|have)\b"
+                   r"|看过|读过|喜欢过")
 _ANOTHER = re.compile(r"\b(?:another|others|something else|more like|different ones?|other ones?)\b"
                       r"|换一|别的|其他|再来")
 _DECADE = re.compile(r"\b(?:(19|20)?([0-9])0)'?s\b|([0-9]{2})年代")
@@ -132,7 +158,10 @@ class Parse:
     year_max: int | None = None
     ordinal_refs: list[tuple[int, str]] = field(default_factory=list)  # (index into last shown, like|dislike|seen)
     that_one: str | None = None  # like | dislike | seen, for "that one" / "I've seen it"
+    all_shown: str | None = None  # like | dislike | seen, for the whole last list: "I've seen all of those"
     wants_another: bool = False
+    closing: bool = False  # only thanks or goodbye: "thanks!", "great, thank you", 「谢谢」
+    picks: int | None = None  # how many items the user asked for ("five comedies", "推荐三部"), 1..MAX_PICKS
     positive_text: str = ""
     greeting_only: bool = False
     unresolved: list[str] = field(default_factory=list)  # quoted spans no title matched
@@ -148,10 +177,16 @@ class Parse:
                     or content_words(self.positive_text))
 
 
+_NUMBER_WORD = re.compile(r"\d+(?:s|th|st|nd|rd)?")
+_VIEWING = frozenset({"seen", "saw", "watched", "rewatched", "already", "finished"})  # "seen it" says no taste
+
+
 def content_words(text: str) -> list[str]:
     """Words that may carry a preference (not stopwords, not greetings); CJK runs count as words."""
     lowered = text.lower()
-    words = [w for w in _TOKEN.findall(lowered) if w not in STOPWORDS and w not in GREETINGS and len(w) > 1]
+    words = [w for w in _TOKEN.findall(lowered)
+             if w not in STOPWORDS and w not in GREETINGS and w not in _VIEWING and len(w) > 1
+             and not _NUMBER_WORD.fullmatch(w)]  # "from the 90s" is a year range, not a taste to embed
     cjk = re.findall(r"[\u3400-\u9fff]{2,}", lowered)
     cjk = [c for c in cjk if c not in GREETINGS and not any(c == d for ds in DOMAINS.values() for d in ds)]
     cjk = [c for c in cjk if c not in ("推荐", "我想", "想看", "给我", "一部", "一本", "什么", "有什么", "推荐一下")]
@@ -484,8 +519,27 @@ _LANGUAGE_PATTERNS = [(re.compile(cue_pattern(form, "a-z-")), code) for code, fo
                       for form in forms]
 
 
+# a misspelt genre word ("funy", "horor", "thriler", "comdey") is one edit (a transposition counts as one) from
+# a form of TYPO_MIN_FORM letters or more, and no English word (Zipf below TYPO_MAX_ZIPF: "acton" is a name)
+TYPO_MIN_FORM, TYPO_MAX_ZIPF = 5, 2.5
+_TYPO_FORMS = {variant: genre for genre, forms in GENRES.items() for form in forms
+               if " " not in form and len(form) >= TYPO_MIN_FORM and not _CJK.search(form)
+               for variant in (form, form + "s")}
+_TYPO_CHOICES = tuple(_TYPO_FORMS)
+_WORD = re.compile(r"(?<![a-z-])[a-z]{4,}(?![a-z-])")
+
+
 def _genre_spans(lowered: str) -> list[tuple[int, int, str]]:
-    return [(m.start(), m.end(), genre) for pattern, genre in _GENRE_PATTERNS for m in pattern.finditer(lowered)]
+    spans = [(m.start(), m.end(), genre) for pattern, genre in _GENRE_PATTERNS for m in pattern.finditer(lowered)]
+    for m in _WORD.finditer(lowered):
+        word = m.group()
+        if word in _TYPO_FORMS or any(a < m.end() and m.start() < b for a, b, _ in spans) \
+                or _zipf(word) >= TYPO_MAX_ZIPF:
+            continue
+        found = process.extractOne(word, _TYPO_CHOICES, scorer=OSA.distance, score_cutoff=1)
+        if found:
+            spans.append((m.start(), m.end(), _TYPO_FORMS[found[0]]))
+    return spans
 
 
 _JOINED = re.compile(r"[\s-]*")  # what may stand between two genre words that name one kind ("sci-fi horror")
@@ -522,7 +576,8 @@ def parse(text: str, titles: TitleIndex) -> Parse:
     for a, b, genres in _genre_groups(lowered):
         if any(s <= a < e for s, e, _ in title_spans):
             continue  # "war" inside "Star Wars": a title
-        if polarity(lowered, a, b) == "dislike":  # "no romcoms" rules out romantic comedies, not every comedy
+        # "no romcoms" rules out romantic comedies, not every comedy; "no horror before 2000" rules out an era
+        if polarity(lowered, a, b) == "dislike" and not _era_beside(lowered, a, b):
             keys, target = [compound_genre(genres)], out.genres_avoided
         else:
             keys, target = genres, out.genres_wanted
@@ -570,7 +625,19 @@ def parse(text: str, titles: TitleIndex) -> Parse:
         clause = clause_of(lowered, (that or seen_it).start())  # type: ignore[union-attr]
         negative = cue_positions(clause, NEGATION_BEFORE + NEGATION_AFTER)
         out.that_one = "dislike" if negative else "seen" if cue_positions(clause, SEEN_CUES) else "like"
+    every = _ALL_SHOWN.search(lowered)
+    if every:
+        clause = clause_of(lowered, every.start())
+        negated = bool(cue_positions(clause, NEGATION_BEFORE + NEGATION_AFTER)) or "none of" in clause
+        seen = bool(cue_positions(clause, SEEN_CUES) or _SEEN_THEM.search(clause))
+        if negated or seen or not (every.group().startswith("any") or _asks(lowered, every.start())):
+            # "are any of those funny?" asks about the list; it says nothing of the user's taste
+            out.all_shown = "dislike" if negated else "seen" if seen else "like"
     out.wants_another = bool(_ANOTHER.search(lowered))
+    out.picks = _picks(lowered, title_spans)
+    words = re.sub(r"[^\w'\u3400-\u9fff]+", " ", lowered).split()
+    out.closing = bool(_THANKS.search(lowered)) and not out.has_signal and all(
+        w in _CLOSING_WORDS or not _CLOSING_CJK.sub("", w) for w in words)
     out.positive_text = _positive_text(text, lowered)
     for name in [*out.unknown_people, *out.unknown_studios]:  # a name the catalog lacks matches no plot
         out.positive_text = out.positive_text.replace(name, " ")
@@ -580,6 +647,25 @@ def parse(text: str, titles: TitleIndex) -> Parse:
     out.unresolved = [next(g for g in m.groups() if g) for m in _QUOTED.finditer(text)
                       if not any(a <= m.start() < b for a, b, _ in title_spans)]
     return out
+
+
+def _picks(lowered: str, titles: Sequence[tuple[int, int, CatalogItem]]) -> int | None:
+    """How many items a request asks for: "recommend 5 comedies", "give me two more", 「推荐三部喜剧」; not what the
+    user has done ("I watched two movies yesterday"), a title ("10 Things I Hate About You") nor a plain "a movie"."""
+    for m in _PICKS.finditer(lowered):
+        if _TOLD.search(clause_of(lowered, m.start())) or any(a < m.end() and m.start() < b for a, b, _ in titles):
+            continue
+        word = m.group(1) or m.group(2)
+        n = int(word) if word.isdigit() else _COUNTS[word]
+        if n >= 1:
+            return min(n, MAX_PICKS)
+    return None
+
+
+def _asks(lowered: str, pos: int) -> bool:
+    """Whether the sentence around `pos` is a question."""
+    end = re.search(r"[.!?。！？]", lowered[pos:])
+    return bool(end) and end.group() in "?？"  # type: ignore[union-attr]
 
 
 def _cued_names(text: str, known: Sequence[tuple[int, int]]) -> list[tuple[int, int, str]]:
@@ -646,6 +732,20 @@ def _years(lowered: str, out: Parse) -> None:
             out.year_max = year if exclusive or "newer" in m.group(0) else year - 1
         else:
             out.year_min = year + 1 if exclusive else year
+
+
+_KIND_FILLER = re.compile(r"(?:\s*(?:movies?|films?|flicks?|ones|books?|novels?|shows?|stuff|made|released|from|"
+                          r"that (?:is|are|was|were)|(?:that )?c[oa]me out|的))*\s*")
+
+
+def _era_beside(lowered: str, start: int, end: int) -> bool:
+    """Whether a year bound qualifies the genre word at start:end ("horror movies from before 2000", "pre-2000
+    horror", 「2000年以前的恐怖片」): a negation before the genre then rules out that era of it, not the genre."""
+    at = _KIND_FILLER.match(lowered, end)
+    if any(pattern.match(lowered, at.end() if at else end) for pattern in (_BEFORE, _AFTER)):
+        return True
+    return any(_KIND_FILLER.fullmatch(lowered, m.end(), start) for pattern in (_BEFORE, _AFTER)
+               for m in pattern.finditer(lowered, 0, start))
 
 
 def _first_match(pattern: re.Pattern[str], lowered: str) -> tuple[re.Match[str], bool] | None:

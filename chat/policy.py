@@ -30,6 +30,7 @@ class Action(Enum):
     ASK = "ask"
     RECOMMEND = "recommend"
     ANSWER = "answer"
+    CLOSE = "close"  # "thanks!" after picks: a goodbye, not three more picks
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,10 @@ EMPTY = {
 CUT_NOTICE = {
     "en": "(Your message was long, so I read only its first {limit} characters.)",
     "zh": "（你的消息太长了，我只读了前 {limit} 个字符。）",
+}
+CLOSING = {
+    "en": "You're welcome, enjoy! Tell me any time if you want more ideas.",
+    "zh": "不客气，祝你愉快！想要更多推荐，随时告诉我。",
 }
 NOTHING_LEFT = {
     "en": "I have nothing left in the catalog that fits all of that. Try loosening a constraint "

@@ -13,7 +13,7 @@ from rapidfuzz import fuzz
 
 from chat.critique import ATTRIBUTES, Critique, era_bounds, parse_critique
 from chat.lexicon import GENRES, HAN, genre_parts
-from chat.linker import Mention, Parse, TitleIndex, parse, plain_text
+from chat.linker import Mention, Parse, TitleIndex, content_words, parse, plain_text
 from chat.lm.base import Generator, Message, complete
 from chat.prompts import load, load_json
 from chat.state import DialogueState
@@ -183,7 +183,11 @@ def apply(u: Understanding, state: DialogueState, items: Mapping[str, CatalogIte
     for index, pol in p.ordinal_refs:
         if state.last_shown and -len(state.last_shown) <= index < len(state.last_shown):
             _react(state, state.last_shown[index], pol)
-    if p.that_one and not p.ordinal_refs:
+    if p.all_shown and not p.ordinal_refs:  # "I've seen all of those"
+        for item_id in state.last_shown:
+            _react(state, item_id, p.all_shown)
+        state.focus = None
+    elif p.that_one and not p.ordinal_refs:
         target = state.focus or (state.last_shown[0] if len(state.last_shown) == 1 else None)
         if target:
             _react(state, target, p.that_one)
@@ -208,6 +212,13 @@ def apply(u: Understanding, state: DialogueState, items: Mapping[str, CatalogIte
         state.avoid_person(person)
     if p.domain:
         state.domain = p.domain
+    elif state.domain is None and items:
+        # the kind the user talks about: "I hated Titanic, something romantic" wants films, and "older ones?"
+        # after a list of books wants older books, not whatever kind comes first
+        named = [m.item_id for m in p.mentions] or (state.last_shown if _only_critique(u) else [])
+        kinds = {it.domain for it in (items.get(i) for i in named) if it}
+        if len(kinds) == 1:
+            state.domain = kinds.pop()
     if p.year_min is not None and p.year_max is not None:  # "from the 90s"
         state.year_min, state.year_max = p.year_min, p.year_max
     elif p.year_min is not None:  # "and nothing before 2000 either" keeps an earlier upper bound that still fits
@@ -229,7 +240,7 @@ def apply(u: Understanding, state: DialogueState, items: Mapping[str, CatalogIte
     if c.max_minutes:
         state.max_minutes = c.max_minutes
     text = p.positive_text.strip()
-    if text and not p.greeting_only and not _only_critique(u):
+    if content_words(text) and not p.greeting_only and not _only_critique(u):  # "seen it" is no interest
         state.statements.append(text)
         del state.statements[:-6]
     state.language = u.language

@@ -44,6 +44,13 @@ def test_era_words_about_something_else_ask_for_no_era() -> None:
     assert parse_critique("I'm staying in and watching some older movies").era == "older"
 
 
+def test_too_old_asks_for_newer_ones_and_too_new_for_older_ones() -> None:
+    cases = {"those are too old": "newer", "not too old please": "newer", "这些太老了": "newer", "不要太老的": "newer",
+             "too recent for me": "older", "I'm too old for cartoons": None}
+    for text, era in cases.items():
+        assert parse_critique(text).era == era, text
+
+
 def test_a_negated_era_asks_for_the_other_end() -> None:
     assert parse_critique("I don't tend to watch newer movies").era == "older"
     assert parse_critique("nothing too recent").era == "older"
@@ -68,6 +75,21 @@ def test_year_bounds_negated_or_open_ended_are_read_as_meant() -> None:
     for text, bounds in cases.items():
         p = parse(text, titles)
         assert (p.year_min, p.year_max) == bounds, text
+
+
+def test_a_negated_genre_with_a_year_bound_rules_out_the_era_not_the_genre() -> None:
+    """"I like horror, but no horror before 2000" wants horror from 2000; it used to rule out all horror."""
+    titles = TitleIndex([])
+    cases = {"I like horror, but no horror before 2000": (["horror"], [], 2000, None),
+             "no horror movies older than 1990": (["horror"], [], 1990, None),
+             "no horror films made after 2010": (["horror"], [], None, 2010),
+             "no pre-2000 horror": (["horror"], [], 2000, None),
+             "不要2000年以前的恐怖片": (["horror"], [], 2000, None),
+             "no horror, nothing before 2000": ([], ["horror"], 2000, None),  # two clauses: two wishes
+             "no horror please, and nothing before 2000": ([], ["horror"], 2000, None)}
+    for text, (wanted, avoided, low, high) in cases.items():
+        p = parse(text, titles)
+        assert (p.genres_wanted, p.genres_avoided, p.year_min, p.year_max) == (wanted, avoided, low, high), text
 
 def test_negative_critique_does_not_ask_for_the_genre_it_names() -> None:
     assert parse_critique("less romantic").genres_to_drop() == {"romance"}
@@ -143,3 +165,33 @@ def test_length_critique_without_runtimes_says_so(engine: Engine) -> None:
     engine.ask(sid, "a thriller movie")
     out = engine.ask(sid, "shorter than two hours")
     assert "running times" in out.reply and out.recommendations
+
+
+def test_a_critique_after_a_list_of_one_kind_keeps_that_kind(engine: Engine) -> None:
+    """"有没有老一点的" after sci-fi books asks for older books, not for the oldest sci-fi of any kind."""
+    items = engine.catalog.items
+    books = sorted((it for it in items.values() if it.domain == "book" and "sci-fi" in it.genres and it.year),
+                   key=lambda it: -(it.year or 0))[:3]
+    film = next(it for it in items.values() if it.domain == "movie" and "sci-fi" in it.genres)
+    assert len(books) == 3
+    for shown, kept in (([b.id for b in books], "book"), ([books[0].id, film.id], None)):
+        sid = engine.new_session()
+        state = DialogueState(genres_wanted=["sci-fi"], statements=["我喜欢科幻"], last_shown=shown, shown=shown,
+                              language="zh")
+        engine.conversations.save_state(sid, state.to_json())
+        reply = engine.ask(sid, "有没有老一点的")
+        after = DialogueState.from_json(engine.conversations.load_state(sid))
+        assert after.domain == kept and after.year_max is not None
+        if kept:
+            assert reply.recommendations and all(items[r.item_id].domain == kept for r in reply.recommendations)
+
+
+def test_the_kind_of_the_items_the_user_names_is_the_kind_recommended(engine: Engine) -> None:
+    """"I hated Titanic. I want something romantic" recommended romance novels: the user talks about films."""
+    sid = engine.new_session()
+    reply = engine.ask(sid, "I hated Titanic. I want something romantic but not cheesy.")
+    assert reply.recommendations and all(r.domain == "movie" for r in reply.recommendations)
+    assert DialogueState.from_json(engine.conversations.load_state(sid)).domain == "movie"
+    other = engine.new_session()
+    engine.ask(other, "I loved Norwegian Wood and Titanic")  # a book and a film: no kind to keep
+    assert DialogueState.from_json(engine.conversations.load_state(other)).domain is None

@@ -247,3 +247,35 @@ def test_a_reason_that_says_nothing_falls_back_to_the_template(engine: Engine, g
     out = engine.ask(engine.new_session(), "a sci-fi movie")
     assert "I recommend this film" not in out.reply and "sci-fi, as you asked" not in out.reply
     assert out.explanations == {"template": 1, "first_pass": 2}
+
+
+def test_the_number_of_picks_asked_for_is_the_number_shown(engine: Engine) -> None:
+    from chat.linker import MAX_PICKS, TitleIndex, parse
+
+    five = engine.ask(engine.new_session(), "recommend 5 comedies")
+    assert len(five.recommendations) == 5 and "5 picks" in five.reply
+    assert all("comedy" in r.genres for r in five.recommendations)
+    assert len(engine.ask(engine.new_session(), "just one sci-fi movie please").recommendations) == 1
+    assert len(engine.ask(engine.new_session(), "a sci-fi movie please").recommendations) == 3  # the default
+    titles = TitleIndex([])
+    assert parse("推荐五部喜剧", titles).picks == 5 and parse("50 movies please", titles).picks == MAX_PICKS
+    for text in ("I watched two movies yesterday", "something under 2 hours", "a movie for my 3 kids",
+                 "三个小时以内的电影", "推荐一部电影"):
+        assert parse(text, titles).picks is None, text
+
+
+def test_thanks_after_picks_closes_instead_of_recommending_again(engine: Engine) -> None:
+    from chat.linker import TitleIndex, parse
+
+    sid = engine.new_session()
+    engine.ask(sid, "a funny movie please")
+    bye = engine.ask(sid, "Great, thank you so much!")
+    assert bye.action == "close" and not bye.recommendations and "welcome" in bye.reply
+    assert engine.ask(sid, "thanks, but something darker?").recommendations  # a thank-you with a wish is a wish
+    zh = engine.new_session()
+    engine.ask(zh, "我喜欢科幻")
+    assert engine.ask(zh, "好的谢谢！").action == "close"
+    first = engine.new_session()
+    assert engine.ask(first, "thanks").action != "close"  # nothing shown yet: nothing to close
+    titles = TitleIndex([])
+    assert parse("thanks, I'll check them out", titles).closing and not parse("no thanks", titles).closing

@@ -267,3 +267,45 @@ def test_what_the_lm_extracts_counts_only_when_the_message_says_it(titles: Title
     assert u.lm_used and u.parse.mentions == [] and u.parse.genres_wanted == u.parse.genres_avoided == []
     assert grounded("Inceptoin", "i liked inception a lot") and grounded("《三体》", "我喜欢三体")
     assert not grounded("Finding Nemo", "something older please") and not grounded("Up", "something upbeat")
+
+
+def test_misspelt_genre_words_are_read_and_real_words_are_not(titles: TitleIndex) -> None:
+    cases = {"somthing funy with jim carey": ["comedy"], "any good horor movies?": ["horror"],
+             "a thriler please": ["thriller"], "a documentry about whales": ["documentary"],
+             "comdey or romace": ["comedy", "romance"]}
+    for text, wanted in cases.items():
+        assert parse(text, titles).genres_wanted == wanted, text
+    assert parse("no comdey", titles).genres_avoided == ["comedy"]
+    for text in ("a film set in Acton", "something like Heat", "a trip to Maine"):  # words, not typos
+        p = parse(text, titles)
+        assert not p.genres_wanted and not p.genres_avoided, text
+
+
+def test_having_seen_something_is_no_interest_to_embed(engine) -> None:  # type: ignore[no-untyped-def]
+    """"not that one, seen it" after three picks used to recommend the book "It" for the words "seen it"."""
+    from chat.state import DialogueState
+
+    sid = engine.new_session()
+    engine.ask(sid, "a funny movie please")
+    engine.ask(sid, "not that one, seen it")
+    state = DialogueState.from_json(engine.conversations.load_state(sid))
+    assert state.statements == ["a funny movie please"]
+    engine.ask(sid, "any from the 90s?")  # a year range is a filter, not words to embed
+    state = DialogueState.from_json(engine.conversations.load_state(sid))
+    assert state.statements == ["a funny movie please"] and (state.year_min, state.year_max) == (1990, 1999)
+
+
+def test_a_reaction_to_the_whole_list_reaches_every_item_of_it(engine) -> None:  # type: ignore[no-untyped-def]
+    from chat.state import DialogueState
+
+    titles = TitleIndex([])
+    cases = {"I've seen all of those": "seen", "seen them all. Anything else?": "seen", "都看过了": "seen",
+             "none of those": "dislike", "I don't like any of them": "dislike", "都不喜欢": "dislike",
+             "I loved all three": "like", "are any of those funny?": None, "are all of those comedies?": None}
+    for text, reaction in cases.items():
+        assert parse(text, titles).all_shown == reaction, text
+    sid = engine.new_session()
+    shown = [r.item_id for r in engine.ask(sid, "a thriller from the 90s").recommendations]
+    engine.ask(sid, "I've seen all of those")
+    state = DialogueState.from_json(engine.conversations.load_state(sid))
+    assert shown and set(shown) <= set(state.seen) and not set(shown) & set(state.liked)
