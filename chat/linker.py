@@ -51,9 +51,11 @@ _ALL_SHOWN = re.compile(r"\b(?:all|both|any|none|each|every one) of (?:those|the
                         r"|\b(?:seen|watched|read) (?:them|those|these)(?: all| both)?\b"
                         r"|(?:都|全都|全部)(?:看过|读过|不喜欢|不想看|不感兴趣|喜欢)")
 _THANKS = re.compile(r"\b(?:thanks|thank|thx|ty|bye|goodbye|cheers)\b|谢谢|多谢|谢啦|再见|拜拜")
-_CLOSING_WORDS = frozenset("thanks thank you thx ty bye goodbye cheers so much a lot very ok okay great perfect awesome "
-                           "cool nice lovely wonderful excellent will do i i'll check them out it that's all for now "
-                           "sounds good".split())
+_CLOSING_WORDS = frozenset([
+    "thanks", "thank", "you", "thx", "ty", "bye", "goodbye", "cheers", "so", "much", "a", "lot", "very", "ok",
+    "okay", "great", "perfect", "awesome", "cool", "nice", "lovely", "wonderful", "excellent", "will", "do", "i",
+    "i'll", "check", "them", "out", "it", "that's", "all", "for", "now", "sounds", "good"
+])
 _CLOSING_CJK = re.compile(r"谢谢|多谢|谢啦|再见|拜拜|好的|太好了|你|了|啦|啊|！|。")
 MAX_PICKS = 10  # "give me 50 movies" still gets ten
 _COUNTS = {"just one": 1, "only one": 1, "a couple of": 2, "a couple": 2, "two": 2, "three": 3, "four": 4, "five": 5,

@@ -31,9 +31,22 @@ def fake_redial_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
 
 
 @pytest.fixture(scope="session")
-def real_redial_engine(real_engine: Engine) -> Engine:
+def real_script_engine(real_engine: Engine) -> Engine:
+    """The default models reading every turn (LM extraction as configured), with template reasons.
+
+    The scripts check what is shown, not how it is worded; model reasons cost up to six generations a turn,
+    which on a 2-core CPU without AVX-512 (about 6 tokens/s) is over a minute a turn. test_real_models,
+    test_reply and `concierge eval dialogues` cover the model-written reasons.
+    """
+    settings = real_engine.settings.model_copy(update={"lm_replies": False})
+    return Engine.from_settings(settings, embedder=real_engine.embedder, generator=real_engine.generator)
+
+
+@pytest.fixture(scope="session")
+def real_redial_engine(real_script_engine: Engine) -> Engine:
     """The ReDial catalog with the default models (shared with real_engine: loaded once)."""
-    return Engine.for_catalog(real_engine.settings, "redial", real_engine.embedder, real_engine.generator)
+    return Engine.for_catalog(real_script_engine.settings, "redial", real_script_engine.embedder,
+                              real_script_engine.generator)
 
 
 def _engine(path: Path, default: Engine, redial: pytest.FixtureRequest, name: str) -> Engine:
@@ -52,6 +65,6 @@ def test_script_with_fakes(engine: Engine, path: Path, request: pytest.FixtureRe
 
 @pytest.mark.real_models
 @pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.stem)
-def test_script_with_real_models(real_engine: Engine, path: Path, request: pytest.FixtureRequest) -> None:
-    result = run_script(_engine(path, real_engine, request, "real_redial_engine"), load_script(path))
+def test_script_with_real_models(real_script_engine: Engine, path: Path, request: pytest.FixtureRequest) -> None:
+    result = run_script(_engine(path, real_script_engine, request, "real_redial_engine"), load_script(path))
     assert result.failures == []
