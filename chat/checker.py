@@ -59,10 +59,10 @@ def facts_text(item: CatalogItem) -> str:
                      *[a for a in item.extra.get("aliases") or () if isinstance(a, str)]])
 
 
-# a full stop after an initial or a title is no sentence end: "Philip K. Dick", "Dr. Strangelove"
-_NOT_AN_END = r"(?<!\b[A-Z])(?<!\bDr)(?<!\bMr)(?<!\bMrs)(?<!\bMs)(?<!\bSt)(?<!\bJr)(?<!\bSr)(?<!\bvs)"
-_FIRST_SENTENCE = re.compile(rf"(.+?{_NOT_AN_END}[.!?])(\s|$)")
-ENDS_AT_AN_INITIAL = re.compile(r"(?:\b[A-Z]|\b(?:Dr|Mr|Mrs|Ms|St|Jr|Sr|vs))\.$")
+# a full stop after an initial or one of these is no sentence end: "Philip K. Dick", "Dr. Strangelove"
+_ABBREVIATIONS = ("[A-Z]", "Dr", "Mr", "Mrs", "Ms", "St", "Jr", "Sr", "vs")
+_FIRST_SENTENCE = re.compile(r"(.+?" + "".join(rf"(?<!\b{a})" for a in _ABBREVIATIONS) + r"[.!?])(\s|$)")
+ENDS_AT_AN_INITIAL = re.compile(rf"\b(?:{'|'.join(_ABBREVIATIONS)})\.$")
 
 
 def first_sentence(text: str, limit: int = 160) -> str:

@@ -230,15 +230,10 @@ class Engine:
         hits: list[Hit] = []
         source = "template"
         paths: dict[str, int] = {}
-        if question is not None:
-            action = policy.Action.ANSWER
-            reply = self._answer(question, u, state, message)
-            state.language = lang
-            state.turns += 1
-            yield Delta(reply)
-        elif u.parse.closing and state.shown:
-            action = policy.Action.CLOSE
-            reply = policy.CLOSING["zh" if lang == "zh" else "en"]
+        if question is not None or (u.parse.closing and state.shown):  # a question, or "thanks!" after picks
+            action = policy.Action.ANSWER if question is not None else policy.Action.CLOSE
+            reply = (self._answer(question, u, state, message) if question is not None
+                     else policy.CLOSING["zh" if lang == "zh" else "en"])
             state.language = lang
             state.turns += 1
             yield Delta(reply)

@@ -61,15 +61,6 @@ MAX_PICKS = 10  # "give me 50 movies" still gets ten
 _COUNTS = {"just one": 1, "only one": 1, "a couple of": 2, "a couple": 2, "two": 2, "three": 3, "four": 4, "five": 5,
            "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10, "两": 2, "二": 2, "三": 3, "四": 4, "五": 5,
            "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
-_PLURAL_GENRES = sorted({f + "s" if not f.endswith(("s", "y")) else f[:-1] + "ies" if f.endswith("y") else f
-                         for forms in GENRES.values() for f in forms if f.isascii() and " " not in f} - {"kids"})
-_PICK_NOUN = (r"(?:(?:movie|film|book|novel|pick|recommendation|suggestion|option|title)s?|ones|more|"
-              + "|".join(map(re.escape, _PLURAL_GENRES)) + ")")
-_PICK_WORD = (r"(?:good|great|new|more|other|different|recent|old|older|classic|"
-              + "|".join(re.escape(f) for forms in GENRES.values() for f in forms if f.isascii() and " " not in f)
-              + ")")
-_PICKS = re.compile(rf"\b(\d{{1,2}}|{'|'.join(k for k in _COUNTS if k.isascii())})\s+(?:{_PICK_WORD}\s+){{0,2}}"
-                    rf"{_PICK_NOUN}\b|(\d{{1,2}}|[两二三四五六七八九十])\s*(?:部|本)")
 _TOLD = re.compile(r"\b(?:watched|saw|seen|read|liked|loved|enjoyed|hated|disliked|finished|own|have)\b"
                    r"|看过|读过|喜欢过")
 _ANOTHER = re.compile(r"\b(?:another|others|something else|more like|different ones?|other ones?)\b"
@@ -637,6 +628,7 @@ def parse(text: str, titles: TitleIndex) -> Parse:
             out.all_shown = "dislike" if negated else "seen" if seen else "like"
     out.wants_another = bool(_ANOTHER.search(lowered))
     out.picks = _picks(lowered, title_spans)
+    # has_signal sees no positive text yet, so "Great, thank you so much" closes; the word list rules out the rest
     words = re.sub(r"[^\w'\u3400-\u9fff]+", " ", lowered).split()
     out.closing = bool(_THANKS.search(lowered)) and not out.has_signal and all(
         w in _CLOSING_WORDS or not _CLOSING_CJK.sub("", w) for w in words)
@@ -649,6 +641,18 @@ def parse(text: str, titles: TitleIndex) -> Parse:
     out.unresolved = [next(g for g in m.groups() if g) for m in _QUOTED.finditer(text)
                       if not any(a <= m.start() < b for a, b, _ in title_spans)]
     return out
+
+
+# "5 comedies", "three good sci-fi films": a count, up to two describing words, then a kind noun or a plural
+# genre word ("3 kids" is no count of family films)
+_PICK_GENRES = sorted(f for f in GENRE_WORDS if f.isascii())
+_PICK_NOUN = r"(?:(?:movie|film|book|novel|pick|recommendation|suggestion|option|title)s?|ones|more|" + "|".join(
+    re.escape(f + "s" if not f.endswith(("s", "y")) else f[:-1] + "ies" if f.endswith("y") else f)
+    for f in _PICK_GENRES if f != "kids") + ")"
+_PICK_WORD = r"(?:good|great|new|more|other|different|recent|old|older|classic|" + "|".join(
+    map(re.escape, _PICK_GENRES)) + ")"
+_PICKS = re.compile(rf"\b(\d{{1,2}}|{'|'.join(k for k in _COUNTS if k.isascii())})\s+(?:{_PICK_WORD}\s+){{0,2}}"
+                    rf"{_PICK_NOUN}\b|(\d{{1,2}}|[两二三四五六七八九十])\s*(?:部|本)")
 
 
 def _picks(lowered: str, titles: Sequence[tuple[int, int, CatalogItem]]) -> int | None:
