@@ -34,13 +34,14 @@ from chat.lexicon import genre_parts
 from chat.state import DialogueState
 from chat.understand import detect_language
 from retrieval.diversity import franchise_key
+from retrieval.ranking import item_people
 from storage.errors import ConciergeError
 from storage.records import CatalogItem
 
 KNOWN_EXPECTATIONS = {"asks", "recommends", "answers", "min_items", "genre_any", "genre_none", "genre_all", "domain",
                       "language", "year_min", "year_max", "not_shown", "rejected_absent", "year_trend",
                       "genre_share", "answer_contains", "answer_field", "says_unknown", "reply_excludes",
-                      "franchise_max"}
+                      "franchise_max", "people_any"}
 UNKNOWN_MARKS = ("I don't know", "我不知道")
 _FIELDS = ("creators", "year", "genres", "description", "stars")
 
@@ -210,6 +211,9 @@ class _Run:
                 now_share == before_share == (1.0 if up else 0.0)
             if not items or not moved:
                 fail(f"share of {sorted(wanted)} did not go {direction}: {before_share:.2f} -> {now_share:.2f}")
+        wanted_people = set(exp.get("people_any", ()))
+        if wanted_people and not any(wanted_people & set(item_people(it.creators, it.extra)) for it in items):
+            fail(f"no shown item is by or with any of {exp['people_any']}")
         if "franchise_max" in exp:
             biggest = max(Counter(franchise_key(it) for it in items).values(), default=0)
             if biggest > exp["franchise_max"]:

@@ -50,6 +50,19 @@ _ALL_SHOWN = re.compile(r"\b(?:all|both|any|none|each|every one) of (?:those|the
                         r"|\ball (?:three|five)\b|\bthose (?:all|both)\b"
                         r"|\b(?:seen|watched|read) (?:them|those|these)(?: all| both)?\b"
                         r"|(?:都|全都|全部)(?:看过|读过|不喜欢|不想看|不感兴趣|喜欢)")
+# a negation whose subject (at the start of its clause) is the list just shown says what the list lacks:
+# "those aren't really comedies", "they're not scary enough", 「这些不算科幻」 want the genre,
+# as does "not enough action"
+_SHOWN_LACKS = re.compile(r"^\s*(?:(?:but|and|well|no|nah|yeah|yes|ok|okay|hmm|honestly|sadly|sorry|though|so)\W+)*"
+                          r"(?:th(?:ose|ese|ey|em)(?: ones?)?|that(?: one)?|this(?: one)?|it)"
+                          r"(?:\s+(?:are|is|were|was|seem|seems|look|looks|feel|feels)|['’](?:re|s))?\s*(?:n['’]t|\s+not)"
+                          r"\s+(?:really\s+|quite\s+|exactly\s+|very\s+|so\s+|that\s+|all that\s+)?(?:an?\s+)?$"
+                          r"|(?<![a-z])not\s+enough\s+$"
+                          r"|(?:这些|那些|这几部|这几本|它们|这部|那部|这本|那本)都?(?:不算|不是|不够|算不上)(?:真正的)?$")
+_ENOUGH = re.compile(r"\s+enough\b")
+# "Not those." turns the last list down as a whole, without a word against any film of it
+_NOT_THOSE = re.compile(r"(?<![a-z'’])not (?:th(?:ose|ese)(?: ones?)?|them)\b"
+                        r"|(?:不要|不是|不想要)(?:这些|这几部|这几本|这几个)")
 _THANKS = re.compile(r"\b(?:thanks|thank|thx|ty|bye|goodbye|cheers)\b|谢谢|多谢|谢啦|再见|拜拜")
 _CLOSING_WORDS = frozenset([
     "thanks", "thank", "you", "thx", "ty", "bye", "goodbye", "cheers", "so", "much", "a", "lot", "very", "ok",
@@ -142,6 +155,7 @@ class Parse:
     mentions: list[Mention] = field(default_factory=list)
     genres_wanted: list[str] = field(default_factory=list)
     genres_avoided: list[str] = field(default_factory=list)
+    genres_lacked: list[str] = field(default_factory=list)  # of genres_wanted, what the last list lacks
     people_wanted: list[str] = field(default_factory=list)  # catalog people (directors, authors, stars) asked for
     people_avoided: list[str] = field(default_factory=list)
     languages_wanted: list[str] = field(default_factory=list)  # original languages asked for ("Korean thrillers")
@@ -152,6 +166,7 @@ class Parse:
     ordinal_refs: list[tuple[int, str]] = field(default_factory=list)  # (index into last shown, like|dislike|seen)
     that_one: str | None = None  # like | dislike | seen, for "that one" / "I've seen it"
     all_shown: str | None = None  # like | dislike | seen, for the whole last list: "I've seen all of those"
+    passed: bool = False  # the last list turned down as a whole, no film of it disliked: "Not those."
     wants_another: bool = False
     closing: bool = False  # only thanks or goodbye: "thanks!", "great, thank you", 「谢谢」
     picks: int | None = None  # how many items the user asked for ("five comedies", "推荐三部"), 1..MAX_PICKS
@@ -560,7 +575,11 @@ def parse(text: str, titles: TitleIndex) -> Parse:
     text = plain_text(text)
     lowered = text.lower()
     out = Parse()
-    title_spans = titles.find(text)
+    people_spans = titles.find_people(text)
+    # a title inside a longer name is part of the name ("Lasse" in "Lasse Hallström" is no Lassie); a name
+    # inside a longer title is part of the title ("Being John Malkovich"), below
+    title_spans = [(a, b, item) for a, b, item in titles.find(text)
+                   if not any(s <= a and b <= e and e - s > b - a for s, e, _ in people_spans)]
     for a, b, item in title_spans:
         pol = polarity(lowered, a, b)
         seen = bool(cue_positions(clause_of(lowered, a), SEEN_CUES))
@@ -570,7 +589,10 @@ def parse(text: str, titles: TitleIndex) -> Parse:
         if any(s <= a < e for s, e, _ in title_spans):
             continue  # "war" inside "Star Wars": a title
         # "no romcoms" rules out romantic comedies, not every comedy; "no horror before 2000" rules out an era
-        if polarity(lowered, a, b) == "dislike" and not _era_beside(lowered, a, b):
+        lacks = _shown_lacks(lowered, a, b)
+        if lacks:
+            out.genres_lacked += [g for g in genres if g not in out.genres_lacked]
+        if polarity(lowered, a, b) == "dislike" and not _era_beside(lowered, a, b) and not lacks:
             keys, target = [compound_genre(genres)], out.genres_avoided
         else:
             keys, target = genres, out.genres_wanted
@@ -583,7 +605,6 @@ def parse(text: str, titles: TitleIndex) -> Parse:
             target.append(code)
     out.genres_wanted = [g for g in out.genres_wanted if g not in out.genres_avoided]
     out.languages_wanted = [g for g in out.languages_wanted if g not in out.languages_avoided]
-    people_spans = titles.find_people(text)
     for a, b, person in people_spans:
         if any(s <= a < e for s, e, _ in title_spans):
             continue  # "John Malkovich" inside "Being John Malkovich" is the title
@@ -627,6 +648,7 @@ def parse(text: str, titles: TitleIndex) -> Parse:
             # "are any of those funny?" asks about the list; it says nothing of the user's taste
             out.all_shown = "dislike" if negated else "seen" if seen else "like"
     out.wants_another = bool(_ANOTHER.search(lowered))
+    out.passed = bool(_NOT_THOSE.search(lowered))
     out.picks = _picks(lowered, title_spans)
     # has_signal sees no positive text yet, so "Great, thank you so much" closes; the word list rules out the rest
     words = re.sub(r"[^\w'\u3400-\u9fff]+", " ", lowered).split()
@@ -752,6 +774,15 @@ def _era_beside(lowered: str, start: int, end: int) -> bool:
         return True
     return any(_KIND_FILLER.fullmatch(lowered, m.end(), start) for pattern in (_BEFORE, _AFTER)
                for m in pattern.finditer(lowered, 0, start))
+
+
+def _shown_lacks(lowered: str, start: int, end: int) -> bool:
+    """Whether the negated genre word at start:end is what the list just shown lacks ("those aren't really
+    comedies", "not funny enough", "not enough action", 「这些不算科幻」): the user wants that genre."""
+    a = next((a for a, b in _clauses(lowered) if a <= start < b), 0)
+    before = lowered[a:start]
+    return bool(_SHOWN_LACKS.search(before)) or bool(_ENOUGH.match(lowered, end)) and bool(
+        cue_positions(before, NEGATION_BEFORE))
 
 
 def _first_match(pattern: re.Pattern[str], lowered: str) -> tuple[re.Match[str], bool] | None:

@@ -34,8 +34,8 @@ POOL = 4  # MMR chooses k items from the top POOL * k
 
 
 def context_items(state: DialogueState) -> tuple[list[str], list[str]]:
-    """(recently liked items, other recently named or shown items that were not rejected)."""
-    rejected = set(state.liked) | set(state.disliked)
+    """(recently liked items, other recently named or shown items that were not rejected or turned down)."""
+    rejected = set(state.liked) | set(state.disliked) | set(state.passed)
     others = [i for i in dict.fromkeys([*state.mentioned, *state.shown]) if i not in rejected]
     return state.liked[-5:], others[-10:]
 

@@ -26,6 +26,7 @@ class DialogueState(BaseModel):
     mentioned: list[str] = Field(default_factory=list)
     shown: list[str] = Field(default_factory=list)
     last_shown: list[str] = Field(default_factory=list)
+    passed: list[str] = Field(default_factory=list)  # shown items turned down as a list ("Not those."), not disliked
     genres_wanted: list[str] = Field(default_factory=list)
     genres_avoided: list[str] = Field(default_factory=list)
     people_wanted: list[str] = Field(default_factory=list)  # catalog people asked for ("with Tom Hanks"), newest last

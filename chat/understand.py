@@ -187,12 +187,15 @@ def apply(u: Understanding, state: DialogueState, items: Mapping[str, CatalogIte
         for item_id in state.last_shown:
             _react(state, item_id, p.all_shown)
         state.focus = None
+    elif p.passed and not p.ordinal_refs:  # "Not those.": no word against any of them, but no taste to follow
+        state.passed += [i for i in state.last_shown if i not in state.passed and i not in state.liked]
     elif p.that_one and not p.ordinal_refs:
         target = state.focus or (state.last_shown[0] if len(state.last_shown) == 1 else None)
         if target:
             _react(state, target, p.that_one)
-    if p.genres_wanted:
-        # a newly asked-for genre replaces the earlier ones ("any good mystery books?" after sci-fi talk)
+    if p.genres_wanted and not set(p.genres_wanted) <= set(p.genres_lacked):
+        # a newly asked-for genre replaces the earlier ones ("any good mystery books?" after sci-fi talk);
+        # one the last list lacks is added to them ("those aren't really comedies" after "action movies")
         state.genres_wanted = []
     for g in p.genres_wanted:
         state.want_genre(g)

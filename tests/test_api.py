@@ -77,11 +77,23 @@ def test_a_message_returns_reply_grounded_recommendations_and_state(client: Test
         item = api_engine.catalog.items[rec["item_id"]]
         assert (rec["title"], rec["year"]) == (item.title, item.year) and rec["reason"]
         assert f"{item.title} ({item.year})" in out["reply"]
-    assert out["state"]["genres_wanted"] == ["sci-fi"]
+    assert out["state"]["genres_wanted"] == ["sci-fi"] and out["action"] == "recommend"
     assert out["state"]["last_shown"] == [r["item_id"] for r in out["recommendations"]]
     turns = client.get(f"/api/v1/sessions/{sid}/turns", headers=auth).json()["turns"]
     assert [t["user"] for t in turns] == ["I want a sci-fi movie"] and turns[0]["reply"] == out["reply"]
     assert [r["item_id"] for r in turns[0]["recommendations"]] == [r["item_id"] for r in out["recommendations"]]
+
+
+def test_the_turn_says_what_it_did(client: TestClient) -> None:
+    """A client tells a clarifying question or a goodbye from a list without reading the reply."""
+    sid, auth = start(client)
+    assert say(client, sid, auth, "hi")["action"] == "ask"
+    out = say(client, sid, auth, "a funny movie please")
+    assert out["action"] == "recommend" and out["recommendations"]
+    out = say(client, sid, auth, "who directed the first one?")
+    assert out["action"] == "answer" and not out["recommendations"]
+    out = say(client, sid, auth, "thanks!")
+    assert out["action"] == "close" and not out["recommendations"]
 
 
 def parse_sse(text: str) -> list[tuple[str, dict]]:  # type: ignore[type-arg]
@@ -104,6 +116,7 @@ def test_the_stream_sends_tokens_then_recommendations_then_done(client: TestClie
     recs = events[-2][1]["recommendations"]
     assert text.strip() == events[-1][1]["reply"] and len(recs) == 3
     assert all(r["domain"] == "book" for r in recs) and events[-2][1]["state"]["domain"] == "book"
+    assert events[-2][1]["action"] == "recommend"
     stored = client.get(f"/api/v1/sessions/{sid}/turns", headers=auth).json()["turns"]
     assert stored[-1]["reply"] == events[-1][1]["reply"]  # committed before the stream ended
 

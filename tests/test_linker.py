@@ -309,3 +309,49 @@ def test_a_reaction_to_the_whole_list_reaches_every_item_of_it(engine) -> None: 
     engine.ask(sid, "I've seen all of those")
     state = DialogueState.from_json(engine.conversations.load_state(sid))
     assert shown and set(shown) <= set(state.seen) and not set(shown) & set(state.liked)
+
+
+def test_a_negation_about_the_list_shown_says_what_it_lacks(titles: TitleIndex) -> None:
+    """"Those are not really comedies" asks for comedies; it used to rule comedy out."""
+    lacks = {"Not those. Those are not really comedy.": "comedy", "those aren't really comedies": "comedy",
+             "they're not scary enough": "horror", "it's not really a horror movie": "horror",
+             "not enough action": "action", "but they are not funny enough": "comedy", "这些不算科幻": "sci-fi",
+             "That's not a comedy": "comedy"}
+    for text, genre in lacks.items():
+        p = parse(text, titles)
+        assert p.genres_wanted == [genre] and p.genres_lacked == [genre] and not p.genres_avoided, text
+    for text, genre in {"comedies that are not romantic": "romance", "no horror please": "horror",
+                        "I don't want horror": "horror", "they said it's not horror": "horror"}.items():
+        p = parse(text, titles)
+        assert p.genres_avoided == [genre] and not p.genres_lacked, text
+
+
+def test_not_those_turns_the_list_down_without_disliking_it(engine) -> None:  # type: ignore[no-untyped-def]
+    """"Not those." takes the list out of the taste the ranking follows, and stores no dislike in the profile."""
+    from chat.recommend import context_items
+    from chat.state import DialogueState
+
+    titles = TitleIndex([])
+    for text in ("Not those.", "no, not these ones", "nope, not them", "不要这些"):
+        assert parse(text, titles).passed, text
+    for text in ("I have not seen those", "not that one", "nothing with those actors"):
+        assert not parse(text, titles).passed, text
+    sid = engine.new_session()
+    first = [r.item_id for r in engine.ask(sid, "an action movie").recommendations]
+    second = [r.item_id for r in engine.ask(sid, "Not those. Those aren't really comedies.").recommendations]
+    state = DialogueState.from_json(engine.conversations.load_state(sid))
+    assert first and state.passed == first and not set(first) & set(state.disliked)
+    assert state.genres_wanted == ["action", "comedy"]  # the lacking genre joins the one asked for
+    liked, others = context_items(state)
+    assert not set(first) & set(others) and set(second) <= set(others)
+    assert second and not set(first) & set(second)
+
+
+def test_a_title_inside_a_longer_name_is_the_name() -> None:
+    """"films by Lasse Hallström" named the film Lassie (a close spelling of "Lasse") and lost the director."""
+    titles = TitleIndex([
+        CatalogItem("m:1", "movie", "Lassie", year=1994, creators=("Daniel Petrie",)),
+        CatalogItem("m:2", "movie", "Chocolat", year=2000, creators=("Lasse Hallström",))])
+    p = parse("Not those. I like films by Lasse Hallström.", titles)
+    assert p.mentions == [] and p.people_wanted == ["Lasse Hallström"]
+    assert [m.item_id for m in parse("I loved Lassie as a kid", titles).mentions] == ["m:1"]

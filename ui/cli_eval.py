@@ -164,7 +164,8 @@ def eval_simulate(
     dialogues: DialoguesOpt,
     catalog: CatalogOpt,
     split: SplitOpt = "heldout",
-    episodes: Annotated[int, typer.Option("--episodes", min=1, help="simulated seekers (one target each)")] = 50,
+    episodes: Annotated[int, typer.Option("--episodes", min=1, help="simulated seekers (one target each; "
+                                          "fewer when the split has fewer suggestions)")] = 200,
     seed: Annotated[int, typer.Option("--seed", help="fixes the targets drawn and every seeker choice")] = 0,
     max_turns: Annotated[int, typer.Option("--max-turns", min=1, max=20)] = 5,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the results as JSON here")] = None,

@@ -175,7 +175,7 @@ def _fitted_on(opened: OpenedCatalog, dialogues: list[Dialogue], embedder: str) 
 
 
 def run_simulate(settings: Settings, dialogues_file: Path, catalog_file: Path, split: str = "heldout",
-                 episodes_n: int = 50, seed: int = 0, max_turns: int = 5, db_url: str | None = None,
+                 episodes_n: int = 200, seed: int = 0, max_turns: int = 5, db_url: str | None = None,
                  show_progress: bool = True, with_llm: bool = False) -> dict[str, object]:
     """Simulated seekers with hidden targets (taken from `split` of the dialogues) against the live engine;
     `with_llm`: the generative model rewords the seekers' messages (the engine still reads them by rules)."""

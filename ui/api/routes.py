@@ -73,8 +73,8 @@ def _rec(r: Recommendation) -> RecommendationOut:
 
 def _turn_out(engine: Engine, result: TurnResult, text: str) -> TurnOut:
     state = engine.conversations.load_state(result.session_id)
-    return TurnOut(reply=result.reply, recommendations=[_rec(r) for r in result.recommendations], state=state,
-                   truncated=len(text.strip()) > engine.settings.max_message_chars)
+    return TurnOut(reply=result.reply, recommendations=[_rec(r) for r in result.recommendations],
+                   action=result.action, state=state, truncated=len(text.strip()) > engine.settings.max_message_chars)
 
 
 @router.post("/sessions/{session_id}/messages", response_model=TurnOut)
@@ -94,7 +94,8 @@ def sse(event: str, data: object) -> str:
 @router.post("/sessions/{session_id}/messages/stream", response_class=StreamingResponse,
              responses={200: {"content": {"text/event-stream": {}},
                               "description": "`token` events ({\"text\"}), then `recommendations` "
-                                             "({\"recommendations\", \"state\", \"truncated\"}), then `done` "
+                                             "({\"recommendations\", \"action\", \"state\", \"truncated\"}), "
+                                             "then `done` "
                                              "({\"reply\"})"}})
 def stream_message(session_id: str, body: Message, engine: EngineDep, _: Access) -> StreamingResponse:
     """The same turn as Server-Sent Events."""
@@ -106,7 +107,8 @@ def stream_message(session_id: str, body: Message, engine: EngineDep, _: Access)
             elif isinstance(event, TurnResult):  # stored before it is yielded
                 out = _turn_out(engine, event, body.text)
                 yield sse("recommendations", {"recommendations": [r.model_dump() for r in out.recommendations],
-                                              "state": out.state, "truncated": out.truncated})
+                                              "action": out.action, "state": out.state,
+                                              "truncated": out.truncated})
                 yield sse("done", {"reply": out.reply})
 
     return StreamingResponse(events(), media_type="text/event-stream",

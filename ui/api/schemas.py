@@ -45,6 +45,9 @@ class RecommendationOut(BaseModel):
 class TurnOut(BaseModel):
     reply: str
     recommendations: list[RecommendationOut]
+    action: Literal["recommend", "ask", "answer", "close"] = Field(
+        description="what the turn did: recommend, ask a clarifying question, answer a question about an item, "
+                    "or close (a goodbye after thanks)")
     state: dict[str, Any] = Field(description="the preference state after the turn")
     truncated: bool = Field(False, description="the message was longer than the limit and was cut")
 
