@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
@@ -28,6 +28,7 @@ from ui.api.schemas import (
     RecommendationOut,
     SessionCreated,
     StoredTurn,
+    TurnAction,
     TurnOut,
     TurnsOut,
 )
@@ -74,7 +75,8 @@ def _rec(r: Recommendation) -> RecommendationOut:
 def _turn_out(engine: Engine, result: TurnResult, text: str) -> TurnOut:
     state = engine.conversations.load_state(result.session_id)
     return TurnOut(reply=result.reply, recommendations=[_rec(r) for r in result.recommendations],
-                   action=result.action, state=state, truncated=len(text.strip()) > engine.settings.max_message_chars)
+                   action=cast(TurnAction, result.action), state=state,
+                   truncated=len(text.strip()) > engine.settings.max_message_chars)
 
 
 @router.post("/sessions/{session_id}/messages", response_model=TurnOut)

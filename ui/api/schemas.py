@@ -42,10 +42,13 @@ class RecommendationOut(BaseModel):
     domain: str = "movie"
 
 
+TurnAction = Literal["recommend", "ask", "answer", "close"]  # chat.policy.Action values
+
+
 class TurnOut(BaseModel):
     reply: str
     recommendations: list[RecommendationOut]
-    action: Literal["recommend", "ask", "answer", "close"] = Field(
+    action: TurnAction = Field(
         description="what the turn did: recommend, ask a clarifying question, answer a question about an item, "
                     "or close (a goodbye after thanks)")
     state: dict[str, Any] = Field(description="the preference state after the turn")
