@@ -60,9 +60,12 @@ _SHOWN_LACKS = re.compile(r"^\s*(?:(?:but|and|well|no|nah|yeah|yes|ok|okay|hmm|h
                           r"|(?<![a-z])not\s+enough\s+$"
                           r"|(?:这些|那些|这几部|这几本|它们|这部|那部|这本|那本)都?(?:不算|不是|不够|算不上)(?:真正的)?$")
 _ENOUGH = re.compile(r"\s+enough\b")
-# "Not those." turns the last list down as a whole, without a word against any film of it
-_NOT_THOSE = re.compile(r"(?<![a-z'’])not (?:th(?:ose|ese)(?: ones?)?|them)\b"
-                        r"|(?:不要|不是|不想要)(?:这些|这几部|这几本|这几个)")
+# "Not those.", "something else" and "not really my thing" turn the last list down as a whole, without a word
+# against any film of it
+_NOT_THOSE = re.compile(r"(?<![a-z'’])not (?:th(?:ose|ese)(?: ones?)?|them)\b|\bsomething (?:else|different)\b"
+                        r"|\bnot (?:really |quite )?(?:my|our) (?:thing|cup of tea|style|taste)\b|\bnot for (?:me|us)\b"
+                        r"|\bdifferent ones?\b|(?:不要|不是|不想要)(?:这些|这几部|这几本|这几个)"
+                        r"|换一批|换一些|换几部|换几本")
 _THANKS = re.compile(r"\b(?:thanks|thank|thx|ty|bye|goodbye|cheers)\b|谢谢|多谢|谢啦|再见|拜拜")
 _CLOSING_WORDS = frozenset([
     "thanks", "thank", "you", "thx", "ty", "bye", "goodbye", "cheers", "so", "much", "a", "lot", "very", "ok",

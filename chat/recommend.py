@@ -137,7 +137,11 @@ class Recommender:
         return out.astype(np.float32)
 
     def critique_prior(self, state: DialogueState, step: float = GENRE_BOOST) -> np.ndarray | None:
-        """Score boosts of `step` per genre that goes with a critique in force (minus for its counter-genres)."""
+        """Score boosts of `step` per genre that goes with a critique in force (minus for its counter-genres).
+
+        With genres asked for, a critique qualifies them: "too gory" after horror wants gentler horror, so the
+        wanted genres are not marked down and only items of a wanted genre gain (not family films).
+        """
         if not state.directions:
             return None
         boosts: dict[str, float] = {}
@@ -147,7 +151,15 @@ class Recommender:
                 boosts[g] = boosts.get(g, 0.0) + d.sign * step
             for g in attr.counter_genres:
                 boosts[g] = boosts.get(g, 0.0) - d.sign * step
-        return self.catalog.index.genre_prior(boosts) if boosts else None
+        boosts = {g: b for g, b in boosts.items() if g not in state.genres_wanted}
+        if not boosts:
+            return None
+        index = self.catalog.index
+        out = index.genre_prior(boosts)
+        if state.genres_wanted:
+            wanted = index.genre_prior({g: 1.0 for g in state.genres_wanted}) > 0
+            out = np.where(wanted | (out < 0), out, 0.0).astype(np.float32)
+        return out
 
     def ranker_prior(self, state: DialogueState, cosine: np.ndarray | None) -> np.ndarray | None:
         """The hybrid ranker's additive prior (n,), or None when the catalog has no ranker (fitted or from likes).

@@ -238,7 +238,9 @@ def apply(u: Understanding, state: DialogueState, items: Mapping[str, CatalogIte
         state.year_min, state.year_max = era_bounds(c.era, shown, examples)
     for name, sign in c.directions:
         state.steer(name, sign)
-        if sign < 0:  # "less scary" after "scary movies": horror stops being a requirement
+        if sign < 0 and len(ATTRIBUTES[name].genres) == 1:
+            # "less scary" after "scary movies": horror stops being a requirement. An attribute of several genres
+            # qualifies the one asked for: "too gory" after horror wants gentler horror, not family films
             state.genres_wanted = [g for g in state.genres_wanted if g not in ATTRIBUTES[name].genres]
     if c.max_minutes:
         state.max_minutes = c.max_minutes

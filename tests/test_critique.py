@@ -195,3 +195,28 @@ def test_the_kind_of_the_items_the_user_names_is_the_kind_recommended(engine: En
     other = engine.new_session()
     engine.ask(other, "I loved Norwegian Wood and Titanic")  # a book and a film: no kind to keep
     assert DialogueState.from_json(engine.conversations.load_state(other)).domain is None
+
+
+def test_too_much_of_something_asks_for_less_of_it() -> None:
+    cases = {"too gory": ("violent", -1), "those are way too violent": ("violent", -1), "too silly": ("funny", -1),
+             "too slow": ("exciting", 1), "too dark for me": ("light", 1), "a bit too sad": ("light", 1),
+             "too confusing": ("complex", -1), "too scary": ("scary", -1), "太吓人了": ("scary", -1),
+             "too mushy": ("romantic", -1), "too serious": ("funny", 1)}
+    for text, direction in cases.items():
+        assert parse_critique(text).directions == [direction], text
+
+
+def test_a_critique_of_several_genres_qualifies_the_genre_asked_for(engine: Engine) -> None:
+    """"too gory" after horror used to drop horror and lift family films: it wants gentler horror."""
+    sid = engine.new_session()
+    engine.ask(sid, "a horror movie please")
+    engine.ask(sid, "not really my thing, too gory")
+    state = DialogueState.from_json(engine.conversations.load_state(sid))
+    assert state.genres_wanted == ["horror"] and [(d.name, d.sign) for d in state.directions] == [("violent", -1)]
+    index = engine.catalog.index
+    prior = engine.recommender.critique_prior(state, 1.0)
+    assert prior is not None
+    horror = np.array(["horror" in it.genres for it in index.items])
+    assert prior[~horror].max() <= 0 < prior[horror].max()  # only horror films gain: horror comedies, say
+    free = engine.recommender.critique_prior(state.model_copy(update={"genres_wanted": []}), 1.0)
+    assert free is not None and free[~horror].max() > 0  # without a genre asked for, family films would gain

@@ -332,9 +332,11 @@ def test_not_those_turns_the_list_down_without_disliking_it(engine) -> None:  # 
     from chat.state import DialogueState
 
     titles = TitleIndex([])
-    for text in ("Not those.", "no, not these ones", "nope, not them", "不要这些"):
+    for text in ("Not those.", "no, not these ones", "nope, not them", "不要这些", "something else please",
+                 "any different ones?", "换一批", "not really my thing, too gory"):
         assert parse(text, titles).passed, text
-    for text in ("I have not seen those", "not that one", "nothing with those actors"):
+    for text in ("I have not seen those", "not that one", "nothing with those actors", "more like those",
+                 "another one please"):
         assert not parse(text, titles).passed, text
     sid = engine.new_session()
     first = [r.item_id for r in engine.ask(sid, "an action movie").recommendations]
