@@ -58,8 +58,8 @@ ATTRIBUTES: dict[str, Attribute] = {
         {"en": ("funnier", "more serious"), "zh": ("更搞笑", "更严肃")},
         ("funnier", "more fun", "more humor", "more humour", "more comedic", "sillier", "more jokes", "too serious",
          "太严肃", "更搞笑", "搞笑一点", "好笑一点", "更好笑", "有趣一点"),
-        ("more serious", "less silly", "less goofy", "less funny", "too silly", "too goofy", "too childish",
-         "严肃一点", "更严肃", "正经一点", "太幼稚"),
+        ("more serious", "less silly", "less goofy", "less funny", "too silly", "too goofy", "严肃一点", "更严肃",
+         "正经一点"),
     ),
     "complex": Attribute(
         "complex, cerebral, mind-bending, intricate puzzle plot", "simple, straightforward, easy-to-follow story",
@@ -166,13 +166,23 @@ def _found(lowered: str, cues: tuple[str, ...], inside: list[tuple[int, int]] | 
     return any(not any(a <= start and end <= b for a, b in inside or ()) for start, end in _spans(lowered, cues))
 
 
+# "those aren't funny enough", "not scary enough": more of the attribute ("dark" is the far end of "light")
+_NOT_ENOUGH = re.compile(r"(?:\bnot|n['’]t)\s+(?:really\s+|quite\s+|nearly\s+)?"
+                         r"(funny|scary|exciting|romantic|complex|violent|light|dark)\s+enough\b")
+_ENOUGH_OF = {"funny": ("funny", 1), "scary": ("scary", 1), "exciting": ("exciting", 1), "romantic": ("romantic", 1),
+              "complex": ("complex", 1), "violent": ("violent", 1), "light": ("light", 1), "dark": ("light", -1)}
+
+
 def parse_critique(text: str) -> Critique:
     """Read attribute, era and length critiques from one message."""
     lowered = text.lower()
     out = Critique()
+    enough = dict(_ENOUGH_OF[m.group(1)] for m in _NOT_ENOUGH.finditer(lowered))
     for name, attr in ATTRIBUTES.items():
         less_spans = _spans(lowered, attr.less)
         less, more = bool(less_spans), _found(lowered, attr.more, inside=less_spans)
+        if name in enough:
+            less, more = enough[name] < 0, enough[name] > 0
         if less != more:  # both or neither: nothing clear to act on
             out.directions.append((name, 1 if more else -1))
     out.era = _era(lowered)

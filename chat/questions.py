@@ -16,7 +16,7 @@ _KINDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((kind, re.compile(patter
     ("creator", r"\bwho (?:directed|made|wrote|shot|is the (?:director|author|writer)|was the (?:director|author))\b"
                 r"|\bwho(?:'s| is) (?:it|that|this) by\b|\b(?:director|author|writer) of\b|\bwho(?:'s| is) the "
                 r"(?:director|author)\b|导演是谁|谁导演|谁拍的|谁导的|作者是谁|谁写的|是谁写|是谁拍"),
-    ("cast", r"\bwho (?:stars|acts|plays) in\b|\bwho(?:'s| is) in (?:it|that|this)\b|\bwho are the actors\b"
+    ("cast", r"\bwho (?:stars|acts|plays) in\b|\bwho(?:'s| is| was| are) in\b|\bwho are the actors\b"
              r"|\bwho starred\b|\bthe cast\b|主演|演员"),
     ("year", r"\bwhat year\b|\bwhich year\b|\bwhen (?:was|did|is) .{0,60}?(?:come out|released|made|published|"
              r"written|set)\b|\brelease date\b|\bhow old is\b|哪年|哪一年|什么时候(?:上映|出版|拍的|出的|写的)|几几年"),

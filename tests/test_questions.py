@@ -16,6 +16,9 @@ def test_detects_question_kinds_in_both_languages() -> None:
     assert detect_question("第二部是谁导演的？").kind == "creator"  # type: ignore[union-attr]
     assert detect_question("这本书讲的是什么").kind == "about"  # type: ignore[union-attr]
     assert detect_question("I want something about space") is None
+    for text in ("who is in the first one?", "who's in Inception", "who was in the second movie?"):
+        assert detect_question(text).kind == "cast", text  # type: ignore[union-attr]
+    assert detect_question("who is into horror here") is None
     assert detect_question("I love comedies") is None
 
 
