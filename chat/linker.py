@@ -64,6 +64,7 @@ _ENOUGH = re.compile(r"\s+enough\b")
 # against any film of it
 _NOT_THOSE = re.compile(r"(?<![a-z'’])not (?:th(?:ose|ese)(?: ones?)?|them)\b|\bsomething (?:else|different)\b"
                         r"|\bnot (?:really |quite )?(?:my|our) (?:thing|cup of tea|style|taste)\b|\bnot for (?:me|us)\b"
+                        r"|\b(?:those|these|they)(?: all)? (?:look|sound|seem)s? (?:boring|dull|lame|bad|awful|meh)\b"
                         r"|\bdifferent ones?\b|(?:不要|不是|不想要)(?:这些|这几部|这几本|这几个)"
                         r"|换一批|换一些|换几部|换几本")
 _THANKS = re.compile(r"\b(?:thanks|thank|thx|ty|bye|goodbye|cheers)\b|谢谢|多谢|谢啦|再见|拜拜")

@@ -26,6 +26,8 @@ _KINDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((kind, re.compile(patter
               r"|讲什么|讲的是什么|讲了什么|剧情是|内容是什么|简介"),
 ))
 _GENRE_QUESTION = re.compile(r"^\s*(?:is|isn't|was|are)\b.*\?\s*$|是.{0,12}吗|算.{0,12}吗")
+_ITEM_GENRE_QUESTION = re.compile(r"^\s*(?:is|isn't|was|are)\s+(?:it|that|this|they|those|these|"
+                                  r"the (?:first|second|third|fourth|fifth|last) one)\b.*\?\s*$")
 _PRONOUN = re.compile(r"\b(?:it|that|this|they|those)\b|这部|那部|这本|那本|这个|那个|它")
 
 
@@ -43,8 +45,10 @@ def detect_question(message: str) -> ItemQuestion | None:
     for kind, pattern in _KINDS:
         if pattern.search(lowered):
             return ItemQuestion(kind)
-    if _GENRE_QUESTION.search(lowered):
-        genres = sorted(genres_named(lowered))
+    # a question about an item after a remark: "the third one looks good, is it scary?"
+    last = re.split(r"[,;.!]\s*|\s+(?:but|and|so)\s+", lowered)[-1]
+    for part, pattern in ((lowered, _GENRE_QUESTION), (last, _ITEM_GENRE_QUESTION)):
+        genres = sorted(genres_named(part)) if pattern.search(part) else []
         if genres:
             return ItemQuestion("genre", genres[0])
     return None

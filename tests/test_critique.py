@@ -202,7 +202,8 @@ def test_too_much_of_something_asks_for_less_of_it() -> None:
              "too slow": ("exciting", 1), "too dark for me": ("light", 1), "a bit too sad": ("light", 1),
              "too confusing": ("complex", -1), "too scary": ("scary", -1), "太吓人了": ("scary", -1),
              "too mushy": ("romantic", -1), "too serious": ("funny", 1), "those aren't funny enough": ("funny", 1),
-             "not scary enough": ("scary", 1), "it's not dark enough": ("light", -1)}
+             "not scary enough": ("scary", 1), "it's not dark enough": ("light", -1),
+             "hmm, those look boring": ("exciting", 1)}
     for text, direction in cases.items():
         assert parse_critique(text).directions == [direction], text
 

@@ -333,7 +333,7 @@ def test_not_those_turns_the_list_down_without_disliking_it(engine) -> None:  # 
 
     titles = TitleIndex([])
     for text in ("Not those.", "no, not these ones", "nope, not them", "不要这些", "something else please",
-                 "any different ones?", "换一批", "not really my thing, too gory"):
+                 "any different ones?", "换一批", "not really my thing, too gory", "hmm, those look boring"):
         assert parse(text, titles).passed, text
     for text in ("I have not seen those", "not that one", "nothing with those actors", "more like those",
                  "another one please"):

@@ -19,6 +19,9 @@ def test_detects_question_kinds_in_both_languages() -> None:
     for text in ("who is in the first one?", "who's in Inception", "who was in the second movie?"):
         assert detect_question(text).kind == "cast", text  # type: ignore[union-attr]
     assert detect_question("who is into horror here") is None
+    q = detect_question("the third one looks good, is it scary?")
+    assert q is not None and (q.kind, q.genre) == ("genre", "horror")
+    assert detect_question("I like horror, are there comedies too?") is None  # asks for films, not about one
     assert detect_question("I love comedies") is None
 
 
