@@ -222,3 +222,13 @@ def test_a_critique_of_several_genres_qualifies_the_genre_asked_for(engine: Engi
     assert prior[~horror].max() <= 0 < prior[horror].max()  # only horror films gain: horror comedies, say
     free = engine.recommender.critique_prior(state.model_copy(update={"genres_wanted": []}), 1.0)
     assert free is not None and free[~horror].max() > 0  # without a genre asked for, family films would gain
+
+
+def test_what_a_list_lacks_adds_no_interest_words(engine: Engine) -> None:
+    """"they're not scary enough" used to add "they're" as a statement to embed."""
+    sid = engine.new_session()
+    engine.ask(sid, "a horror movie")
+    engine.ask(sid, "they're not scary enough")
+    state = DialogueState.from_json(engine.conversations.load_state(sid))
+    assert state.statements == ["a horror movie"] and state.genres_wanted == ["horror"]
+    assert [(d.name, d.sign) for d in state.directions] == [("scary", 1)]
