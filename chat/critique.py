@@ -168,10 +168,9 @@ def _found(lowered: str, cues: tuple[str, ...], inside: list[tuple[int, int]] | 
 
 
 # "those aren't funny enough", "not scary enough": more of the attribute ("dark" is the far end of "light")
+_ENOUGH_OF = {**{name: (name, 1) for name in ATTRIBUTES}, "dark": ("light", -1)}
 _NOT_ENOUGH = re.compile(r"(?:\bnot|n['’]t)\s+(?:really\s+|quite\s+|nearly\s+)?"
-                         r"(funny|scary|exciting|romantic|complex|violent|light|dark)\s+enough\b")
-_ENOUGH_OF = {"funny": ("funny", 1), "scary": ("scary", 1), "exciting": ("exciting", 1), "romantic": ("romantic", 1),
-              "complex": ("complex", 1), "violent": ("violent", 1), "light": ("light", 1), "dark": ("light", -1)}
+                         rf"({'|'.join(_ENOUGH_OF)})\s+enough\b")
 
 
 def parse_critique(text: str) -> Critique:

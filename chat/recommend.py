@@ -154,11 +154,10 @@ class Recommender:
         boosts = {g: b for g, b in boosts.items() if g not in state.genres_wanted}
         if not boosts:
             return None
-        index = self.catalog.index
-        out = index.genre_prior(boosts)
-        if state.genres_wanted:
-            wanted = index.genre_prior({g: 1.0 for g in state.genres_wanted}) > 0
-            out = np.where(wanted | (out < 0), out, 0.0).astype(np.float32)
+        out = self.catalog.index.genre_prior(boosts)
+        share = self.genre_share(state)
+        if share is not None:
+            out = np.where((share > 0) | (out < 0), out, 0.0).astype(np.float32)
         return out
 
     def ranker_prior(self, state: DialogueState, cosine: np.ndarray | None) -> np.ndarray | None:
