@@ -85,7 +85,9 @@ def eval_redial(
     json_out: Annotated[Path | None, typer.Option("--json", help="write the results as JSON here")] = None,
     plot_out: Annotated[Path | None, typer.Option("--plot", help="write recall@k curves (PNG) here")] = None,
     with_llm: Annotated[bool, typer.Option("--with-llm", help="also run LM preference extraction per turn")] = False,
-    split: SplitOpt = "all",
+    split: Annotated[str, typer.Option("--split", help="all, fit or heldout (20 % by sha1 of the conversation id), or "
+                                       "kfold: every conversation, each of 5 folds (the held-out part and the fit "
+                                       "part's 4 folds) scored by a ranker fitted on the other 4")] = "all",
     ranker: Annotated[bool, typer.Option(help="use the fitted hybrid ranker (--no-ranker: content only)")] = True,
     fit: Annotated[bool, typer.Option(help="with --train: first fit the ranker on it, unless the stored one was "
                                            "fitted on exactly those conversations (--no-fit: keep the stored one)")
@@ -118,6 +120,11 @@ def eval_redial(
     if ci:
         typer.echo("concierge dedup, 95 % interval (bootstrap over conversations): " + ", ".join(
             f"{name} {lo:.3f}-{hi:.3f}" for name, (lo, hi) in ci.items()))
+    for fold in result.folds:
+        figures = ", ".join(f"{name} {value:.3f}" for name, value in fold["dedup"].items()  # type: ignore[attr-defined]
+                            if name.startswith("R@"))
+        typer.echo(f"  {fold['fold']:14} {fold['conversations']:5} conversations: concierge dedup {figures} "
+                   f"({fold['dedup']['pairs']} pairs; fitted on {fold['training_conversations']})")  # type: ignore[index]
     typer.echo(f"popularity counts: {result.train_note}")
     if result.loaded.malformed:
         typer.echo(f"skipped {len(result.loaded.malformed)} malformed line(s): "

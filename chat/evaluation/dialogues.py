@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 MENTION = re.compile(r"@(\d+)")
 SPLITS = ("all", "fit", "heldout")
+KFOLD = "kfold"  # `eval redial` only: every conversation, each fold scored by a ranker fitted on the others
 HOLDOUT_PER_MILLE = 200  # 20 % held out
 
 

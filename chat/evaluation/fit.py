@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Container, Iterable
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -90,7 +90,7 @@ def link_counts(links: Iterable[DialogueLinks]) -> LinkCounts:
 class TurnFeatures:
     """Per prediction point, everything the weights act on (n = catalog size)."""
 
-    fold: list[int] = field(default_factory=list)
+    conversation: list[str] = field(default_factory=list)  # the conversation each prediction point is from
     z: list[np.ndarray] = field(default_factory=list)  # z-scored content score (n,)
     items: list[np.ndarray] = field(default_factory=list)  # z-scored similarity to the named items (n,)
     base: list[np.ndarray] = field(default_factory=list)  # filter level offset, -inf where excluded (n,)
@@ -101,6 +101,11 @@ class TurnFeatures:
     liked: list[list[str]] = field(default_factory=list)
     others: list[list[str]] = field(default_factory=list)
     targets: list[list[int]] = field(default_factory=list)  # index positions of new (dedup) targets
+
+    def subset(self, conversations: Container[str]) -> TurnFeatures:
+        """The prediction points of the given conversations only (same order)."""
+        keep = [t for t, c in enumerate(self.conversation) if c in conversations]
+        return TurnFeatures(**{f.name: [getattr(self, f.name)[t] for t in keep] for f in fields(self)})
 
 
 def features(dialogues: list[Dialogue], catalog: Catalog, recommender: Recommender, resolver: MentionResolver,
@@ -125,7 +130,7 @@ def features(dialogues: list[Dialogue], catalog: Catalog, recommender: Recommend
                     z = ((cos - cos.mean()) / (cos.std() or 1.0)).astype(np.float32)
                 liked, others = context_items(state)
                 vecs = [v for v in (index.vector(i) for i in [*liked, *others]) if v is not None]
-                out.fold.append(fold_of(d.conversation_id))
+                out.conversation.append(d.conversation_id)
                 out.z.append(z)
                 out.items.append(zscore(index.scores(np.mean(vecs, axis=0))) if vecs
                                  else np.zeros(len(index), dtype=np.float32))
@@ -170,30 +175,41 @@ class FitResult:
 
 
 def fit_weights(feats: TurnFeatures, dialogues: list[Dialogue], links: dict[str, DialogueLinks], index: VectorIndex,
-                ks: tuple[int, ...] = (1, 10, 50), show_progress: bool = True) -> FitResult:
-    """Coordinate ascent over `GRID`, each fold scored with counts from the other folds."""
+                ks: tuple[int, ...] = (1, 10, 50), show_progress: bool = True,
+                group_of: Callable[[str], int] = fold_of) -> FitResult:
+    """Coordinate ascent over `GRID`, each group of conversations scored with counts from the other groups.
+
+    `group_of` maps a conversation id to its cross-validation group (by default its fold of `FOLDS`).
+    """
     if not feats.z:
         raise ConciergeError("No recommender turn with a new catalog movie in the fit dialogues: nothing to fit on.")
-    folds = np.array(feats.fold)
+    folds = np.array([group_of(c) for c in feats.conversation])
     Z = np.stack(feats.z)  # (T, n)
     B = np.stack(feats.base)  # (T, n)
-    IS = np.stack(feats.items)  # (T, n)
-    G, PE, NP = np.stack(feats.genre), np.stack(feats.people), np.stack(feats.named)  # (T, n)
-    CL, CS, CL2, CS2, GI = (np.zeros_like(Z) for _ in range(5))
-    P, R = np.zeros_like(Z), np.zeros_like(Z)
-    for f in range(FOLDS):
-        train = [links[d.conversation_id] for d in dialogues if fold_of(d.conversation_id) != f]
+    X = {"items": np.stack(feats.items), "genre": np.stack(feats.genre), "people": np.stack(feats.people),
+         "named_people": np.stack(feats.named)}  # (T, n) each: what each weight multiplies
+    for name in ("liked", "shown", "liked2", "shown2", "genre_items", "popularity", "recency"):
+        X[name] = np.zeros_like(Z)
+    for f in sorted(set(folds.tolist())):
+        train = [links[d.conversation_id] for d in dialogues if group_of(d.conversation_id) != f]
         ranker = ranker_for(HybridWeights(), link_counts(train), index)
         for t in np.flatnonzero(folds == f):
-            CL[t], CL2[t] = ranker.collaborative(feats.liked[t]), ranker.two_hop(feats.liked[t])
-            CS[t], CS2[t] = ranker.collaborative(feats.others[t]), ranker.two_hop(feats.others[t])
-            P[t], R[t], GI[t] = ranker.popularity, ranker.recency, ranker.genre_targets(feats.genres[t])
+            X["liked"][t], X["liked2"][t] = ranker.collaborative(feats.liked[t]), ranker.two_hop(feats.liked[t])
+            X["shown"][t], X["shown2"][t] = ranker.collaborative(feats.others[t]), ranker.two_hop(feats.others[t])
+            X["popularity"][t], X["recency"][t] = ranker.popularity, ranker.recency
+            X["genre_items"][t] = ranker.genre_targets(feats.genres[t])
     pair_turn = np.array([t for t, ts in enumerate(feats.targets) for _ in ts])
     pair_item = np.array([p for ts in feats.targets for p in ts])
 
-    def recall(w: HybridWeights) -> dict[str, float]:
-        S = Z + w.liked * CL + w.shown * CS + w.popularity * P + w.recency * R + w.items * IS + B
-        S = S + w.genre * G + w.people * PE + w.liked2 * CL2 + w.shown2 * CS2 + w.named_people * NP + w.genre_items * GI
+    def scores(w: HybridWeights, leave_out: str = "") -> np.ndarray:
+        """The hybrid scores (T, n) of weights `w`, without the term of `leave_out`."""
+        S = Z + B
+        for name, value in w.to_json().items():
+            if value and name != leave_out:
+                S = S + value * X[name]
+        return S
+
+    def recall(S: np.ndarray) -> dict[str, float]:
         target = S[pair_turn, pair_item]
         ranks = np.empty(len(pair_turn), dtype=np.float64)
         for start in range(0, len(pair_turn), 256):  # (256, n) comparisons at a time
@@ -208,18 +224,19 @@ def fit_weights(feats: TurnFeatures, dialogues: list[Dialogue], links: dict[str,
         return rec.get("R@10", 0.0) + rec.get("R@50", 0.0) + 0.01 * rec.get("R@1", 0.0)  # R@1 breaks ties
 
     best = HybridWeights(genre=GENRE_HARD)  # content only, wanted genres as a filter
-    best_rec = recall(best)
+    best_rec = recall(scores(best))
     content_only = best_rec
     bar = tqdm(total=ROUNDS * sum(len(v) for v in GRID.values()), desc="fitting weights", disable=not show_progress)
     for _round in range(ROUNDS):
         before = best
         for name, values in GRID.items():
+            rest = scores(best, leave_out=name)  # each value of this weight then costs one multiply-add
             for value in values:
                 bar.update(1)
                 w = replace(best, **{name: value})
                 if w == best:
                     continue
-                rec = recall(w)
+                rec = recall(rest + value * X[name] if value else rest)
                 if objective(rec) > objective(best_rec):
                     best, best_rec = w, rec
         if best == before:

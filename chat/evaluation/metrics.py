@@ -38,6 +38,15 @@ class RecallCounter:
         for j, k in enumerate(self.ks):
             row[1 + j] += found[k]
 
+    def merge(self, other: RecallCounter) -> None:
+        """Add another counter's conversations (same k values) to this one."""
+        if other.ks != self.ks:
+            raise ValueError(f"cannot merge recall at k={other.ks} into k={self.ks}")
+        for group, row in other.groups.items():
+            mine = self.groups.setdefault(group, [0] * len(row))
+            for j, n in enumerate(row):
+                mine[j] += n
+
     @property
     def pairs(self) -> int:
         return sum(row[0] for row in self.groups.values())
@@ -86,6 +95,11 @@ class MethodScore:
         seen = set(context)
         self.dedup.add(ranked_dedup, [t for t in targets if t not in seen], group)
         self.latencies_ms.append(seconds * 1000)
+
+    def merge(self, other: MethodScore) -> None:
+        self.raw.merge(other.raw)
+        self.dedup.merge(other.dedup)
+        self.latencies_ms += other.latencies_ms
 
     def to_json(self) -> dict[str, object]:
         lat = self.latencies_ms

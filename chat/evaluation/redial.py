@@ -51,6 +51,16 @@ class EvalReport:
     unknown_mentions: int = 0
     seconds: float = 0.0
 
+    def merge(self, other: EvalReport) -> None:
+        """Pool another replay's scores (other conversations, same k values) into this report."""
+        for name, score in other.methods.items():
+            self.methods.setdefault(name, MethodScore(self.ks)).merge(score)
+        self.conversations += other.conversations
+        self.turns += other.turns
+        self.unknown_ids |= other.unknown_ids
+        self.unknown_mentions += other.unknown_mentions
+        self.seconds += other.seconds
+
     def to_json(self) -> dict[str, object]:
         return {"methods": {name: m.to_json() for name, m in self.methods.items()},
                 "conversations": self.conversations, "turns": self.turns,

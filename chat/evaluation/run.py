@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from chat.evaluation.baselines import mention_counts
 from chat.evaluation.catalog_db import OpenedCatalog, open_catalog
-from chat.evaluation.dialogues import Dialogue, LoadReport, MentionResolver, load_dialogues, select
+from chat.evaluation.dialogues import KFOLD, Dialogue, LoadReport, MentionResolver, load_dialogues, select
 from chat.evaluation.redial import CachingEmbedder, EvalReport, evaluate
 from chat.evaluation.replay import Replayer
 from chat.recommend import Recommender
@@ -35,9 +35,12 @@ class RedialRun:
     train_note: str
     ranker_note: str
     notes: list[str] = field(default_factory=list)
+    folds: list[dict[str, object]] = field(default_factory=list)  # --split kfold: each outer fold's ranker and scores
 
     def to_json(self) -> dict[str, object]:
         out = self.report.to_json()
+        if self.folds:
+            out["folds"] = self.folds
         out.update({"split": self.split, "input": self.loaded.to_json(), "popularity_counts": self.train_note,
                     "ranker": self.ranker_note, "catalog_db": self.opened.url,
                     "catalog_embedded_now": self.opened.embedded,
@@ -87,6 +90,9 @@ def run_redial(settings: Settings, dialogues_file: Path, catalog_file: Path, tra
     the stored one was fitted on exactly those conversations with this embedder: one command then
     evaluates the whole system on unseen dialogues.
     """
+    if split == KFOLD:
+        return _run_kfold(settings, dialogues_file, catalog_file, train_file, limit, ks, with_llm, use_ranker, db_url,
+                          show_progress)
     loaded = load_dialogues(dialogues_file)
     dialogues = select(loaded.dialogues, split)
     if limit is not None:
@@ -123,6 +129,39 @@ def run_redial(settings: Settings, dialogues_file: Path, catalog_file: Path, tra
     replayer = Replayer(catalog.titles, resolver, generator, "always" if with_llm else "never")
     report = evaluate(dialogues, Recommender(catalog, embedder), resolver, counts, ks, replayer, show_progress)
     return RedialRun(report, loaded, opened, split, train_note, ranker_note, notes)
+
+
+def _run_kfold(settings: Settings, dialogues_file: Path, catalog_file: Path, train_file: Path | None,
+               limit: int | None, ks: tuple[int, ...], with_llm: bool, use_ranker: bool, db_url: str | None,
+               show_progress: bool) -> RedialRun:
+    """Nested k-fold over every conversation of `dialogues_file` (chat/evaluation/kfold.py)."""
+    from chat.evaluation.kfold import run_folds
+
+    if train_file is not None:
+        raise ConciergeError("--split kfold trains each fold on the other folds of --dialogues: drop --train "
+                             "(or use --split heldout with --train to fit on another file).")
+    if not use_ranker:
+        raise ConciergeError("--split kfold fits a hybrid ranker per fold: drop --no-ranker (content-only figures "
+                             "need no folds: use --split all --no-ranker).")
+    loaded = load_dialogues(dialogues_file)
+    dialogues = loaded.dialogues[:limit]
+    opened, embedder = open_eval_catalog(settings, catalog_file, db_url, show_progress)
+    notes = []
+    saw = _embedder_saw(settings)
+    seen = sum(1 for d in dialogues if d.conversation_id in saw)
+    if seen:
+        notes.append(f"the embedder was fine-tuned on {seen} of these {len(dialogues)} conversations: "
+                     "these figures are not held-out figures")
+    resolver = MentionResolver(opened.catalog.items)
+    replayer = Replayer(opened.catalog.titles, resolver, _generator(settings) if with_llm else None,
+                        "always" if with_llm else "never")
+    result = run_folds(dialogues, opened.catalog, embedder, ks, replayer, show_progress)
+    if len(result.folds) < 2:
+        raise ConciergeError(f"--split kfold needs conversations in at least two folds; these {len(dialogues)} "
+                             "fall in one: pass more (or drop --limit).")
+    note = "each fold fitted on the other folds (weights by inner cross-validation, counts from all of them)"
+    return RedialRun(result.pooled, loaded, opened, KFOLD, "each fold: the other folds", note, notes,
+                     [f.to_json() for f in result.folds])
 
 
 def run_fit(settings: Settings, dialogues_file: Path, catalog_file: Path, split: str = "fit",
