@@ -2,11 +2,12 @@
 
 Honest by construction: the fit dialogues are cut into folds (sha1 of "fold:" + conversation id);
 each fold is scored with collaborative/popularity counts built from the other folds only, so a
-conversation never votes for itself. The weights maximise deduplicated R@10 + R@50 (R@1 breaks
-ties) over all folds, by coordinate ascent over `GRID` (each weight in turn, the others fixed, up to
-three rounds); the stored counts then come from every fit dialogue. Wanted genres are fitted as a boost
-(`HybridWeights.genre`, never 0, starting from a boost so large it acts as the old hard filter), so
-a strongly co-mentioned movie outside the genres the linker read can still rank.
+conversation never votes for itself. The weights maximise the sum of deduplicated recall at the
+reported cut-offs and around them (`OBJECTIVE_KS`; R@1 breaks ties) over all folds, by coordinate
+ascent over `GRID` (each weight in turn, the others fixed, up to three rounds); the stored counts then
+come from every fit dialogue. Wanted genres are fitted as a boost (`HybridWeights.genre`, never 0,
+starting from a boost so large it acts as the old hard filter), so a strongly co-mentioned movie
+outside the genres the linker read can still rank.
 
 The counts come from one replay of every fit conversation (`dialogue_links`): the movies it names
 (co-occurrence, two-hop co-occurrence, popularity, year prior) and, at each recommender turn, the genres
@@ -46,6 +47,11 @@ GRID = {"liked": _STEPS, "shown": _STEPS, "popularity": _STEPS, "recency": _STEP
         "genre": (*_STEPS[1:], GENRE_HARD), "people": _STEPS, "liked2": _WIDE, "shown2": _WIDE,
         "named_people": _STEPS, "genre_items": _STEPS}
 ROUNDS = 3
+# R@5 .. R@75, not only R@10 + R@50: more pairs decide each step, so the weights follow the noise of a few
+# pairs that cross rank 10 or 50 less. In nested 5-fold cross-validation over the 1,000 shared dialogues
+# (e5-small) it gave 0.207 / 0.403 against 0.211 / 0.397 (R@10 / R@50) for R@10 + R@50 alone: a larger
+# sum R@10 + R@50 on unseen folds.
+OBJECTIVE_KS = (5, 10, 20, 30, 50, 75)
 _LEVEL_GAP = 1e4  # larger than any score difference: a stricter filter level always ranks first
 
 
@@ -218,10 +224,10 @@ def fit_weights(feats: TurnFeatures, dialogues: list[Dialogue], links: dict[str,
             # mid-rank: a tie with other items is no win (all-equal scores would otherwise put every target first)
             ranks[sl] = (rows > target[sl, None]).sum(axis=1) + ((rows == target[sl, None]).sum(axis=1) - 1) / 2
         ranks[~np.isfinite(target)] = len(index)
-        return {f"R@{k}": float((ranks < k).mean()) for k in ks}
+        return {f"R@{k}": float((ranks < k).mean()) for k in sorted({1, *ks, *OBJECTIVE_KS})}
 
     def objective(rec: dict[str, float]) -> float:
-        return rec.get("R@10", 0.0) + rec.get("R@50", 0.0) + 0.01 * rec.get("R@1", 0.0)  # R@1 breaks ties
+        return sum(rec[f"R@{k}"] for k in OBJECTIVE_KS) + 0.01 * rec["R@1"]  # R@1 breaks ties
 
     best = HybridWeights(genre=GENRE_HARD)  # content only, wanted genres as a filter
     best_rec = recall(scores(best))
@@ -242,7 +248,9 @@ def fit_weights(feats: TurnFeatures, dialogues: list[Dialogue], links: dict[str,
         if best == before:
             break
     bar.close()
-    return FitResult(best, best_rec, content_only, len(feats.z), len(pair_turn))
+    reported = [f"R@{k}" for k in ks]
+    return FitResult(best, {k: best_rec[k] for k in reported}, {k: content_only[k] for k in reported}, len(feats.z),
+                     len(pair_turn))
 
 
 def fit_and_store(dialogues: list[Dialogue], catalog: Catalog, recommender: Recommender, rankers: RankerRepository,
