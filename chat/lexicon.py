@@ -109,6 +109,7 @@ NEGATION_BEFORE: tuple[str, ...] = (
     "not", "no", "don't", "dont", "do not", "didn't", "didnt", "doesn't", "hate", "hated", "hates",
     "dislike", "disliked", "can't stand", "cant stand", "avoid", "without", "except", "never", "nothing",
     "not a fan of", "sick of", "tired of", "no more", "anything but", "skip", "none of", "instead of",
+    "pass on",
     "不喜欢", "不要", "不想", "讨厌", "别", "不看", "不爱", "除了", "不喜歡", "受不了", "不感兴趣",
 )
 # cues that make the target just before them negative ("Titanic was boring", "《泰坦尼克号》那种我不喜欢")

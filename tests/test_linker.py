@@ -39,6 +39,10 @@ def test_negation_per_clause(titles: TitleIndex) -> None:
     assert parse("anything but comedy", titles).genres_avoided == ["comedy"]
     p = parse("horror is not my thing, comedy is", titles)
     assert p.genres_avoided == ["horror"] and p.genres_wanted == ["comedy"]
+    # declining one ("I'll pass on Geostorm I hate disaster movies" in ReDial was read as a like)
+    assert ids(parse("I'll pass on Titanic, loved Inception though", titles)) == {
+        "movie:titanic-1997": "dislike", "movie:inception-2010": "like"}
+    assert parse("I'd pass on horror", titles).genres_avoided == ["horror"]
 
 
 def test_chinese_titles_genres_and_negation(titles: TitleIndex) -> None:
