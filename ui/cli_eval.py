@@ -60,7 +60,8 @@ def dialogues(
 
 DialoguesOpt = Annotated[Path, typer.Option("--dialogues", help="ReDial JSONL conversations")]
 CatalogOpt = Annotated[Path, typer.Option("--catalog", help="catalog file, e.g. ReDial movies.json")]
-SplitOpt = Annotated[str, typer.Option("--split", help="all, fit or heldout (20 % by sha1 of the conversation id)")]
+_SPLITS_HELP = "all, fit or heldout (20 % by sha1 of the conversation id)"
+SplitOpt = Annotated[str, typer.Option("--split", help=_SPLITS_HELP)]
 DbOpt = Annotated[str | None, typer.Option("--db", help="database URL (default: a cached one per catalog file)")]
 
 
@@ -85,7 +86,7 @@ def eval_redial(
     json_out: Annotated[Path | None, typer.Option("--json", help="write the results as JSON here")] = None,
     plot_out: Annotated[Path | None, typer.Option("--plot", help="write recall@k curves (PNG) here")] = None,
     with_llm: Annotated[bool, typer.Option("--with-llm", help="also run LM preference extraction per turn")] = False,
-    split: Annotated[str, typer.Option("--split", help="all, fit or heldout (20 % by sha1 of the conversation id), or "
+    split: Annotated[str, typer.Option("--split", help=f"{_SPLITS_HELP}, or "
                                        "kfold: every conversation, each of 5 folds (the held-out part and the fit "
                                        "part's 4 folds) scored by a ranker fitted on the other 4")] = "all",
     ranker: Annotated[bool, typer.Option(help="use the fitted hybrid ranker (--no-ranker: content only)")] = True,

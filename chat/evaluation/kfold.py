@@ -103,6 +103,8 @@ def run_folds(dialogues: Sequence[Dialogue], catalog: Catalog, embedder: Embedde
             pooled.merge(report)
     finally:
         catalog.ranker = saved
+    # each fold's report carries the shared resolver's running totals, so the merged sums count early folds
+    # again: the totals are the resolver's own
     pooled.unknown_ids = set(resolver.unknown)
     pooled.unknown_mentions = resolver.unknown_mentions
     return out
