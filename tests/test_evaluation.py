@@ -220,6 +220,40 @@ def test_cli_eval_redial_with_train_fits_the_ranker_on_it_once(tmp_path: Path) -
     assert content.exit_code == 0 and "content only" in content.output
 
 
+def test_cli_eval_redial_without_train_fits_on_the_shared_dialogues(tmp_path: Path) -> None:
+    # On a fresh machine, evaluating unseen dialogues without --train must not fall back to content only
+    # when the shared ReDial dialogues are there and the catalog is theirs.
+    movies = redial_movies(tmp_path)
+    shared = tmp_path / "shared"
+    (shared / "redial").mkdir(parents=True)
+    train = shared / "redial" / "dialogues_dev.jsonl"
+    train.write_text("\n".join(conversation(f"t{i}", [("s", "I loved @4"), ("r", "Then watch @3")])
+                               for i in range(40)) + "\n", encoding="utf-8")
+    test = tmp_path / "test.jsonl"
+    test.write_text("\n".join(conversation(f"u{i}", [("s", "I loved @4"), ("r", "Then watch @3")])
+                              for i in range(5)) + "\n", encoding="utf-8")
+    env = {"CONCIERGE_DATA_DIR": str(tmp_path / "data"), "CONCIERGE_EMBEDDER": "hashing",
+           "CONCIERGE_SHARED_DATA": str(shared)}
+    args = ["eval", "redial", "--dialogues", str(test), "--catalog", str(movies), "--json", str(tmp_path / "r.json")]
+    first = CliRunner().invoke(app, args, env=env)
+    assert first.exit_code == 0, first.output
+    assert "fitted the hybrid ranker on the 40 shared ReDial conversations" in first.output
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["ranker"].startswith("hybrid") and data["popularity_counts"] == str(train)
+    assert data["methods"]["concierge"]["dedup"]["R@1"] == 1.0
+    # the shared file itself (same content under another name) is never its own training data
+    copy = tmp_path / "copy.jsonl"
+    copy.write_bytes(train.read_bytes())
+    fresh = {**env, "CONCIERGE_DATA_DIR": str(tmp_path / "data2")}
+    same = CliRunner().invoke(app, ["eval", "redial", "--dialogues", str(copy), "--catalog", str(movies)], env=fresh)
+    assert same.exit_code == 0 and "content only" in same.output and "fitted" not in same.output
+    # shared dialogues that name movies this catalog lacks are not its training data either
+    train.write_text("\n".join(conversation(f"x{i}", [("s", "I loved @900"), ("r", "Then watch @901")])
+                               for i in range(40)) + "\n", encoding="utf-8")
+    other = CliRunner().invoke(app, args[:-2], env=fresh)
+    assert other.exit_code == 0 and "content only" in other.output and "fitted" not in other.output
+
+
 @pytest.mark.skipif(not (SHARED_DATA / "redial" / "dialogues_dev.jsonl").is_file(), reason="no shared ReDial data")
 def test_real_redial_dialogues_replay(tmp_path: Path) -> None:
     """A few real conversations against the real catalog (hashing embedder: embedding 6,581 items is instant)."""

@@ -80,7 +80,9 @@ def eval_redial(
     dialogues: DialoguesOpt,
     catalog: CatalogOpt,
     train: Annotated[Path | None, typer.Option("--train", help="training dialogues: the popularity baseline's counts "
-                                               "and (unless --no-fit) what the hybrid ranker is fitted on")] = None,
+                                               "and (unless --no-fit) what the hybrid ranker is fitted on; default "
+                                               "with --split all and no stored ranker: the shared ReDial dialogues, "
+                                               "when the catalog has their movies")] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="only the first N conversations")] = None,
     k: Annotated[str, typer.Option("--k", help="cut-offs, comma-separated")] = "1,10,50",
     json_out: Annotated[Path | None, typer.Option("--json", help="write the results as JSON here")] = None,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +19,7 @@ from chat.evaluation.replay import Replayer
 from chat.recommend import Recommender
 from chat.settings import Settings
 from storage.errors import ConciergeError
+from storage.records import CatalogItem
 
 if TYPE_CHECKING:
     from chat.evaluation.fit import FitResult
@@ -24,6 +27,8 @@ if TYPE_CHECKING:
     from retrieval.embedders.base import Embedder
 
 log = logging.getLogger(__name__)
+# share of the shared dialogues' movie mentions the catalog must know for them to be its default training data
+DEFAULT_TRAINING_COVERAGE = 0.5
 
 
 @dataclass
@@ -80,6 +85,25 @@ def training_dialogues(dialogues_file: Path, split: str, train_file: Path | None
     return load_dialogues(train_file).dialogues, str(train_file)
 
 
+def default_training_file(settings: Settings, dialogues_file: Path, items: Mapping[str, CatalogItem]) -> Path | None:
+    """The shared ReDial dialogues, as training data for evaluating other dialogues over a ReDial catalog.
+
+    None when they are missing, are the file being evaluated (same content), or mostly name movies this
+    catalog lacks (another catalog: fitting there would learn nothing).
+    """
+    path = settings.shared_data / "redial" / "dialogues_dev.jsonl"
+    if not path.is_file() or _sha1(path) == _sha1(dialogues_file):
+        return None
+    resolver = MentionResolver(items)
+    mentioned = [raw for d in load_dialogues(path).dialogues for raw in d.mentioned_ids()]
+    known = sum(1 for raw in mentioned if resolver.item_id(raw) is not None)
+    return path if mentioned and known >= DEFAULT_TRAINING_COVERAGE * len(mentioned) else None
+
+
+def _sha1(path: Path) -> str:
+    return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
 def run_redial(settings: Settings, dialogues_file: Path, catalog_file: Path, train_file: Path | None = None,
                limit: int | None = None, ks: tuple[int, ...] = (1, 10, 50), split: str = "all",
                with_llm: bool = False, use_ranker: bool = True, db_url: str | None = None,
@@ -88,7 +112,9 @@ def run_redial(settings: Settings, dialogues_file: Path, catalog_file: Path, tra
 
     With `train_file` (and `fit`), the hybrid ranker is first fitted on every conversation of it, unless
     the stored one was fitted on exactly those conversations with this embedder: one command then
-    evaluates the whole system on unseen dialogues.
+    evaluates the whole system on unseen dialogues. Without `train_file`, with nothing stored and the whole
+    file evaluated, the shared ReDial dialogues are the training file (`default_training_file`), so a fresh
+    machine does not score content-only ranking by mistake.
     """
     if split == KFOLD:
         return _run_kfold(settings, dialogues_file, catalog_file, train_file, limit, ks, with_llm, use_ranker, db_url,
@@ -97,15 +123,22 @@ def run_redial(settings: Settings, dialogues_file: Path, catalog_file: Path, tra
     dialogues = select(loaded.dialogues, split)
     if limit is not None:
         dialogues = dialogues[:limit]
-    train, train_note = training_dialogues(dialogues_file, split, train_file)
     opened, embedder = open_eval_catalog(settings, catalog_file, db_url, show_progress)
     catalog = opened.catalog
     notes: list[str] = []
+    given = "--train"
+    if train_file is None and split == "all" and fit and use_ranker and opened.rankers.load_for(embedder.name) is None:
+        train_file = default_training_file(settings, dialogues_file, catalog.items)
+        if train_file is not None:
+            given = "shared ReDial"
+            notes.append(f"no --train given and no ranker stored with this catalog: it is fitted on the shared ReDial "
+                         f"dialogues {train_file} (--train FILE to choose others, --no-fit for content only)")
+    train, train_note = training_dialogues(dialogues_file, split, train_file)
     if fit and use_ranker and train_file is not None and train and not _fitted_on(opened, train, embedder.name):
         t = time.perf_counter()
         result = _fit(train, opened, embedder, train_note, show_progress, _embedder_saw(settings))
         cv = result.scores.get("R@10", 0.0)
-        notes.append(f"fitted the hybrid ranker on the {len(train)} --train conversations first "
+        notes.append(f"fitted the hybrid ranker on the {len(train)} {given} conversations first "
                      f"({time.perf_counter() - t:.0f} s, cross-validated dedup R@10 {cv:.3f}); "
                      "it stays stored with the catalog (--no-fit keeps the stored one)")
     stored = opened.rankers.load_for(embedder.name)
