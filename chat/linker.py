@@ -112,9 +112,20 @@ _FROM_NAME = re.compile(rf"\b[Ff]rom\s+({_FULL_NAME})")  # "from Blumhouse Produ
 _FIRST_NAMES = frozenset({"will", "may"})
 # sentence-opening words that take a title after them ("Loved Inception", "Like The Matrix but funnier")
 _OPENERS = STOPWORDS | SENTIMENT_WORDS | {"seen", "saw", "watched", "rewatched", "tried", "try", "finished"}
-# "never saw", "haven't seen": a negation about having watched, not about liking
+# "never saw", "haven't seen", "not heard of", "never knew": a negation about having watched or known, not about
+# liking; "it doesn't have to be animated" allows, it does not rule out
 _UNSEEN = re.compile(r"\b(?:never|not|haven't|havent|have not|hasn't|didn't|didnt|did not|not yet)\s+"
-                     r"(?:yet\s+)?(?:saw|seen|see|watched|watch|read)\b")
+                     r"(?:yet\s+)?(?:saw|seen|see|watched|watch|read|heard|knew|know)\b"
+                     r"|\b(?:doesn't|doesnt|does not|don't|dont|do not)\s+(?:have|need)\s+to\s+be\b")
+# "No I was looking for a scary movie", "no that's a funny title": a leading "no" before a subject answers
+# the other side's question; it negates nothing in the sentence (unlike "no horror")
+_ANSWER_NO = re.compile(r"^\s*(?:no|nope|nah)\b(?=[\s,]+(?:i|i'm|im|i've|ive|i'd|id|that|that's|thats|it|it's|its|we|"
+                        r"they|you|he|she|this|those|these)\b)")
+# a question or a new subject after a negation starts what the negation does not reach, where people type
+# without punctuation: "I don't really like action movies do you know of another comedy", "I have not are
+# there any good comedies", "it dont matter as long as it's a great horror flick"
+_NEGATION_ENDS = re.compile(r"\b(?:(?:do|does|did|have|has|can|could|would|will|are|is)\s+(?:you|there|they)|"
+                            r"how about|what about|as long as|it's|that's|thats)\b")
 # a surname alone names a person after these words, or with a possessive: "by Nolan", "Miyazaki's films"
 _PERSON_CUES = frozenset({"by", "from", "with", "starring", "featuring", "director", "directed"})
 _SENTENCE_START = re.compile(r"(?:^|[.!?;:]\s*|\n\s*)$")
@@ -504,7 +515,9 @@ def polarity(lowered: str, start: int, end: int) -> str:
     Not having seen a film says nothing against it: "I never saw The Matrix" is no rejection."""
     for a, b in _clauses(lowered):
         if a <= start < b or (a <= start and end <= b):
-            before = cue_positions(_UNSEEN.sub(" ", lowered[a:start]), NEGATION_BEFORE)
+            before_text = _ANSWER_NO.sub(" ", _UNSEEN.sub(" ", lowered[a:start]))
+            last_end = max((m.end() for m in _NEGATION_ENDS.finditer(before_text)), default=0)
+            before = cue_positions(before_text[last_end:], NEGATION_BEFORE)
             after = cue_positions(lowered[end:b], NEGATION_AFTER)
             return "dislike" if before or after else "like"
     return "like"
@@ -570,6 +583,11 @@ def _genre_groups(lowered: str) -> list[tuple[int, int, list[str]]]:
     return groups
 
 
+def _names_genre(form: str, genres: Sequence[str]) -> bool:
+    """Whether `form` is a genre's own name (or its plural): "horror", "comedies", not "scary" or "gory"."""
+    return any(form in (g, g + "s", g + "es", g[:-1] + "ies") for g in genres)
+
+
 def _language_spans(lowered: str) -> list[tuple[int, int, str]]:
     return [(m.start(), m.end(), code) for pattern, code in _LANGUAGE_PATTERNS for m in pattern.finditer(lowered)]
 
@@ -589,17 +607,23 @@ def parse(text: str, titles: TitleIndex) -> Parse:
         seen = bool(cue_positions(clause_of(lowered, a), SEEN_CUES))
         if item.id not in {m.item_id for m in out.mentions}:
             out.mentions.append(Mention(item.id, text[a:b], pol, seen))
+    first_wanted: dict[str, int] = {}  # where each wanted genre was first asked for
+    qualifiers: set[str] = set()  # avoided genres first asked for earlier in the message
     for a, b, genres in _genre_groups(lowered):
-        if any(s <= a < e for s, e, _ in title_spans):
-            continue  # "war" inside "Star Wars": a title
+        if any(s <= a < e for s, e, _ in [*title_spans, *people_spans]):
+            continue  # "war" inside "Star Wars": a title; "zombie" inside "Rob Zombie": a name
         # "no romcoms" rules out romantic comedies, not every comedy; "no horror before 2000" rules out an era
         lacks = _shown_lacks(lowered, a, b)
         if lacks:
             out.genres_lacked += [g for g in genres if g not in out.genres_lacked]
         if polarity(lowered, a, b) == "dislike" and not _era_beside(lowered, a, b) and not lacks:
             keys, target = [compound_genre(genres)], out.genres_avoided
+            if keys[0] in first_wanted and keys[0] not in out.genres_avoided and not _names_genre(lowered[a:b], genres):
+                qualifiers.add(keys[0])
         else:
             keys, target = genres, out.genres_wanted
+            for g in genres:
+                first_wanted.setdefault(g, a)
         target += [k for k in keys if k not in target]
     for a, b, code in sorted(_language_spans(lowered)):
         if any(s <= a < e for s, e, _ in title_spans):
@@ -607,6 +631,10 @@ def parse(text: str, titles: TitleIndex) -> Parse:
         target = out.languages_avoided if polarity(lowered, a, b) == "dislike" else out.languages_wanted
         if code not in target:
             target.append(code)
+    # "scary movies, but not gory": a genre asked for and then ruled out by another word of it in the same
+    # message stays asked for (the later word qualifies it); ruled out by its name ("something scary but no
+    # horror") or first ("no horror. Horror is too scary for me"), it stays ruled out
+    out.genres_avoided = [g for g in out.genres_avoided if g not in qualifiers]
     out.genres_wanted = [g for g in out.genres_wanted if g not in out.genres_avoided]
     out.languages_wanted = [g for g in out.languages_wanted if g not in out.languages_avoided]
     for a, b, person in people_spans:
@@ -625,7 +653,9 @@ def parse(text: str, titles: TitleIndex) -> Parse:
         if (closest or name) not in target:
             target.append(closest or name)
     out.people_wanted = [p for p in out.people_wanted if p not in out.people_avoided]
-    counts = {d: sum(len(cue_positions(lowered, [w])) for w in words) for d, words in DOMAINS.items()}
+    named = [(a, b) for a, b, _ in [*title_spans, *people_spans]]  # "The Jungle Book" asks for no book
+    counts = {d: sum(1 for w in words for pos, _ in cue_positions(lowered, [w])
+                     if not any(a <= pos < b for a, b in named)) for d, words in DOMAINS.items()}
     if max(counts.values()) > 0:
         out.domain = max(counts, key=lambda d: counts[d])
     if out.domain:  # "The Shining movie": of two items with one name, the one of the domain the user named

@@ -193,6 +193,8 @@ class Recommender:
 
     def filters(self, state: DialogueState) -> Filters:
         domain = state.domain
+        if domain not in self.catalog.index.domain_set:
+            domain = None  # "the book is always better" in a catalog of films: a filter nothing could pass
         if domain is None and state.liked:
             item = self.catalog.items.get(state.liked[-1])
             domain = item.domain if item else None

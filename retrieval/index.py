@@ -50,6 +50,7 @@ class VectorIndex:
         self.position = {item.id: i for i, item in enumerate(self.items)}
         self.years = np.array([np.nan if it.year is None else it.year for it in self.items], dtype=np.float64)
         self.domains = np.array([it.domain for it in self.items], dtype=object)
+        self.domain_set = frozenset(it.domain for it in self.items)
         self.languages = np.array([it.language or "" for it in self.items], dtype=object)
         self.runtimes = np.array([_minutes(it) for it in self.items], dtype=np.float64)  # NaN: unknown
         self.genre_names = sorted({g for it in self.items for g in it.genres})

@@ -45,6 +45,45 @@ def test_negation_per_clause(titles: TitleIndex) -> None:
     assert parse("I'd pass on horror", titles).genres_avoided == ["horror"]
 
 
+def test_negation_reach_in_unpunctuated_chat(titles: TitleIndex) -> None:
+    # ReDial seekers type without punctuation; each of these ruled a genre out that they asked for
+    def read(text: str) -> tuple[list[str], list[str]]:
+        p = parse(text, titles)
+        return p.genres_wanted, p.genres_avoided
+
+    assert read("No I was looking for a scary movie.") == (["horror"], [])  # "no" answers a question
+    assert read("No that's a funny title though") == (["comedy"], [])
+    assert read("I have not Are there by chance any good comedies?") == (["comedy"], [])
+    assert read("It dont matter to me as long as it's a great horror flick") == (["horror"], [])
+    assert read("I don't really like action movies Do you know of another comedy?") == (["comedy"], ["action"])
+    assert read("i have not heard of it that sounds good I like vampire movies") == (["horror"], [])
+    assert read("I never knew a doll could be so scary") == (["horror"], [])
+    assert read("something funny, it doesn't have to be animated though") == (["comedy", "animation"], [])
+    # a later word of a genre asked for qualifies it; ruled out first, it stays ruled out
+    assert read("Looking for some scary movies, but not gory") == (["horror"], [])
+    assert read("no horror. Horror is too scary for me") == ([], ["horror"])
+    assert read("Something scary but no horror please") == ([], ["horror"])  # ruled out by its name
+    # what these fixes must not loosen
+    assert read("no horror please") == ([], ["horror"])
+    assert read("No, I don't like horror") == ([], ["horror"])
+    assert read("No I don't like horror") == ([], ["horror"])
+    assert read("I don't think I like horror") == ([], ["horror"])
+    assert read("I hate horror and thrillers") == ([], ["horror", "thriller"])
+
+
+def test_names_and_titles_carry_no_genre_or_domain() -> None:
+    items = [CatalogItem("m1", "movie", "The Jungle Book", year=2016),
+             CatalogItem("m2", "movie", "Halloween", year=1978, creators=("John Carpenter",)),
+             CatalogItem("m3", "movie", "Halloween", year=2007, creators=("Rob Zombie",)),
+             CatalogItem("b1", "book", "Dune", year=1965, creators=("Frank Herbert",))]
+    index = TitleIndex(items)
+    p = parse("LIKE Jumanji AND The Jungle Book", index)
+    assert p.domain is None and "m1" in ids(p)  # the title asks for no book
+    p = parse("I like the original Halloween, not so much the one from 2007 via Rob Zombie!", index)
+    assert p.genres_avoided == [] and p.genres_wanted == []  # "Zombie" in a name is no horror
+    assert parse("any good books?", index).domain == "book"
+
+
 def test_chinese_titles_genres_and_negation(titles: TitleIndex) -> None:
     p = parse("我喜欢科幻电影，比如《星际穿越》和三体，但不喜欢恐怖片。", titles)
     liked = ids(p)

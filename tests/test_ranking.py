@@ -365,3 +365,13 @@ def test_another_record_of_a_liked_work_is_not_recommended(tmp_path: Path) -> No
     twins_catalog = catalog_of(items, tmp_path / "c.db")
     state = DialogueState(liked=["r:1"], mentioned=["r:1"], statements=["I liked The Godfather"], domain="movie")
     assert "r:2" not in Recommender(twins_catalog, HashingEmbedder()).ranking(state, 7)
+
+
+def test_a_domain_the_catalog_lacks_filters_nothing(catalog: Catalog) -> None:  # noqa: F811
+    # "the book is always better" in a film chat set the domain to books, and a film catalog then had
+    # nothing to recommend (22 ReDial targets were ranked last that way)
+    state = DialogueState(domain="book", statements=["space horror, the book is always better"])
+    rec = Recommender(catalog, HashingEmbedder())
+    assert rec.filters(state).domain is None
+    assert len(rec.recommend(state, 3)) == 3
+    assert rec.filters(state.model_copy(update={"domain": "movie"})).domain == "movie"
