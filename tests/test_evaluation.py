@@ -247,6 +247,14 @@ def test_cli_eval_redial_without_train_fits_on_the_shared_dialogues(tmp_path: Pa
     fresh = {**env, "CONCIERGE_DATA_DIR": str(tmp_path / "data2")}
     same = CliRunner().invoke(app, ["eval", "redial", "--dialogues", str(copy), "--catalog", str(movies)], env=fresh)
     assert same.exit_code == 0 and "content only" in same.output and "fitted" not in same.output
+    # a file that shares conversations with the shared dialogues: those are never fitted on
+    overlap = tmp_path / "overlap.jsonl"
+    overlap.write_text("\n".join(train.read_text().splitlines()[:3]
+                                 + [conversation("v0", [("s", "I loved @4"), ("r", "Then watch @3")])]) + "\n")
+    mixed = CliRunner().invoke(app, ["eval", "redial", "--dialogues", str(overlap), "--catalog", str(movies)],
+                               env={**env, "CONCIERGE_DATA_DIR": str(tmp_path / "data3")})
+    assert mixed.exit_code == 0, mixed.output
+    assert "left out 3 shared conversations" in mixed.output and "on the 37 shared ReDial conversations" in mixed.output
     # shared dialogues that name movies this catalog lacks are not its training data either
     train.write_text("\n".join(conversation(f"x{i}", [("s", "I loved @900"), ("r", "Then watch @901")])
                                for i in range(40)) + "\n", encoding="utf-8")

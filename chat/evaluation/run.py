@@ -134,6 +134,12 @@ def run_redial(settings: Settings, dialogues_file: Path, catalog_file: Path, tra
             notes.append(f"no --train given and no ranker stored with this catalog: it is fitted on the shared ReDial "
                          f"dialogues {train_file} (--train FILE to choose others, --no-fit for content only)")
     train, train_note = training_dialogues(dialogues_file, split, train_file)
+    if given != "--train":  # never fit on the conversations being evaluated (ReDial files may overlap the shared one)
+        evaluated = {d.conversation_id for d in dialogues}
+        kept = [d for d in train if d.conversation_id not in evaluated]
+        if len(kept) < len(train):
+            notes.append(f"left out {len(train) - len(kept)} shared conversations that are also being evaluated")
+            train, train_note = kept, f"{train_note} (less the {len(train) - len(kept)} evaluated here)"
     if fit and use_ranker and train_file is not None and train and not _fitted_on(opened, train, embedder.name):
         t = time.perf_counter()
         result = _fit(train, opened, embedder, train_note, show_progress, _embedder_saw(settings))
