@@ -607,10 +607,11 @@ def parse(text: str, titles: TitleIndex) -> Parse:
         seen = bool(cue_positions(clause_of(lowered, a), SEEN_CUES))
         if item.id not in {m.item_id for m in out.mentions}:
             out.mentions.append(Mention(item.id, text[a:b], pol, seen))
-    first_wanted: dict[str, int] = {}  # where each wanted genre was first asked for
+    named = [(a, b) for a, b, _ in [*title_spans, *people_spans]]  # spans whose words are a name, not a preference
+    asked: set[str] = set()  # genres asked for so far in the message
     qualifiers: set[str] = set()  # avoided genres first asked for earlier in the message
     for a, b, genres in _genre_groups(lowered):
-        if any(s <= a < e for s, e, _ in [*title_spans, *people_spans]):
+        if any(s <= a < e for s, e in named):
             continue  # "war" inside "Star Wars": a title; "zombie" inside "Rob Zombie": a name
         # "no romcoms" rules out romantic comedies, not every comedy; "no horror before 2000" rules out an era
         lacks = _shown_lacks(lowered, a, b)
@@ -618,12 +619,11 @@ def parse(text: str, titles: TitleIndex) -> Parse:
             out.genres_lacked += [g for g in genres if g not in out.genres_lacked]
         if polarity(lowered, a, b) == "dislike" and not _era_beside(lowered, a, b) and not lacks:
             keys, target = [compound_genre(genres)], out.genres_avoided
-            if keys[0] in first_wanted and keys[0] not in out.genres_avoided and not _names_genre(lowered[a:b], genres):
+            if keys[0] in asked and keys[0] not in out.genres_avoided and not _names_genre(lowered[a:b], genres):
                 qualifiers.add(keys[0])
         else:
             keys, target = genres, out.genres_wanted
-            for g in genres:
-                first_wanted.setdefault(g, a)
+            asked.update(genres)
         target += [k for k in keys if k not in target]
     for a, b, code in sorted(_language_spans(lowered)):
         if any(s <= a < e for s, e, _ in title_spans):
@@ -653,7 +653,7 @@ def parse(text: str, titles: TitleIndex) -> Parse:
         if (closest or name) not in target:
             target.append(closest or name)
     out.people_wanted = [p for p in out.people_wanted if p not in out.people_avoided]
-    named = [(a, b) for a, b, _ in [*title_spans, *people_spans]]  # "The Jungle Book" asks for no book
+    # "The Jungle Book" asks for no book
     counts = {d: sum(1 for w in words for pos, _ in cue_positions(lowered, [w])
                      if not any(a <= pos < b for a, b in named)) for d, words in DOMAINS.items()}
     if max(counts.values()) > 0:

@@ -85,8 +85,10 @@ def training_dialogues(dialogues_file: Path, split: str, train_file: Path | None
     return load_dialogues(train_file).dialogues, str(train_file)
 
 
-def default_training_file(settings: Settings, dialogues_file: Path, items: Mapping[str, CatalogItem]) -> Path | None:
-    """The shared ReDial dialogues, as training data for evaluating other dialogues over a ReDial catalog.
+def default_training(settings: Settings, dialogues_file: Path,
+                     items: Mapping[str, CatalogItem]) -> tuple[Path, list[Dialogue]] | None:
+    """The shared ReDial dialogues (file and conversations), as training data for evaluating other dialogues
+    over a ReDial catalog.
 
     None when they are missing, are the file being evaluated (same content), or mostly name movies this
     catalog lacks (another catalog: fitting there would learn nothing).
@@ -95,9 +97,10 @@ def default_training_file(settings: Settings, dialogues_file: Path, items: Mappi
     if not path.is_file() or _sha1(path) == _sha1(dialogues_file):
         return None
     resolver = MentionResolver(items)
-    mentioned = [raw for d in load_dialogues(path).dialogues for raw in d.mentioned_ids()]
+    shared = load_dialogues(path).dialogues
+    mentioned = [raw for d in shared for raw in d.mentioned_ids()]
     known = sum(1 for raw in mentioned if resolver.item_id(raw) is not None)
-    return path if mentioned and known >= DEFAULT_TRAINING_COVERAGE * len(mentioned) else None
+    return (path, shared) if mentioned and known >= DEFAULT_TRAINING_COVERAGE * len(mentioned) else None
 
 
 def _sha1(path: Path) -> str:
@@ -113,7 +116,7 @@ def run_redial(settings: Settings, dialogues_file: Path, catalog_file: Path, tra
     With `train_file` (and `fit`), the hybrid ranker is first fitted on every conversation of it, unless
     the stored one was fitted on exactly those conversations with this embedder: one command then
     evaluates the whole system on unseen dialogues. Without `train_file`, with nothing stored and the whole
-    file evaluated, the shared ReDial dialogues are the training file (`default_training_file`), so a fresh
+    file evaluated, the shared ReDial dialogues are the training file (`default_training`), so a fresh
     machine does not score content-only ranking by mistake.
     """
     if split == KFOLD:
@@ -126,24 +129,26 @@ def run_redial(settings: Settings, dialogues_file: Path, catalog_file: Path, tra
     opened, embedder = open_eval_catalog(settings, catalog_file, db_url, show_progress)
     catalog = opened.catalog
     notes: list[str] = []
-    given = "--train"
+    default = None
     if train_file is None and split == "all" and fit and use_ranker and opened.rankers.load_for(embedder.name) is None:
-        train_file = default_training_file(settings, dialogues_file, catalog.items)
-        if train_file is not None:
-            given = "shared ReDial"
-            notes.append(f"no --train given and no ranker stored with this catalog: it is fitted on the shared ReDial "
-                         f"dialogues {train_file} (--train FILE to choose others, --no-fit for content only)")
-    train, train_note = training_dialogues(dialogues_file, split, train_file)
-    if given != "--train":  # never fit on the conversations being evaluated (ReDial files may overlap the shared one)
+        default = default_training(settings, dialogues_file, catalog.items)
+    if default is None:
+        train, train_note = training_dialogues(dialogues_file, split, train_file)
+    else:
+        train_file, shared = default
+        notes.append(f"no --train given and no ranker stored with this catalog: it is fitted on the shared ReDial "
+                     f"dialogues {train_file} (--train FILE to choose others, --no-fit for content only)")
+        # never fit on the conversations being evaluated (a ReDial file may share some with the shared one)
         evaluated = {d.conversation_id for d in dialogues}
-        kept = [d for d in train if d.conversation_id not in evaluated]
-        if len(kept) < len(train):
-            notes.append(f"left out {len(train) - len(kept)} shared conversations that are also being evaluated")
-            train, train_note = kept, f"{train_note} (less the {len(train) - len(kept)} evaluated here)"
+        train, train_note = [d for d in shared if d.conversation_id not in evaluated], str(train_file)
+        if len(train) < len(shared):
+            notes.append(f"left out {len(shared) - len(train)} shared conversations that are also being evaluated")
+            train_note += f" (less the {len(shared) - len(train)} evaluated here)"
     if fit and use_ranker and train_file is not None and train and not _fitted_on(opened, train, embedder.name):
         t = time.perf_counter()
         result = _fit(train, opened, embedder, train_note, show_progress, _embedder_saw(settings))
         cv = result.scores.get("R@10", 0.0)
+        given = "--train" if default is None else "shared ReDial"
         notes.append(f"fitted the hybrid ranker on the {len(train)} {given} conversations first "
                      f"({time.perf_counter() - t:.0f} s, cross-validated dedup R@10 {cv:.3f}); "
                      "it stays stored with the catalog (--no-fit keeps the stored one)")
