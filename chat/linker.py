@@ -126,6 +126,14 @@ _ANSWER_NO = re.compile(r"^\s*(?:no|nope|nah)\b(?=[\s,]+(?:i|i'm|im|i've|ive|i'd
 # there any good comedies", "it dont matter as long as it's a great horror flick"
 _NEGATION_ENDS = re.compile(r"\b(?:(?:do|does|did|have|has|can|could|would|will|are|is)\s+(?:you|there|they)|"
                             r"how about|what about|as long as|it's|that's|thats)\b")
+# after a negation has reached a target, a new subject between it and a later target ends its reach; so does
+# praise right after the later target (see `polarity`)
+_NEW_SUBJECT = re.compile(r"\b(?:i|i'm|im|i'd|i've|you|he|she|we|they|his|her|their|my|our)\b")
+_PRAISED = re.compile(r"\s*(?:would|will|could|might)\s+be\s+(?:\w+\s+)?(?:good|great|nice|fun|awesome|perfect|cool|"
+                      r"fine|ok|okay)\b|\s*(?:sounds?|seems?)\s+(?:\w+\s+)?(?:good|great|fun|awesome|cool)\b")
+# "those movies", "that kind": a reference to earlier talk, which a negation can be about
+_REFERENCE = re.compile(r"\b(?:those|these|that|this|such)\s+(?:movies|films|ones|books|kinds?|types?|sorts?|"
+                        r"genres?|stuff|one)\b|\bthem\b")
 # a surname alone names a person after these words, or with a possessive: "by Nolan", "Miyazaki's films"
 _PERSON_CUES = frozenset({"by", "from", "with", "starring", "featuring", "director", "directed"})
 _SENTENCE_START = re.compile(r"(?:^|[.!?;:]\s*|\n\s*)$")
@@ -190,6 +198,7 @@ class Parse:
     unresolved: list[str] = field(default_factory=list)  # quoted spans no title matched
     unknown_people: list[str] = field(default_factory=list)  # names asked for that are no catalog person
     unknown_studios: list[str] = field(default_factory=list)  # "Blumhouse Productions movies": no catalog records it
+    targets: list[tuple[int, int]] = field(default_factory=list)  # spans a negation can be about (see `polarity`)
 
     @property
     def has_signal(self) -> bool:
@@ -232,7 +241,7 @@ class TitleIndex:
         for group in self.by_name.values():
             # most popular first, then earliest (the original before its remakes)
             group.sort(key=lambda it: (-pop.get(it.id, 0.0), it.year or 9999, it.id))
-        self.names = list(self.by_name)
+        self.names = sorted(self.by_name)  # fuzzy ties go to the same name in every process
         self.max_tokens = max((len(n.split()) for n in self.names), default=1)
         self.cjk_names = sorted((n for n in self.names if _CJK.search(n) and len(n.replace(" ", "")) >= 2),
                                 key=len, reverse=True)
@@ -332,7 +341,7 @@ class TitleIndex:
 
     def by_id_name(self, item_id: str) -> list[CatalogItem]:
         """Every item that shares a name with `item_id` (itself included)."""
-        return [it for name in self._names_by_id.get(item_id, ()) for it in self.by_name[name]]
+        return [it for name in sorted(self._names_by_id.get(item_id, ())) for it in self.by_name[name]]
 
     def items_named(self, name: str) -> list[CatalogItem]:
         return list(self.by_name.get(name, ()))
@@ -510,15 +519,30 @@ def cue_positions(lowered: str, cues: Sequence[str]) -> list[tuple[int, int]]:
     return found
 
 
-def polarity(lowered: str, start: int, end: int) -> str:
+def _blank(m: re.Match[str]) -> str:
+    return " " * len(m.group())  # keeps offsets, so spans found in the text still line up
+
+
+def polarity(lowered: str, start: int, end: int, targets: Sequence[tuple[int, int]] = ()) -> str:
     """'dislike' when a negation cue precedes the target in its clause (or follows it), else 'like'.
-    Not having seen a film says nothing against it: "I never saw The Matrix" is no rejection."""
+    Not having seen a film says nothing against it: "I never saw The Matrix" is no rejection.
+
+    `targets` are the message's other spans a negation can be about (titles, people, genres, "those
+    movies"): a negation that reached one of them before this target stops there when a new subject
+    starts between them ("I don't like Chevy Chase as a person his older movies were very funny") or
+    this target is then praised ("not really into those movies a musical would be good")."""
     for a, b in _clauses(lowered):
         if a <= start < b or (a <= start and end <= b):
-            before_text = _ANSWER_NO.sub(" ", _UNSEEN.sub(" ", lowered[a:start]))
+            before_text = _ANSWER_NO.sub(_blank, _UNSEEN.sub(_blank, lowered[a:start]))
             last_end = max((m.end() for m in _NEGATION_ENDS.finditer(before_text)), default=0)
             before = cue_positions(before_text[last_end:], NEGATION_BEFORE)
             after = cue_positions(lowered[end:b], NEGATION_AFTER)
+            if before and not after:
+                cue_end = a + last_end + max(e for _s, e in before)
+                reached = [e for s, e in targets if cue_end <= s and e <= start and (s, e) != (start, end)]
+                if reached and (_NEW_SUBJECT.search(lowered[max(reached):start]) or
+                                _PRAISED.match(lowered[end:b])):
+                    return "like"
             return "dislike" if before or after else "like"
     return "like"
 
@@ -602,22 +626,24 @@ def parse(text: str, titles: TitleIndex) -> Parse:
     # inside a longer title is part of the title ("Being John Malkovich"), below
     title_spans = [(a, b, item) for a, b, item in titles.find(text)
                    if not any(s <= a and b <= e and e - s > b - a for s, e, _ in people_spans)]
+    named = [(a, b) for a, b, _ in [*title_spans, *people_spans]]  # spans whose words are a name, not a preference
+    # "war" inside "Star Wars": a title; "zombie" inside "Rob Zombie": a name
+    genre_groups = [(a, b, genres) for a, b, genres in _genre_groups(lowered) if not any(s <= a < e for s, e in named)]
+    out.targets = sorted([*named, *[(a, b) for a, b, _ in genre_groups],
+                          *[(m.start(), m.end()) for m in _REFERENCE.finditer(lowered)]])
     for a, b, item in title_spans:
-        pol = polarity(lowered, a, b)
+        pol = polarity(lowered, a, b, out.targets)
         seen = bool(cue_positions(clause_of(lowered, a), SEEN_CUES))
         if item.id not in {m.item_id for m in out.mentions}:
             out.mentions.append(Mention(item.id, text[a:b], pol, seen))
-    named = [(a, b) for a, b, _ in [*title_spans, *people_spans]]  # spans whose words are a name, not a preference
     asked: set[str] = set()  # genres asked for so far in the message
     qualifiers: set[str] = set()  # avoided genres first asked for earlier in the message
-    for a, b, genres in _genre_groups(lowered):
-        if any(s <= a < e for s, e in named):
-            continue  # "war" inside "Star Wars": a title; "zombie" inside "Rob Zombie": a name
+    for a, b, genres in genre_groups:
         # "no romcoms" rules out romantic comedies, not every comedy; "no horror before 2000" rules out an era
         lacks = _shown_lacks(lowered, a, b)
         if lacks:
             out.genres_lacked += [g for g in genres if g not in out.genres_lacked]
-        if polarity(lowered, a, b) == "dislike" and not _era_beside(lowered, a, b) and not lacks:
+        if polarity(lowered, a, b, out.targets) == "dislike" and not _era_beside(lowered, a, b) and not lacks:
             keys, target = [compound_genre(genres)], out.genres_avoided
             if keys[0] in asked and keys[0] not in out.genres_avoided and not _names_genre(lowered[a:b], genres):
                 qualifiers.add(keys[0])
@@ -640,7 +666,7 @@ def parse(text: str, titles: TitleIndex) -> Parse:
     for a, b, person in people_spans:
         if any(s <= a < e for s, e, _ in title_spans):
             continue  # "John Malkovich" inside "Being John Malkovich" is the title
-        target = out.people_avoided if polarity(lowered, a, b) == "dislike" else out.people_wanted
+        target = out.people_avoided if polarity(lowered, a, b, out.targets) == "dislike" else out.people_wanted
         if person not in target:
             target.append(person)
     for a, b, name in _cued_names(text, [(a, b) for a, b, _ in [*title_spans, *people_spans]]):
@@ -649,7 +675,7 @@ def parse(text: str, titles: TitleIndex) -> Parse:
             continue
         closest = titles.closest_person(name)  # "Matt Daemon" is Matt Damon
         target = (out.unknown_people if closest is None else
-                  out.people_avoided if polarity(lowered, a, b) == "dislike" else out.people_wanted)
+                  out.people_avoided if polarity(lowered, a, b, out.targets) == "dislike" else out.people_wanted)
         if (closest or name) not in target:
             target.append(closest or name)
     out.people_wanted = [p for p in out.people_wanted if p not in out.people_avoided]
@@ -753,8 +779,12 @@ def _cued_names(text: str, known: Sequence[tuple[int, int]]) -> list[tuple[int, 
 
 
 def _in_domain(m: Mention, titles: TitleIndex, domain: str) -> Mention:
-    item = next((it for it in titles.by_id_name(m.item_id) if it.domain == domain), None)
-    return Mention(item.id, m.surface, m.polarity, m.seen) if item and item.id != m.item_id else m
+    same_name = titles.by_id_name(m.item_id)
+    if any(it.id == m.item_id and it.domain == domain for it in same_name):
+        return m  # "Mission: Impossible – Rogue Nation movie" stays that film, not another "Mission: Impossible"
+    # of that kind, an item with the name as typed before one sharing another of its names
+    item = next((it for it in [*titles.items_named(normalise(m.surface)), *same_name] if it.domain == domain), None)
+    return Mention(item.id, m.surface, m.polarity, m.seen) if item else m
 
 
 def clause_of(lowered: str, pos: int) -> str:

@@ -84,6 +84,42 @@ def test_names_and_titles_carry_no_genre_or_domain() -> None:
     assert parse("any good books?", index).domain == "book"
 
 
+def test_a_negation_stops_at_the_target_it_reached(titles: TitleIndex) -> None:
+    # ReDial seekers: a negation that found its target does not reach past a new subject or a praised target
+    p = parse("I don't like horror movies my wife gets too scared so something funny please", titles)
+    assert p.genres_avoided == ["horror"] and p.genres_wanted == ["comedy"]
+    p = parse("no I am not really into those movies actually a musical would be good", titles)
+    assert p.genres_wanted == ["musical"] and p.genres_avoided == []
+    assert ids(parse("I hate Titanic I like Inception too", titles)) == {
+        "movie:titanic-1997": "dislike", "movie:inception-2010": "like"}
+    assert ids(parse("No I have not really not a fan of that kind I prefer things like Inception", titles)) == {
+        "movie:inception-2010": "like"}
+    # what it still reaches: targets joined to the first, and a target it reached first
+    assert parse("I don't like horror or thrillers", titles).genres_avoided == ["horror", "thriller"]
+    p = parse("I don't want anything like Titanic or horror", titles)
+    assert ids(p) == {"movie:titanic-1997": "dislike"} and p.genres_avoided == ["horror"]
+    assert parse("I don't think a musical would be good", titles).genres_avoided == ["musical"]
+
+
+def test_a_kind_named_keeps_the_title_read() -> None:
+    # "movie" in the message picks, of items sharing a name, one of that kind; never another film
+    items = [CatalogItem("m1", "movie", "The Mission", year=1986),
+             CatalogItem("m2", "movie", "Mission: Impossible", year=1996),
+             CatalogItem("m3", "movie", "John Wick", year=2014),
+             CatalogItem("m4", "movie", "John Wick: Chapter 2", year=2017),
+             CatalogItem("b1", "book", "The Shining", year=1977),
+             CatalogItem("m5", "movie", "The Shining", year=1980),
+             CatalogItem("b2", "book", "Dune", year=1965),
+             CatalogItem("m6", "movie", "Dune", year=2021),
+             CatalogItem("m7", "movie", "Dune: Part Two", year=2024)]
+    index = TitleIndex(items)
+    assert ids(parse("I love action movies like Mission: Impossible", index)) == {"m2": "like"}
+    assert ids(parse("any movies like John Wick: Chapter 2", index)) == {"m4": "like"}
+    assert set(ids(parse("I loved The Shining movie", index))) == {"m5"}
+    assert set(ids(parse("the Dune: Part Two movie", index))) == {"m7"}
+    assert set(ids(parse("I loved the Dune movie", index))) == {"m6"} and set(ids(parse("Dune", index))) == {"b2"}
+
+
 def test_chinese_titles_genres_and_negation(titles: TitleIndex) -> None:
     p = parse("我喜欢科幻电影，比如《星际穿越》和三体，但不喜欢恐怖片。", titles)
     liked = ids(p)

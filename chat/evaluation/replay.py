@@ -46,9 +46,10 @@ class Replayer:
         u = understand(resolved, self.titles, self.generator, self.lm_mode)
         lowered = plain_text(resolved).lower()
         exact = []
+        targets = [*u.parse.targets, *((a, b) for a, b, _ in spans)]
         for a, b, item_id in spans:
             seen = bool(cue_positions(clause_of(lowered, a), SEEN_CUES))
-            exact.append(Mention(item_id, resolved[a:b], polarity(lowered, a, b), seen))
+            exact.append(Mention(item_id, resolved[a:b], polarity(lowered, a, b, targets), seen))
         # the `@id` mention is the truth for its span; free-text titles the linker found elsewhere stay
         covered = {resolved[a:b] for a, b, _ in spans}
         exact_ids = {m.item_id for m in exact}
