@@ -612,6 +612,17 @@ def _names_genre(form: str, genres: Sequence[str]) -> bool:
     return any(form in (g, g + "s", g + "es", g[:-1] + "ies") for g in genres)
 
 
+_NOT_DESCRIBING = STOPWORDS | SENTIMENT_WORDS | GENRE_WORDS | frozenset(
+    c for c in NEGATION_BEFORE if " " not in c) | {"much", "many", "any", "those", "these", "such"}
+
+
+def _described(lowered: str, start: int) -> bool:
+    """Whether the genre word at `start` follows a word describing it: "not grossout comedies" (a kind of
+    comedy ruled out), not "no comedies" or "don't like comedies"."""
+    words = re.findall(r"[\w'-]+", lowered[max(0, start - 40):start])
+    return bool(words) and words[-1] not in _NOT_DESCRIBING and not words[-1].isdigit()
+
+
 def _language_spans(lowered: str) -> list[tuple[int, int, str]]:
     return [(m.start(), m.end(), code) for pattern, code in _LANGUAGE_PATTERNS for m in pattern.finditer(lowered)]
 
@@ -645,7 +656,8 @@ def parse(text: str, titles: TitleIndex) -> Parse:
             out.genres_lacked += [g for g in genres if g not in out.genres_lacked]
         if polarity(lowered, a, b, out.targets) == "dislike" and not _era_beside(lowered, a, b) and not lacks:
             keys, target = [compound_genre(genres)], out.genres_avoided
-            if keys[0] in asked and keys[0] not in out.genres_avoided and not _names_genre(lowered[a:b], genres):
+            if keys[0] in asked and keys[0] not in out.genres_avoided and (
+                    not _names_genre(lowered[a:b], genres) or _described(lowered, a)):
                 qualifiers.add(keys[0])
         else:
             keys, target = genres, out.genres_wanted
@@ -658,8 +670,9 @@ def parse(text: str, titles: TitleIndex) -> Parse:
         if code not in target:
             target.append(code)
     # "scary movies, but not gory": a genre asked for and then ruled out by another word of it in the same
-    # message stays asked for (the later word qualifies it); ruled out by its name ("something scary but no
-    # horror") or first ("no horror. Horror is too scary for me"), it stays ruled out
+    # message stays asked for (the later word qualifies it), as does one ruled out by its name with a word
+    # describing a kind of it ("I like comedies, but not grossout comedies"); ruled out by its bare name
+    # ("something scary but no horror") or first ("no horror. Horror is too scary for me"), it stays ruled out
     out.genres_avoided = [g for g in out.genres_avoided if g not in qualifiers]
     out.genres_wanted = [g for g in out.genres_wanted if g not in out.genres_avoided]
     out.languages_wanted = [g for g in out.languages_wanted if g not in out.languages_avoided]

@@ -58,6 +58,10 @@ def test_negation_reach_in_unpunctuated_chat(titles: TitleIndex) -> None:
     assert read("I don't really like action movies Do you know of another comedy?") == (["comedy"], ["action"])
     assert read("i have not heard of it that sounds good I like vampire movies") == (["horror"], [])
     assert read("I never knew a doll could be so scary") == (["horror"], [])
+    # a kind of a genre asked for is ruled out, not the genre; the bare genre still is
+    assert read("Hi. I like comedies, but not grossout comedies. Well-written, not too dumb.") == (["comedy"], [])
+    assert read("I like horror but no slasher horror please") == (["horror"], [])
+    assert read("I like horror but I don't like horror") == ([], ["horror"])
     assert read("something funny, it doesn't have to be animated though") == (["comedy", "animation"], [])
     # a later word of a genre asked for qualifies it; ruled out first, it stays ruled out
     assert read("Looking for some scary movies, but not gory") == (["horror"], [])
