@@ -179,7 +179,7 @@ class LMSeeker(RuleSeeker):
 
 
 # Parse fields a rewording may change: the free text, and the domain ("a crime movie" vs "a crime one")
-_FREE_FIELDS = ("mentions", "positive_text", "greeting_only", "unresolved", "domain")
+_FREE_FIELDS = ("mentions", "positive_text", "greeting_only", "unresolved", "domain", "targets")  # targets: offsets
 
 
 def reading(text: str, titles: TitleIndex) -> dict[str, object]:
