@@ -140,10 +140,11 @@ COMMON_WORDS: frozenset[str] = STOPWORDS | frozenset(["up", "out", "down", "off"
 SENTIMENT_WORDS: frozenset[str] = frozenset(["love", "loved", "loves", "loving", "like", "liked", "likes", "enjoy", "enjoyed", "enjoying", "adore", "adored", "favorite", "favourite", "fav", "hate", "hated", "hates", "dislike", "disliked", "awesome", "amazing", "fun", "funny", "great", "cool", "boring", "awful", "terrible", "brilliant", "beautiful", "interesting", "fantastic", "masterpiece", "classic", "classics", "obsessed", "epic", "sweet", "cute", "dark", "light"])
 # one-word genre forms ("comedy", "scary", "disney")
 GENRE_WORDS: frozenset[str] = frozenset(f for forms in GENRES.values() for f in forms if " " not in f)
+NEGATION_WORDS: frozenset[str] = frozenset(c for c in NEGATION_BEFORE if " " not in c)  # "not", "never", "hate"
 # words a one-word title must not be matched by unless it is capitalised or quoted
 LEXICON_WORDS: frozenset[str] = (
     COMMON_WORDS | SENTIMENT_WORDS
     | GENRE_WORDS
     | frozenset(w for words in DOMAINS.values() for w in words)
-    | frozenset(c for c in NEGATION_BEFORE if " " not in c)
+    | NEGATION_WORDS
 )

@@ -26,6 +26,7 @@ from chat.lexicon import (
     LEXICON_WORDS,
     NEGATION_AFTER,
     NEGATION_BEFORE,
+    NEGATION_WORDS,
     SEEN_CUES,
     SENTIMENT_WORDS,
     STOPWORDS,
@@ -539,7 +540,7 @@ def polarity(lowered: str, start: int, end: int, targets: Sequence[tuple[int, in
             after = cue_positions(lowered[end:b], NEGATION_AFTER)
             if before and not after:
                 cue_end = a + last_end + max(e for _s, e in before)
-                reached = [e for s, e in targets if cue_end <= s and e <= start and (s, e) != (start, end)]
+                reached = [e for s, e in targets if cue_end <= s and e <= start]
                 if reached and (_NEW_SUBJECT.search(lowered[max(reached):start]) or
                                 _PRAISED.match(lowered[end:b])):
                     return "like"
@@ -612,8 +613,8 @@ def _names_genre(form: str, genres: Sequence[str]) -> bool:
     return any(form in (g, g + "s", g + "es", g[:-1] + "ies") for g in genres)
 
 
-_NOT_DESCRIBING = STOPWORDS | SENTIMENT_WORDS | GENRE_WORDS | frozenset(
-    c for c in NEGATION_BEFORE if " " not in c) | {"much", "many", "any", "those", "these", "such"}
+_NOT_DESCRIBING = STOPWORDS | SENTIMENT_WORDS | GENRE_WORDS | NEGATION_WORDS | {"much", "many", "any", "those", "these",
+                                                                                "such"}
 
 
 def _described(lowered: str, start: int) -> bool:
@@ -682,7 +683,7 @@ def parse(text: str, titles: TitleIndex) -> Parse:
         target = out.people_avoided if polarity(lowered, a, b, out.targets) == "dislike" else out.people_wanted
         if person not in target:
             target.append(person)
-    for a, b, name in _cued_names(text, [(a, b) for a, b, _ in [*title_spans, *people_spans]]):
+    for a, b, name in _cued_names(text, named):
         if _COMPANY_WORDS.intersection(name.lower().split()):
             out.unknown_studios += [name] if name not in out.unknown_studios else []
             continue
