@@ -129,6 +129,7 @@ def load_ranker(rankers: RankerRepository, index: VectorIndex, embedder: str,
 
 
 def ranker_for(weights: HybridWeights, counts: LinkCounts, index: VectorIndex, fitted: bool = True) -> HybridRanker:
-    """A hybrid ranker bound to `index`'s rows, with the years and people of its items."""
+    """A hybrid ranker bound to `index`'s rows, with the years, people and genres of its items."""
     return HybridRanker(weights, counts, [it.id for it in index.items], [it.year for it in index.items],
-                        [item_people(it.creators, it.extra) for it in index.items], fitted)
+                        [item_people(it.creators, it.extra) for it in index.items], fitted,
+                        [it.genres for it in index.items])

@@ -5,14 +5,16 @@ Scores are in units of the content score's spread: for a query, the hybrid score
     cos_j + std(cos) * (w_liked * cf_liked_j + w_shown * cf_shown_j + w_pop * pop_j + w_recency * rec_j
                         + w_items * z(item_sim)_j + w_genre * genre_j + w_people * people_j
                         + w_liked2 * cf2_liked_j + w_shown2 * cf2_shown_j + w_named_people * named_j
-                        + w_genre_items * genre_items_j)
+                        + w_genre_items * genre_items_j + w_context_genres * cgenre_j + w_context_era * era_j)
 which ranks exactly like z(cos)_j + w_liked * cf_liked_j + ...; item_sim is the cosine to the mean
 vector of the items in the conversation (liked and shown), rec_j the training share of item j's year,
 genre_j the share of the wanted genres item j has (with w_genre > 0 wanted genres are this soft boost
 instead of a hard filter), people_j how many directors or stars item j shares with the conversation's items,
 cf2 the two-hop co-occurrence (neighbours of neighbours), named_j how many of the people the user asked for
 by name item j has, genre_items_j the summed log count of item j's recommendations to seekers who wanted
-each of the wanted genres.
+each of the wanted genres, cgenre_j how much item j's genres are those of the conversation's items (the share of
+those items with each genre, averaged over item j's genres), era_j how close item j's year is to theirs
+(exp(-|year_j - median year| / ERA_SCALE), 0 when either is unknown).
 `prior()` returns the added part so
 `VectorIndex.search(query, filters, k, prior)` ranks with it. With no model, ranking is content-only.
 """
@@ -29,6 +31,7 @@ import numpy as np
 GENRE_SOURCE = "genre:"  # source ids of genre -> item rows in `LinkCounts.rows` (item ids are never bare genres)
 SMOOTHING = 5.0  # added to an item's total co-occurrence count: rare items' neighbours count less
 PEOPLE_MAX_ITEMS = 200  # a name on more items than this says nothing about taste (e.g. "Various")
+ERA_SCALE = 10.0  # years: a film this far from the conversation's films keeps 1/e of the era closeness
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ class HybridWeights:
     shown2: float = 0.0  # two-hop collaborative evidence from the other context items
     named_people: float = 0.0  # per person the user asked for by name ("something with Tom Hanks") on the item
     genre_items: float = 0.0  # how often the item was recommended when the seeker wanted these genres (log count)
+    context_genres: float = 0.0  # how much the item's genres are those of the items named in the conversation
+    context_era: float = 0.0  # how close the item's year is to the years of the items named in the conversation
 
     def to_json(self) -> dict[str, float]:
         return asdict(self)
@@ -124,10 +129,11 @@ class HybridRanker:
 
     def __init__(self, weights: HybridWeights, counts: LinkCounts, item_ids: Sequence[str],
                  years: Sequence[int | None] | None = None, people: Sequence[Sequence[str]] | None = None,
-                 fitted: bool = True) -> None:
+                 fitted: bool = True, genres: Sequence[Sequence[str]] | None = None) -> None:
         self.weights, self.counts = weights, counts
         self.fitted = fitted  # False: fixed weights over users' likes only, nothing fitted on dialogues
         self.people = PeopleIndex(people) if people is not None else None
+        self.likeness = ContextLikeness(years, genres) if years is not None and genres is not None else None
         self.position = {item_id: i for i, item_id in enumerate(item_ids)}
         n = len(item_ids)
         pop = np.zeros(n, dtype=np.float32)
@@ -226,6 +232,12 @@ class HybridRanker:
             total = total + w.named_people * self.people.named(named)
         if w.genre_items and genres:
             total = total + w.genre_items * self.genre_targets(genres)
+        if (w.context_genres or w.context_era) and self.likeness is not None:
+            context = [self.position[i] for i in dict.fromkeys([*liked, *shown]) if i in self.position]
+            if w.context_genres:
+                total = total + w.context_genres * self.likeness.genres(context)
+            if w.context_era:
+                total = total + w.context_era * self.likeness.era(context)
         return total.astype(np.float32)
 
     def prior(self, cosine: np.ndarray | None, liked: Sequence[str], shown: Sequence[str],
@@ -270,6 +282,38 @@ class PeopleIndex:
                 if cols is not None:
                     out[cols] += 1.0
         return out
+
+
+class ContextLikeness:
+    """How much an item is like the conversation's items in what the catalog records: genres and year.
+
+    Co-occurrence knows only the movies training dialogues named; these two reach every item (a seeker who
+    named two 80s horror films gets 80s horror, named or not).
+    """
+
+    def __init__(self, years: Sequence[int | None], genres: Sequence[Sequence[str]]) -> None:
+        self.years = np.array([np.nan if y is None else y for y in years], dtype=np.float64)
+        names = sorted({g for gs in genres for g in gs})
+        col = {g: i for i, g in enumerate(names)}
+        self.has = np.zeros((len(genres), len(names)), dtype=np.float32)  # (n, genres): 1 where the item has it
+        for pos, gs in enumerate(genres):
+            for g in gs:
+                self.has[pos, col[g]] = 1.0
+        self.mean_of = self.has / np.maximum(self.has.sum(axis=1, keepdims=True), 1.0)  # each genre 1 / its count
+
+    def genres(self, positions: Sequence[int]) -> np.ndarray:
+        """Per item, the mean over its genres of the share of the items at `positions` with that genre (n,)."""
+        if not positions:
+            return np.zeros(len(self.has), dtype=np.float32)
+        return (self.mean_of @ self.has[list(positions)].mean(axis=0)).astype(np.float32)
+
+    def era(self, positions: Sequence[int]) -> np.ndarray:
+        """Per item, exp(-|year - median year of the items at `positions`| / ERA_SCALE); 0 where unknown (n,)."""
+        known = self.years[list(positions)]
+        known = known[~np.isnan(known)]
+        if not len(known):
+            return np.zeros(len(self.years), dtype=np.float32)
+        return np.nan_to_num(np.exp(-np.abs(self.years - np.median(known)) / ERA_SCALE), nan=0.0).astype(np.float32)
 
 
 def item_people(creators: Sequence[str], extra: dict[str, object]) -> list[str]:

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from chat.catalog import Catalog, load_ranker, ranker_for, twin_ids
-from chat.evaluation.dialogues import load_dialogues
-from chat.evaluation.fit import GENRE_HARD, fit_and_store
-from chat.recommend import Recommender
+from chat.evaluation.dialogues import MentionResolver, load_dialogues
+from chat.evaluation.fit import GENRE_HARD, features, fit_and_store
+from chat.recommend import Recommender, context_items
 from chat.state import DialogueState
 from retrieval.embedders.hashing import HashingEmbedder
 from retrieval.index import Filters, VectorIndex
-from retrieval.ranking import HybridRanker, HybridWeights, LinkCounts, PeopleIndex, item_people
+from retrieval.ranking import ContextLikeness, HybridRanker, HybridWeights, LinkCounts, PeopleIndex, item_people
 from storage.engine import make_engine, migrate, session_factory
 from storage.errors import ConciergeError
 from storage.ranker_store import RankerRepository, model_name
@@ -375,3 +375,36 @@ def test_a_domain_the_catalog_lacks_filters_nothing(catalog: Catalog) -> None:  
     assert rec.filters(state).domain is None
     assert len(rec.recommend(state, 3)) == 3
     assert rec.filters(state.model_copy(update={"domain": "movie"})).domain == "movie"
+
+
+def test_the_conversations_genres_and_era_reach_items_no_dialogue_named() -> None:
+    years = [1980, 1984, 2014, None]
+    genres = [("horror",), ("horror", "comedy"), ("comedy",), ("horror",)]
+    likeness = ContextLikeness(years, genres)
+    # named: the two 80s films; genre shares: horror 2/2, comedy 1/2
+    assert np.allclose(likeness.genres([0, 1]), [1.0, 0.75, 0.5, 1.0])
+    assert np.allclose(likeness.era([0, 1]), [np.exp(-0.2), np.exp(-0.2), np.exp(-3.2), 0.0])  # median 1982
+    assert not likeness.genres([]).any() and not likeness.era([3]).any()  # nothing named, or no year known
+    ranker = HybridRanker(HybridWeights(context_era=1.0, context_genres=1.0), LinkCounts(), ["a", "b", "c", "d"],
+                          years, genres=genres)
+    boost = ranker.boost(["a"], ["b"])
+    assert np.allclose(boost, likeness.genres([0, 1]) + likeness.era([0, 1]))
+    assert boost[0] > boost[3] > boost[2]  # the 80s horror film, the horror film of no known year, the 2014 comedy
+    assert not HybridRanker(HybridWeights(), LinkCounts(), ["a", "b", "c", "d"], years, genres=genres).boost(
+        ["a"], ["b"]).any()  # weights 0: nothing added
+
+
+def test_the_fitted_context_features_are_what_live_chat_adds(tmp_path: Path, catalog: Catalog) -> None:  # noqa: F811
+    lines = [conversation(f"c{i}", [("s", "I loved @1 and @3"), ("r", "Then try @2")]) for i in range(4)]
+    path = tmp_path / "train.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    dialogues = load_dialogues(path).dialogues
+    rec = Recommender(catalog, HashingEmbedder())
+    feats = features(dialogues, catalog, rec, MentionResolver(catalog.items), show_progress=False)
+    state = DialogueState(liked=["redial:1", "redial:3"], statements=["I loved Alien and The Shining"])
+    catalog.ranker = ranker_for(HybridWeights(context_genres=2.0, context_era=3.0), LinkCounts(), catalog.index)
+    liked, others = context_items(state)
+    live = catalog.ranker.boost(liked, others)
+    assert np.allclose(live, 2.0 * feats.context_genres[0] + 3.0 * feats.context_era[0])
+    order = [catalog.index.items[i].title for i in np.argsort(-live)]
+    assert order[:2] == ["The Shining", "Alien"] and order[-1] == "Finding Nemo"  # 1979-80 horror first, 2003 last

@@ -12,7 +12,8 @@ outside the genres the linker read can still rank.
 The counts come from one replay of every fit conversation (`dialogue_links`): the movies it names
 (co-occurrence, two-hop co-occurrence, popularity, year prior) and, at each recommender turn, the genres
 the seeker wanted then with the movies recommended (genre -> item counts). People the seeker asked for by
-name ("anything with Tom Hanks?") are read by the linker, as in live chat. Ranks count ties at mid-rank,
+name ("anything with Tom Hanks?") are read by the linker, as in live chat. How much a movie is like the
+conversation's movies in genres and year (`ContextLikeness`) needs no counts. Ranks count ties at mid-rank,
 so a feature that scores every item alike wins nothing.
 """
 
@@ -33,7 +34,7 @@ from chat.evaluation.replay import Replayer
 from chat.linker import TitleIndex
 from chat.recommend import Recommender, context_items
 from retrieval.index import VectorIndex
-from retrieval.ranking import HybridWeights, LinkCounts, PeopleIndex, item_people, zscore
+from retrieval.ranking import ContextLikeness, HybridWeights, LinkCounts, PeopleIndex, item_people, zscore
 from storage.errors import ConciergeError
 from storage.ranker_store import RankerRepository, model_name
 
@@ -45,7 +46,7 @@ _WIDE = (*_STEPS, 2048.0, 4096.0)  # two-hop shares are products of two shares: 
 GENRE_HARD = 1e4  # a genre boost larger than any other score difference: the hard filter, as a weight
 GRID = {"liked": _STEPS, "shown": _STEPS, "popularity": _STEPS, "recency": _STEPS, "items": _STEPS,
         "genre": (*_STEPS[1:], GENRE_HARD), "people": _STEPS, "liked2": _WIDE, "shown2": _WIDE,
-        "named_people": _STEPS, "genre_items": _STEPS}
+        "named_people": _STEPS, "genre_items": _STEPS, "context_genres": _STEPS, "context_era": _STEPS}
 ROUNDS = 3
 # R@5 .. R@75, not only R@10 + R@50: more pairs decide each step, so the weights follow the noise of a few
 # pairs that cross rank 10 or 50 less. `eval redial --split kfold` over the 1,000 shared dialogues
@@ -103,6 +104,8 @@ class TurnFeatures:
     genre: list[np.ndarray] = field(default_factory=list)  # share of the wanted genres each item has (n,)
     people: list[np.ndarray] = field(default_factory=list)  # people shared with the conversation's items (n,)
     named: list[np.ndarray] = field(default_factory=list)  # people the seeker asked for by name, per item (n,)
+    context_genres: list[np.ndarray] = field(default_factory=list)  # genre likeness to the conversation's items (n,)
+    context_era: list[np.ndarray] = field(default_factory=list)  # year closeness to the conversation's items (n,)
     genres: list[list[str]] = field(default_factory=list)  # the wanted genres
     liked: list[list[str]] = field(default_factory=list)
     others: list[list[str]] = field(default_factory=list)
@@ -119,6 +122,7 @@ def features(dialogues: list[Dialogue], catalog: Catalog, recommender: Recommend
     index = catalog.index
     replayer = Replayer(catalog.titles, resolver)
     people = PeopleIndex([item_people(it.creators, it.extra) for it in index.items])
+    likeness = ContextLikeness([it.year for it in index.items], [it.genres for it in index.items])
     out = TurnFeatures()
     saved, catalog.ranker = catalog.ranker, None  # content features only; the boost is what we fit
     try:
@@ -143,8 +147,10 @@ def features(dialogues: list[Dialogue], catalog: Catalog, recommender: Recommend
                 out.base.append(_levels(recommender, state, turn.context_ids, z))
                 share = recommender.genre_share(state)
                 out.genre.append(share if share is not None else np.zeros(len(index), dtype=np.float32))
-                out.people.append(people.shared([index.position[i] for i in dict.fromkeys([*liked, *others])
-                                                 if i in index.position]))
+                context = [index.position[i] for i in dict.fromkeys([*liked, *others]) if i in index.position]
+                out.people.append(people.shared(context))
+                out.context_genres.append(likeness.genres(context))
+                out.context_era.append(likeness.era(context))
                 out.named.append(people.named(state.people_wanted))
                 out.genres.append(list(state.genres_wanted))
                 out.liked.append(liked)
@@ -193,7 +199,8 @@ def fit_weights(feats: TurnFeatures, dialogues: list[Dialogue], links: dict[str,
     Z = np.stack(feats.z)  # (T, n)
     B = np.stack(feats.base)  # (T, n)
     X = {"items": np.stack(feats.items), "genre": np.stack(feats.genre), "people": np.stack(feats.people),
-         "named_people": np.stack(feats.named)}  # (T, n) each: what each weight multiplies
+         "named_people": np.stack(feats.named), "context_genres": np.stack(feats.context_genres),
+         "context_era": np.stack(feats.context_era)}  # (T, n) each: what each weight multiplies
     for name in ("liked", "shown", "liked2", "shown2", "genre_items", "popularity", "recency"):
         X[name] = np.zeros_like(Z)
     for f in sorted(set(folds.tolist())):
