@@ -13,7 +13,7 @@ from tqdm import tqdm
 from chat.linker import TitleIndex, normalise
 from retrieval.embedders.base import Embedder
 from retrieval.index import VectorIndex
-from retrieval.ranking import HybridRanker, HybridWeights, LinkCounts, item_people
+from retrieval.ranking import ContextLikeness, HybridRanker, HybridWeights, LinkCounts, item_people
 from storage.errors import EmptyCatalogError
 from storage.importers import embedded_catalog_files, load_file
 from storage.ranker_store import RankerRepository
@@ -132,4 +132,4 @@ def ranker_for(weights: HybridWeights, counts: LinkCounts, index: VectorIndex, f
     """A hybrid ranker bound to `index`'s rows, with the years, people and genres of its items."""
     return HybridRanker(weights, counts, [it.id for it in index.items], [it.year for it in index.items],
                         [item_people(it.creators, it.extra) for it in index.items], fitted,
-                        [it.genres for it in index.items])
+                        ContextLikeness(index.years, index.genre_matrix))

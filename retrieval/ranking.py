@@ -129,11 +129,11 @@ class HybridRanker:
 
     def __init__(self, weights: HybridWeights, counts: LinkCounts, item_ids: Sequence[str],
                  years: Sequence[int | None] | None = None, people: Sequence[Sequence[str]] | None = None,
-                 fitted: bool = True, genres: Sequence[Sequence[str]] | None = None) -> None:
+                 fitted: bool = True, likeness: ContextLikeness | None = None) -> None:
         self.weights, self.counts = weights, counts
         self.fitted = fitted  # False: fixed weights over users' likes only, nothing fitted on dialogues
         self.people = PeopleIndex(people) if people is not None else None
-        self.likeness = ContextLikeness(years, genres) if years is not None and genres is not None else None
+        self.likeness = likeness
         self.position = {item_id: i for i, item_id in enumerate(item_ids)}
         n = len(item_ids)
         pop = np.zeros(n, dtype=np.float32)
@@ -212,14 +212,14 @@ class HybridRanker:
         `named`: people the user asked for by name (`DialogueState.people_wanted`); `genres`: the wanted genres.
         """
         w = self.weights
+        context = [self.position[i] for i in dict.fromkeys([*liked, *shown]) if i in self.position]
         total = w.popularity * self.popularity + w.recency * self.recency
         if w.items and item_sim is not None:
             total = total + w.items * zscore(item_sim)
         if w.genre and genre_share is not None:
             total = total + w.genre * genre_share
         if w.people and self.people is not None:
-            total = total + w.people * self.people.shared([self.position[i] for i in dict.fromkeys([*liked, *shown])
-                                                           if i in self.position])
+            total = total + w.people * self.people.shared(context)
         if w.liked and liked:
             total = total + w.liked * self.collaborative(liked)
         if w.shown and shown:
@@ -232,12 +232,10 @@ class HybridRanker:
             total = total + w.named_people * self.people.named(named)
         if w.genre_items and genres:
             total = total + w.genre_items * self.genre_targets(genres)
-        if (w.context_genres or w.context_era) and self.likeness is not None:
-            context = [self.position[i] for i in dict.fromkeys([*liked, *shown]) if i in self.position]
-            if w.context_genres:
-                total = total + w.context_genres * self.likeness.genres(context)
-            if w.context_era:
-                total = total + w.context_era * self.likeness.era(context)
+        if w.context_genres and self.likeness is not None:
+            total = total + w.context_genres * self.likeness.genres(context)
+        if w.context_era and self.likeness is not None:
+            total = total + w.context_era * self.likeness.era(context)
         return total.astype(np.float32)
 
     def prior(self, cosine: np.ndarray | None, liked: Sequence[str], shown: Sequence[str],
@@ -291,14 +289,11 @@ class ContextLikeness:
     named two 80s horror films gets 80s horror, named or not).
     """
 
-    def __init__(self, years: Sequence[int | None], genres: Sequence[Sequence[str]]) -> None:
-        self.years = np.array([np.nan if y is None else y for y in years], dtype=np.float64)
-        names = sorted({g for gs in genres for g in gs})
-        col = {g: i for i, g in enumerate(names)}
-        self.has = np.zeros((len(genres), len(names)), dtype=np.float32)  # (n, genres): 1 where the item has it
-        for pos, gs in enumerate(genres):
-            for g in gs:
-                self.has[pos, col[g]] = 1.0
+    def __init__(self, years: np.ndarray, genre_matrix: np.ndarray) -> None:
+        """`years`: (n,) float, NaN where unknown; `genre_matrix`: (n, genres), true where the item has the genre
+        (`VectorIndex.years` and `VectorIndex.genre_matrix`)."""
+        self.years = years
+        self.has = genre_matrix.astype(np.float32)
         self.mean_of = self.has / np.maximum(self.has.sum(axis=1, keepdims=True), 1.0)  # each genre 1 / its count
 
     def genres(self, positions: Sequence[int]) -> np.ndarray:

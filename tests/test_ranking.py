@@ -379,18 +379,18 @@ def test_a_domain_the_catalog_lacks_filters_nothing(catalog: Catalog) -> None:  
 
 def test_the_conversations_genres_and_era_reach_items_no_dialogue_named() -> None:
     years = [1980, 1984, 2014, None]
-    genres = [("horror",), ("horror", "comedy"), ("comedy",), ("horror",)]
-    likeness = ContextLikeness(years, genres)
+    has = np.array([[1, 0], [1, 1], [0, 1], [1, 0]], dtype=bool)  # columns: horror, comedy
+    likeness = ContextLikeness(np.array(years, dtype=np.float64), has)
     # named: the two 80s films; genre shares: horror 2/2, comedy 1/2
     assert np.allclose(likeness.genres([0, 1]), [1.0, 0.75, 0.5, 1.0])
     assert np.allclose(likeness.era([0, 1]), [np.exp(-0.2), np.exp(-0.2), np.exp(-3.2), 0.0])  # median 1982
     assert not likeness.genres([]).any() and not likeness.era([3]).any()  # nothing named, or no year known
     ranker = HybridRanker(HybridWeights(context_era=1.0, context_genres=1.0), LinkCounts(), ["a", "b", "c", "d"],
-                          years, genres=genres)
+                          years, likeness=likeness)
     boost = ranker.boost(["a"], ["b"])
     assert np.allclose(boost, likeness.genres([0, 1]) + likeness.era([0, 1]))
     assert boost[0] > boost[3] > boost[2]  # the 80s horror film, the horror film of no known year, the 2014 comedy
-    assert not HybridRanker(HybridWeights(), LinkCounts(), ["a", "b", "c", "d"], years, genres=genres).boost(
+    assert not HybridRanker(HybridWeights(), LinkCounts(), ["a", "b", "c", "d"], years, likeness=likeness).boost(
         ["a"], ["b"]).any()  # weights 0: nothing added
 
 

@@ -122,7 +122,7 @@ def features(dialogues: list[Dialogue], catalog: Catalog, recommender: Recommend
     index = catalog.index
     replayer = Replayer(catalog.titles, resolver)
     people = PeopleIndex([item_people(it.creators, it.extra) for it in index.items])
-    likeness = ContextLikeness([it.year for it in index.items], [it.genres for it in index.items])
+    likeness = ContextLikeness(index.years, index.genre_matrix)
     out = TurnFeatures()
     saved, catalog.ranker = catalog.ranker, None  # content features only; the boost is what we fit
     try:
