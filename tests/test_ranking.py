@@ -10,7 +10,7 @@ import pytest
 
 from chat.catalog import Catalog, load_ranker, ranker_for, twin_ids
 from chat.evaluation.dialogues import MentionResolver, load_dialogues
-from chat.evaluation.fit import GENRE_HARD, features, fit_and_store
+from chat.evaluation.fit import GENRE_HARD, features, fit_and_store, weight_sample
 from chat.recommend import Recommender, context_items
 from chat.state import DialogueState
 from retrieval.embedders.hashing import HashingEmbedder
@@ -122,6 +122,31 @@ def test_weights_are_fitted_only_on_conversations_the_embedder_was_not_trained_o
     assert stored is not None and stored.meta["weight_conversations"] == 5 and result.turns == 5
     assert stored.meta["conversations"] == 20  # the counts still come from every dialogue
     assert stored.meta["embedder"] == HashingEmbedder().name
+
+
+def test_a_large_training_file_fits_the_weights_on_a_fixed_sample_and_counts_on_all(
+        tmp_path: Path, catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    # ReDial's full training split (10,000 conversations) would need ~14 GB of turn features: past the cap only a
+    # sample fits the weights, picked by conversation id, so reordering the file picks the same sample.
+    monkeypatch.setattr("chat.evaluation.fit.WEIGHT_CONVERSATIONS", 6)
+    path = tmp_path / "train.jsonl"
+    path.write_text("\n".join(conversation(str(i), [("s", "I loved @4"), ("r", "Then watch @3")])
+                              for i in range(20)) + "\n", encoding="utf-8")
+    dialogues = load_dialogues(path).dialogues
+    rec = Recommender(catalog, HashingEmbedder())
+    picks = []
+    for order in (dialogues, dialogues[::-1]):
+        engine = make_engine(f"sqlite:///{tmp_path / f'r{len(picks)}.db'}")
+        migrate(engine)
+        rankers = RankerRepository(session_factory(engine))
+        result = fit_and_store(order, catalog, rec, rankers, "t", False)
+        stored = rankers.load_for(HashingEmbedder().name)
+        assert stored is not None and result.weight_conversations == 6 == stored.meta["weight_conversations"]
+        assert result.turns == 6 and stored.meta["conversations"] == 20
+        assert ("redial:4", "redial:3", 20.0) in stored.links  # every conversation counted, not only the sample
+        picks.append(sorted(weight_sample(order, 6), key=lambda d: d.conversation_id))
+    assert [d.conversation_id for d in picks[0]] == [d.conversation_id for d in picks[1]]
+    assert len({d.conversation_id for d in weight_sample(dialogues, 6)}) == 6
 
 
 def test_fitted_genre_weight_makes_wanted_genres_a_boost_not_a_filter(catalog: Catalog) -> None:  # noqa: F811

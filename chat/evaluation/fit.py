@@ -53,6 +53,12 @@ ROUNDS = 3
 # (e5-small) gave 0.207 / 0.399 against 0.208 / 0.394 (R@10 / R@50) for R@10 + R@50 alone: a larger
 # sum R@10 + R@50 on unseen folds.
 OBJECTIVE_KS = (5, 10, 20, 30, 50, 75)
+# At most this many conversations' turns fit the weights; the counts still come from every training
+# conversation. Each turn holds about 20 catalog-wide float arrays during the fit (~0.5 MB with 6,581 movies),
+# so all of ReDial's 10,000 training conversations (~28,000 turns) would need ~14 GB and their replay half an
+# hour on 2 cores. 1,500 conversations (~4,000 turns) are more than the 812 the shipped weights were fitted
+# on: the cap bounds memory (~2 GB) and time without changing any fit of the shared 1,000.
+WEIGHT_CONVERSATIONS = 1500
 _LEVEL_GAP = 1e4  # larger than any score difference: a stricter filter level always ranks first
 
 
@@ -184,6 +190,7 @@ class FitResult:
     content_only: dict[str, float]
     turns: int
     pairs: int
+    weight_conversations: int = 0  # conversations whose turns fitted the weights (`fit_and_store`)
 
 
 def fit_weights(feats: TurnFeatures, dialogues: list[Dialogue], links: dict[str, DialogueLinks], index: VectorIndex,
@@ -260,6 +267,15 @@ def fit_weights(feats: TurnFeatures, dialogues: list[Dialogue], links: dict[str,
                      len(pair_turn))
 
 
+def weight_sample(dialogues: list[Dialogue], size: int) -> list[Dialogue]:
+    """`size` of the dialogues, picked by a hash of their id (the same pick on every run), in file order."""
+    def key(d: Dialogue) -> str:
+        return hashlib.sha1(f"weights:{d.conversation_id}".encode()).hexdigest()
+
+    keep = {id(d) for d in sorted(dialogues, key=key)[:size]}
+    return [d for d in dialogues if id(d) in keep]
+
+
 def fit_and_store(dialogues: list[Dialogue], catalog: Catalog, recommender: Recommender, rankers: RankerRepository,
                   source: str, show_progress: bool = True, embedder_saw: frozenset[str] = frozenset()) -> FitResult:
     """Fit on `dialogues`, store weights + counts from all of them, and bind the ranker to `catalog`.
@@ -273,9 +289,14 @@ def fit_and_store(dialogues: list[Dialogue], catalog: Catalog, recommender: Reco
     if not scored:
         raise ConciergeError("The embedder was fine-tuned on every one of these dialogues, so no turn can fit the "
                              "weights honestly: train it with a reserved part (the default of `concierge train`).")
+    if len(scored) > WEIGHT_CONVERSATIONS:
+        log.info("fitting the weights on %d of %d conversations (the counts use all of them)",
+                 WEIGHT_CONVERSATIONS, len(scored))
+        scored = weight_sample(scored, WEIGHT_CONVERSATIONS)
     links = dialogue_links(dialogues, catalog.titles, resolver, show_progress)
     feats = features(scored, catalog, recommender, resolver, show_progress)
-    result = fit_weights(feats, dialogues, links, catalog.index, show_progress=show_progress)
+    result = replace(fit_weights(feats, dialogues, links, catalog.index, show_progress=show_progress),
+                     weight_conversations=len(scored))
     counts = link_counts(links.values())
     meta = {"source": source, "embedder": recommender.embedder.name, "conversations": len(dialogues),
             "weight_conversations": len(scored), "turns": result.turns, "pairs": result.pairs,
