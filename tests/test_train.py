@@ -98,6 +98,31 @@ def test_finetuning_pulls_queries_towards_their_documents(tmp_path: Path) -> Non
 
 
 @pytest.mark.real_models
+def test_top_layers_train_only_the_top_of_the_encoder(tmp_path: Path) -> None:
+    """`top_layers=2`: the two top layers learn, everything below (token embeddings included) stays the base's."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from retrieval.embedders.finetune import _freeze_below
+
+    pairs = [TrainingPair("zorblax night", "Quiet Meadow (1990). A calm film about farmers.", "a"),
+             TrainingPair("flimwop glow", "Steel Storm (2015). Robots fight in a burning city.", "b"),
+             TrainingPair("quandor mist", "Laugh Lines (2001). A comedy about a clown school.", "c")]
+    out = tmp_path / "model"
+    report = finetune(str(_e5()), pairs, out, FinetuneConfig(epochs=4, batch_size=3, learning_rate=5e-4,
+                                                             warmup_share=0.0, top_layers=2), "query: ", "passage: ",
+                      "cpu")
+    assert report.steps == 4 and report.losses[-1] < report.losses[0]
+    base = SentenceTransformer(str(_e5()), device="cpu").state_dict()
+    trained = SentenceTransformer(str(out), device="cpu").state_dict()
+    changed = {k for k in base if not np.array_equal(base[k].numpy(), trained[k].numpy())}
+    layers = sorted({int(k.split("encoder.layer.")[1].split(".")[0]) for k in changed})
+    assert layers == [10, 11] and all("encoder.layer." in k for k in changed)
+    with pytest.raises(ValueError, match="layer stack"):  # a model without an encoder stack: a clear error
+        _freeze_below(torch.nn.Linear(2, 2), 1)
+
+
+@pytest.mark.real_models
 def test_bad_requests_get_clear_errors(tmp_path: Path) -> None:
     dialogues, movies = _dialogues(tmp_path), redial_movies(tmp_path)
     settings = fake_settings(tmp_path)

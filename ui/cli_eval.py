@@ -219,6 +219,8 @@ def train_command(
                                                     "replay and the held-out check take about 6 min more on "
                                                     "a 2-core CPU, so the whole command stays within 30 min")
                  ] = 22.0,
+    top_layers: Annotated[int, typer.Option("--top-layers", min=0, help="train only the top N transformer layers "
+                                            "(0: all): each step then back-propagates through N layers only")] = 0,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="only the first N conversations")] = None,
     keep: Annotated[bool, typer.Option("--keep", help="keep the model even if it does not win on held-out")]
     = False,
@@ -240,7 +242,7 @@ def train_command(
 
     logging.getLogger("chat.catalog").setLevel(logging.INFO)
     config = FinetuneConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                            max_seconds=max_minutes * 60)
+                            max_seconds=max_minutes * 60, top_layers=top_layers)
     bar = tqdm(desc="training", unit="step")
 
     def progress(step: int, planned: int, loss: float) -> None:

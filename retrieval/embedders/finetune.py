@@ -40,6 +40,7 @@ class FinetuneConfig:
     max_seconds: float = 24 * 60  # stop (and save what was learnt) when the budget is spent
     seed: int = 0
     freeze_token_embeddings: bool = True
+    top_layers: int = 0  # > 0: only the top N transformer layers learn; backward then stops below them
 
 
 @dataclass
@@ -111,6 +112,8 @@ def finetune(base: str, pairs: Sequence[TrainingPair], out_folder: Path, config:
         for name, param in model.named_parameters():
             if "word_embeddings" in name:
                 param.requires_grad = False
+    if config.top_layers:
+        _freeze_below(model, config.top_layers)
     loss_fn = MultipleNegativesRankingLoss(model)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=0.01)
@@ -151,6 +154,19 @@ def finetune(base: str, pairs: Sequence[TrainingPair], out_folder: Path, config:
     log.info("fine-tuned %s on %d pairs: %d/%d steps in %.0f s -> %s", base, len(pairs), report.steps, planned,
              report.seconds, out_folder)
     return report
+
+
+def _freeze_below(model: object, top: int) -> None:
+    """Freeze every parameter but those of the top `top` layers of the model's transformer encoder."""
+    import torch
+
+    stacks = [m for name, m in model.named_modules()  # type: ignore[attr-defined]
+              if isinstance(m, torch.nn.ModuleList) and name.endswith("encoder.layer")]
+    if len(stacks) != 1:
+        raise ValueError(f"top_layers needs one transformer encoder layer stack, found {len(stacks)}")
+    learn = {id(p) for layer in list(stacks[0])[-top:] for p in layer.parameters()}
+    for param in model.parameters():  # type: ignore[attr-defined]
+        param.requires_grad = id(param) in learn
 
 
 def _on(features: dict[str, object], device: object) -> dict[str, object]:
