@@ -5,6 +5,7 @@ The training file is the shared ReDial dialogues repeated `--copies` times under
 stand-in for ReDial's full training split (about 10,000 conversations). The fit runs in its own process on a
 copy of the cached evaluation database (embedded on the first run otherwise, a few minutes on 2 cores), so the
 catalog's stored ranker is left alone. Prints wall time, peak RSS and how many conversations fitted the weights.
+Its cross-validated recall means nothing: copies of one conversation fall in different folds.
 """
 
 from __future__ import annotations
