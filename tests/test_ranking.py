@@ -142,7 +142,7 @@ def test_a_large_training_file_fits_the_weights_on_a_fixed_sample_and_counts_on_
         result = fit_and_store(order, catalog, rec, rankers, "t", False)
         stored = rankers.load_for(HashingEmbedder().name)
         assert stored is not None and result.weight_conversations == 6 == stored.meta["weight_conversations"]
-        assert result.turns == 6 and stored.meta["conversations"] == 20
+        assert result.turns == 6 and result.eligible_conversations == 20 == stored.meta["conversations"]
         assert ("redial:4", "redial:3", 20.0) in stored.links  # every conversation counted, not only the sample
         picks.append(sorted(weight_sample(order, 6), key=lambda d: d.conversation_id))
     assert [d.conversation_id for d in picks[0]] == [d.conversation_id for d in picks[1]]

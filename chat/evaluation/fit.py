@@ -191,6 +191,7 @@ class FitResult:
     turns: int
     pairs: int
     weight_conversations: int = 0  # conversations whose turns fitted the weights (`fit_and_store`)
+    eligible_conversations: int = 0  # those the embedder never saw; above WEIGHT_CONVERSATIONS a sample of them fits
 
 
 def fit_weights(feats: TurnFeatures, dialogues: list[Dialogue], links: dict[str, DialogueLinks], index: VectorIndex,
@@ -289,14 +290,15 @@ def fit_and_store(dialogues: list[Dialogue], catalog: Catalog, recommender: Reco
     if not scored:
         raise ConciergeError("The embedder was fine-tuned on every one of these dialogues, so no turn can fit the "
                              "weights honestly: train it with a reserved part (the default of `concierge train`).")
-    if len(scored) > WEIGHT_CONVERSATIONS:
+    eligible = len(scored)
+    if eligible > WEIGHT_CONVERSATIONS:
         log.info("fitting the weights on %d of %d conversations (the counts use all of them)",
-                 WEIGHT_CONVERSATIONS, len(scored))
+                 WEIGHT_CONVERSATIONS, eligible)
         scored = weight_sample(scored, WEIGHT_CONVERSATIONS)
     links = dialogue_links(dialogues, catalog.titles, resolver, show_progress)
     feats = features(scored, catalog, recommender, resolver, show_progress)
     result = replace(fit_weights(feats, dialogues, links, catalog.index, show_progress=show_progress),
-                     weight_conversations=len(scored))
+                     weight_conversations=len(scored), eligible_conversations=eligible)
     counts = link_counts(links.values())
     meta = {"source": source, "embedder": recommender.embedder.name, "conversations": len(dialogues),
             "weight_conversations": len(scored), "turns": result.turns, "pairs": result.pairs,

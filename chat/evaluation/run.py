@@ -146,13 +146,12 @@ def run_redial(settings: Settings, dialogues_file: Path, catalog_file: Path, tra
             train_note += f" (less the {len(shared) - len(train)} evaluated here)"
     if fit and use_ranker and train_file is not None and train and not _fitted_on(opened, train, embedder.name):
         t = time.perf_counter()
-        saw = _embedder_saw(settings)
-        result = _fit(train, opened, embedder, train_note, show_progress, saw)
+        result = _fit(train, opened, embedder, train_note, show_progress, _embedder_saw(settings))
         cv = result.scores.get("R@10", 0.0)
         given = "--train" if default is None else "shared ReDial"
         notes.append(f"fitted the hybrid ranker on the {len(train)} {given} conversations first "
                      f"({time.perf_counter() - t:.0f} s, cross-validated dedup R@10 {cv:.3f}"
-                     f"{_capped(result.weight_conversations, sum(d.conversation_id not in saw for d in train))}); "
+                     f"{_sampled(result)}); "
                      "it stays stored with the catalog (--no-fit keeps the stored one)")
     stored = opened.rankers.load_for(embedder.name)
     if not use_ranker:
@@ -220,21 +219,21 @@ def run_fit(settings: Settings, dialogues_file: Path, catalog_file: Path, split:
     opened, embedder = open_eval_catalog(settings, catalog_file, db_url, show_progress)
     source = f"{dialogues_file} ({split} part{'' if limit is None else f', first {limit}'})"
     saw = _embedder_saw(settings)
-    ids = {d.conversation_id for d in dialogues}
     result = _fit(dialogues, opened, embedder, source, show_progress, saw)
     return {"weights": result.weights.to_json(), "cv_dedup": result.scores,
             "weights_fitted_on": f"{result.weight_conversations} conversations the embedder was not trained on"
-                                 + _capped(result.weight_conversations, len(ids - saw)),
+                                 + _sampled(result),
             "cv_dedup_content_only":
             result.content_only, "conversations": len(dialogues), "turns": result.turns, "pairs": result.pairs,
             "malformed_lines": len(loaded.malformed), "catalog_db": opened.url, "source": source}
 
 
-def _capped(used: int, available: int) -> str:
+def _sampled(result: FitResult) -> str:
     """The note that only a sample of the conversations fitted the weights, when that is so."""
-    if used >= available:
+    if result.weight_conversations >= result.eligible_conversations:
         return ""
-    return f"; the weights from a fixed sample of {used} of {available} conversations, the counts from all"
+    return (f"; the weights from a fixed sample of {result.weight_conversations} of "
+            f"{result.eligible_conversations} conversations, the counts from all")
 
 
 def _embedder_saw(settings: Settings) -> frozenset[str]:
