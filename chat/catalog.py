@@ -11,6 +11,7 @@ import numpy as np
 from tqdm import tqdm
 
 from chat.linker import TitleIndex, normalise
+from retrieval.adapter import from_bytes
 from retrieval.embedders.base import Embedder
 from retrieval.index import VectorIndex
 from retrieval.ranking import ContextLikeness, HybridRanker, HybridWeights, LinkCounts, item_people
@@ -118,6 +119,7 @@ def load_ranker(rankers: RankerRepository, index: VectorIndex, embedder: str,
                     "one; re-run `concierge eval fit` with this embedder.", fitted_with, embedder)
     weights = HybridWeights.from_json(stored.weights) if stored and stored.weights else None
     counts = LinkCounts.from_rows(stored.links) if weights and stored else LinkCounts()
+    adapter = from_bytes(stored.adapter, index.dim) if weights and stored and stored.adapter else None
     pairs = feedback.co_liked_pairs() if feedback else {}
     for (a, b), n in pairs.items():
         counts.add_dialogue([a, b], float(n))
@@ -125,11 +127,12 @@ def load_ranker(rankers: RankerRepository, index: VectorIndex, embedder: str,
         return None
     log.info("Hybrid ranker loaded (%s; %d liked-together pairs from feedback)", weights or FEEDBACK_WEIGHTS,
              len(pairs))
-    return ranker_for(weights or FEEDBACK_WEIGHTS, counts, index, fitted=weights is not None)
+    return ranker_for(weights or FEEDBACK_WEIGHTS, counts, index, fitted=weights is not None, adapter=adapter)
 
 
-def ranker_for(weights: HybridWeights, counts: LinkCounts, index: VectorIndex, fitted: bool = True) -> HybridRanker:
+def ranker_for(weights: HybridWeights, counts: LinkCounts, index: VectorIndex, fitted: bool = True,
+               adapter: np.ndarray | None = None) -> HybridRanker:
     """A hybrid ranker bound to `index`'s rows, with the years, people and genres of its items."""
     return HybridRanker(weights, counts, [it.id for it in index.items], [it.year for it in index.items],
                         [item_people(it.creators, it.extra) for it in index.items], fitted,
-                        ContextLikeness(index.years, index.genre_matrix))
+                        ContextLikeness(index.years, index.genre_matrix), adapter)

@@ -14,6 +14,7 @@ import numpy as np
 from chat.catalog import Catalog
 from chat.critique import ATTRIBUTES
 from chat.state import DialogueState
+from retrieval.adapter import adapt
 from retrieval.diversity import mmr
 from retrieval.embedders.base import Embedder
 from retrieval.index import Filters, Hit, VectorIndex
@@ -68,6 +69,13 @@ class Recommender:
         return [t for t in (latest, earlier) if t]
 
     def interest(self, state: DialogueState) -> np.ndarray | None:
+        """The interest vector, through the fitted ranker's interest adapter when it has one."""
+        vec = self.raw_interest(state)
+        ranker = self.catalog.ranker
+        return adapt(ranker.adapter, vec) if vec is not None and ranker is not None else vec
+
+    def raw_interest(self, state: DialogueState) -> np.ndarray | None:
+        """Statements, liked and disliked items and critiques as one unit vector in the items' space."""
         index = self.catalog.index
         texts = self.query_texts(state)
         text_vec = None

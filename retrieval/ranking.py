@@ -129,8 +129,10 @@ class HybridRanker:
 
     def __init__(self, weights: HybridWeights, counts: LinkCounts, item_ids: Sequence[str],
                  years: Sequence[int | None] | None = None, people: Sequence[Sequence[str]] | None = None,
-                 fitted: bool = True, likeness: ContextLikeness | None = None) -> None:
+                 fitted: bool = True, likeness: ContextLikeness | None = None,
+                 adapter: np.ndarray | None = None) -> None:
         self.weights, self.counts = weights, counts
+        self.adapter = adapter  # (dim, dim) map of the interest vector fitted with the weights (retrieval/adapter.py)
         self.fitted = fitted  # False: fixed weights over users' likes only, nothing fitted on dialogues
         self.people = PeopleIndex(people) if people is not None else None
         self.likeness = likeness

@@ -53,8 +53,8 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the latest Alembic revision (creates a blank database too)."""
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to the latest Alembic revision, or to `revision` (creates a blank database too)."""
     from alembic import command
     from alembic.config import Config
 
@@ -62,8 +62,8 @@ def migrate(engine: Engine) -> None:
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
-    log.debug("schema at head for %s", engine.url.render_as_string(hide_password=True))
+        command.upgrade(cfg, revision)
+    log.debug("schema at %s for %s", revision, engine.url.render_as_string(hide_password=True))
 
 
 def table_names(engine: Engine) -> list[str]:

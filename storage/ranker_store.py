@@ -22,11 +22,12 @@ def model_name(embedder: str) -> str:
 
 @dataclass(frozen=True)
 class StoredRanker:
-    """What `RankerRepository.load` returns: weights, meta and (source, target, count) rows."""
+    """What `RankerRepository.load` returns: weights, meta, (source, target, count) rows and the adapter's bytes."""
 
     weights: dict[str, float]
     meta: dict[str, Any]
     links: list[tuple[str, str, float]]
+    adapter: bytes | None = None  # the interest adapter (retrieval/adapter.py), float32 row-major
 
 
 class RankerRepository:
@@ -36,12 +37,12 @@ class RankerRepository:
         self._sessions = sessions
 
     def save(self, weights: dict[str, float], meta: dict[str, Any], links: Iterable[tuple[str, str, float]],
-             name: str = DEFAULT_MODEL) -> None:
-        """Replace the model `name` (weights and all its counts) in one transaction."""
+             name: str = DEFAULT_MODEL, adapter: bytes | None = None) -> None:
+        """Replace the model `name` (weights, adapter and all its counts) in one transaction."""
         with self._sessions.begin() as s:
             s.execute(delete(ItemLink).where(ItemLink.model == name))
             row = s.get(RankerModel, name) or RankerModel(name=name)
-            row.weights, row.meta = dict(weights), dict(meta)
+            row.weights, row.meta, row.adapter = dict(weights), dict(meta), adapter
             s.add(row)
             s.flush()
             rows = [{"model": name, "source_id": a, "target_id": b, "count": float(n)} for a, b, n in links]
@@ -55,7 +56,8 @@ class RankerRepository:
                 return None
             links = s.execute(select(ItemLink.source_id, ItemLink.target_id, ItemLink.count)
                               .where(ItemLink.model == name)).all()
-            return StoredRanker(dict(row.weights), dict(row.meta), [(a, b, float(n)) for a, b, n in links])
+            return StoredRanker(dict(row.weights), dict(row.meta), [(a, b, float(n)) for a, b, n in links],
+                                row.adapter)
 
     def load_for(self, embedder: str) -> StoredRanker | None:
         """The ranker fitted with `embedder`, else the shared one (which may suit another embedder: see its meta)."""

@@ -143,6 +143,7 @@ class RankerModel(Base):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     weights: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # what it was fitted on, and its scores
+    adapter: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # retrieval/adapter.py, float32
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
 
 

@@ -12,12 +12,14 @@ from typer.testing import CliRunner
 from chat.catalog import Catalog, sync_embeddings
 from chat.evaluation.baselines import PopularityBaseline, RepeatBaseline, mention_counts
 from chat.evaluation.dialogues import DialogueFileError, MentionResolver, load_dialogues, select, split_of
+from chat.evaluation.fit import FIT_VERSION
 from chat.evaluation.metrics import MethodScore, RecallCounter, hits_at, without
 from chat.evaluation.redial import evaluate
 from chat.evaluation.replay import Replayer
 from chat.recommend import Recommender
 from retrieval.embedders.hashing import HashingEmbedder
 from storage.engine import make_engine, migrate, session_factory
+from storage.ranker_store import RankerRepository, model_name
 from storage.records import CatalogItem
 from storage.repository import CatalogRepository
 from tests.conftest import SHARED_DATA
@@ -216,6 +218,14 @@ def test_cli_eval_redial_with_train_fits_the_ranker_on_it_once(tmp_path: Path) -
     assert data["ranker"].startswith("hybrid") and data["methods"]["concierge"]["dedup"]["R@1"] == 1.0
     again = CliRunner().invoke(app, args, env=env)  # the stored ranker was fitted on exactly these: kept
     assert again.exit_code == 0 and "fitted the hybrid ranker" not in again.output and "hybrid" in again.output
+    # a ranker an older version of the fit stored (before the interest adapter) is fitted anew
+    rankers = RankerRepository(session_factory(make_engine(f"sqlite:///{next((tmp_path / 'data').rglob('*.db'))}")))
+    stored = rankers.load_for(HashingEmbedder().name)
+    assert stored is not None and stored.meta["fit_version"] == FIT_VERSION
+    rankers.save(stored.weights, {**stored.meta, "fit_version": FIT_VERSION - 1}, stored.links,
+                 model_name(HashingEmbedder().name), stored.adapter)
+    older = CliRunner().invoke(app, args, env=env)
+    assert older.exit_code == 0 and "fitted the hybrid ranker on the 40 --train conversations" in older.output
     content = CliRunner().invoke(app, [*args, "--no-ranker"], env=env)
     assert content.exit_code == 0 and "content only" in content.output
 

@@ -4,25 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import inspect, text
 
 from chat.engine import Engine
 from chat.profiles import Profile, _apply_changes, changes
 from chat.state import DialogueState
-from storage.engine import MIGRATIONS, make_engine, migrate, session_factory
+from storage.engine import make_engine, migrate, session_factory
 from storage.repository import ConversationRepository
 from storage.schema import Base
 
 
 def test_upgrading_a_0001_database_keeps_its_conversations(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0001")
+    migrate(engine, "0001")
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO conversations (id, user_id, state, created_at, updated_at) "
                           "VALUES ('old', 'u1', '{\"liked\": [\"m:1\"]}', '2026-01-01', '2026-01-01')"))

@@ -7,7 +7,9 @@ reported cut-offs and around them (`OBJECTIVE_KS`; R@1 breaks ties) over all fol
 ascent over `GRID` (each weight in turn, the others fixed, up to three rounds); the stored counts then
 come from every fit dialogue. Wanted genres are fitted as a boost (`HybridWeights.genre`, never 0,
 starting from a boost so large it acts as the old hard filter), so a strongly co-mentioned movie
-outside the genres the linker read can still rank.
+outside the genres the linker read can still rank. The interest adapter (retrieval/adapter.py) is fitted the
+same way: each fold's content scores come through the adapter fitted on the other folds' turns, and the stored
+one is fitted on every turn.
 
 The counts come from one replay of every fit conversation (`dialogue_links`): the movies it names
 (co-occurrence, two-hop co-occurrence, popularity, year prior) and, at each recommender turn, the genres
@@ -33,6 +35,7 @@ from chat.evaluation.dialogues import Dialogue, MentionResolver
 from chat.evaluation.replay import Replayer
 from chat.linker import TitleIndex
 from chat.recommend import Recommender, context_items
+from retrieval.adapter import adapt, fit_adapter, to_bytes
 from retrieval.index import VectorIndex
 from retrieval.ranking import ContextLikeness, HybridWeights, LinkCounts, PeopleIndex, item_people, zscore
 from storage.errors import ConciergeError
@@ -59,6 +62,9 @@ OBJECTIVE_KS = (5, 10, 20, 30, 50, 75)
 # hour on 2 cores. 1,500 conversations (~4,000 turns) are more than the 812 the shipped weights were fitted
 # on: the cap bounds memory (~2 GB) and time without changing any fit of the shared 1,000.
 WEIGHT_CONVERSATIONS = 1500
+# Bumped when the fit learns something it did not before (2: the interest adapter), so that evaluation runs refit a
+# ranker an older fit stored instead of scoring without what is new.
+FIT_VERSION = 2
 _LEVEL_GAP = 1e4  # larger than any score difference: a stricter filter level always ranks first
 
 
@@ -105,6 +111,7 @@ class TurnFeatures:
 
     conversation: list[str] = field(default_factory=list)  # the conversation each prediction point is from
     z: list[np.ndarray] = field(default_factory=list)  # z-scored content score (n,)
+    vec: list[np.ndarray | None] = field(default_factory=list)  # the interest vector (dim,) before any adapter
     items: list[np.ndarray] = field(default_factory=list)  # z-scored similarity to the named items (n,)
     base: list[np.ndarray] = field(default_factory=list)  # filter level offset, -inf where excluded (n,)
     genre: list[np.ndarray] = field(default_factory=list)  # share of the wanted genres each item has (n,)
@@ -138,7 +145,7 @@ def features(dialogues: list[Dialogue], catalog: Catalog, recommender: Recommend
                 if not new:
                     continue
                 state = turn.state
-                vec = recommender.interest(state)
+                vec = recommender.raw_interest(state)
                 if vec is None:
                     z = np.zeros(len(index), dtype=np.float32)
                 else:
@@ -148,6 +155,7 @@ def features(dialogues: list[Dialogue], catalog: Catalog, recommender: Recommend
                 vecs = [v for v in (index.vector(i) for i in [*liked, *others]) if v is not None]
                 out.conversation.append(d.conversation_id)
                 out.z.append(z)
+                out.vec.append(vec)
                 out.items.append(zscore(index.scores(np.mean(vecs, axis=0))) if vecs
                                  else np.zeros(len(index), dtype=np.float32))
                 out.base.append(_levels(recommender, state, turn.context_ids, z))
@@ -192,19 +200,36 @@ class FitResult:
     pairs: int
     weight_conversations: int = 0  # conversations whose turns fitted the weights (`fit_and_store`)
     eligible_conversations: int = 0  # those the embedder never saw; above WEIGHT_CONVERSATIONS a sample of them fits
+    adapter: np.ndarray | None = None  # the interest adapter fitted on every turn (None: not fitted, too few pairs)
+    adapter_pairs: int = 0  # the (interest vector, new target) pairs it was fitted on
 
 
 def fit_weights(feats: TurnFeatures, dialogues: list[Dialogue], links: dict[str, DialogueLinks], index: VectorIndex,
                 ks: tuple[int, ...] = (1, 10, 50), show_progress: bool = True,
-                group_of: Callable[[str], int] = fold_of) -> FitResult:
+                group_of: Callable[[str], int] = fold_of, with_adapter: bool = True) -> FitResult:
     """Coordinate ascent over `GRID`, each group of conversations scored with counts from the other groups.
 
-    `group_of` maps a conversation id to its cross-validation group (by default its fold of `FOLDS`).
+    `group_of` maps a conversation id to its cross-validation group (by default its fold of `FOLDS`). With
+    `with_adapter`, the interest adapter (retrieval/adapter.py) is fitted too: each group's content scores come
+    through the adapter fitted on the other groups' turns, and the returned one on all of them.
     """
     if not feats.z:
         raise ConciergeError("No recommender turn with a new catalog movie in the fit dialogues: nothing to fit on.")
     folds = np.array([group_of(c) for c in feats.conversation])
     Z = np.stack(feats.z)  # (T, n)
+    adapter = None
+    if with_adapter:  # each group's content scores through the adapter fitted on the other groups
+        groups = sorted(set(folds.tolist()))
+        adapter_bar = tqdm(total=len(groups) + 1, desc="interest adapter", unit="fit", disable=not show_progress)
+        for f in groups:
+            turns = np.flatnonzero(folds == f)
+            adapted = _adapter_z(fold_adapter(feats, np.flatnonzero(folds != f), index), feats, turns, index)
+            if adapted is not None:
+                Z[turns] = adapted
+            adapter_bar.update(1)
+        adapter = fold_adapter(feats, np.arange(len(feats.z)), index)
+        adapter_bar.update(1)
+        adapter_bar.close()
     B = np.stack(feats.base)  # (T, n)
     X = {"items": np.stack(feats.items), "genre": np.stack(feats.genre), "people": np.stack(feats.people),
          "named_people": np.stack(feats.named), "context_genres": np.stack(feats.context_genres),
@@ -264,8 +289,30 @@ def fit_weights(feats: TurnFeatures, dialogues: list[Dialogue], links: dict[str,
             break
     bar.close()
     reported = [f"R@{k}" for k in ks]
+    adapter_pairs = sum(len(ts) for v, ts in zip(feats.vec, feats.targets, strict=True) if v is not None)
     return FitResult(best, {k: best_rec[k] for k in reported}, {k: content_only[k] for k in reported}, len(feats.z),
-                     len(pair_turn))
+                     len(pair_turn), adapter=adapter, adapter_pairs=adapter_pairs if adapter is not None else 0)
+
+
+def fold_adapter(feats: TurnFeatures, turns: np.ndarray, index: VectorIndex) -> np.ndarray | None:
+    """The interest adapter fitted on the (interest vector, new target) pairs of `turns`."""
+    pairs = [(feats.vec[t], p) for t in turns.tolist() if feats.vec[t] is not None for p in feats.targets[t]]
+    if not pairs:
+        return None
+    return fit_adapter(np.stack([v for v, _ in pairs]), np.array([p for _, p in pairs]), index.matrix)
+
+
+def _adapter_z(adapter: np.ndarray | None, feats: TurnFeatures, turns: np.ndarray,
+               index: VectorIndex) -> np.ndarray | None:
+    """The z-scored content scores (len(turns), n) of `turns` through `adapter` (None without one)."""
+    if adapter is None:
+        return None
+    out = np.stack([feats.z[t] for t in turns.tolist()])
+    for row, t in enumerate(turns.tolist()):
+        vec = feats.vec[t]
+        if vec is not None:
+            out[row] = zscore(index.scores(adapt(adapter, vec)))
+    return out
 
 
 def weight_sample(dialogues: list[Dialogue], size: int) -> list[Dialogue]:
@@ -303,7 +350,9 @@ def fit_and_store(dialogues: list[Dialogue], catalog: Catalog, recommender: Reco
     meta = {"source": source, "embedder": recommender.embedder.name, "conversations": len(dialogues),
             "weight_conversations": len(scored), "turns": result.turns, "pairs": result.pairs,
             "cv_dedup": result.scores, "cv_dedup_content_only": result.content_only, "folds": FOLDS,
+            "fit_version": FIT_VERSION, "adapter_pairs": result.adapter_pairs,
             "conversation_ids": [d.conversation_id for d in dialogues]}
-    rankers.save(result.weights.to_json(), meta, counts.rows(), model_name(recommender.embedder.name))
-    catalog.ranker = ranker_for(result.weights, counts, catalog.index)
+    rankers.save(result.weights.to_json(), meta, counts.rows(), model_name(recommender.embedder.name),
+                 to_bytes(result.adapter) if result.adapter is not None else None)
+    catalog.ranker = ranker_for(result.weights, counts, catalog.index, adapter=result.adapter)
     return result

@@ -93,7 +93,7 @@ def run_folds(dialogues: Sequence[Dialogue], catalog: Catalog, embedder: Embedde
             fitted = fit_weights(feats.subset({d.conversation_id for d in train}), train, links, catalog.index,
                                  show_progress=False, group_of=outer_fold)
             catalog.ranker = ranker_for(fitted.weights, link_counts(links[d.conversation_id] for d in train),
-                                        catalog.index)
+                                        catalog.index, adapter=fitted.adapter)
             popularity: Counter[str] = Counter()
             for d in train:
                 popularity.update(named[d.conversation_id])

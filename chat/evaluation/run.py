@@ -223,8 +223,10 @@ def run_fit(settings: Settings, dialogues_file: Path, catalog_file: Path, split:
     return {"weights": result.weights.to_json(), "cv_dedup": result.scores,
             "weights_fitted_on": f"{result.weight_conversations} conversations the embedder was not trained on"
                                  + _sampled(result),
-            "cv_dedup_content_only":
-            result.content_only, "conversations": len(dialogues), "turns": result.turns, "pairs": result.pairs,
+            "cv_dedup_content_only": result.content_only,
+            "interest_adapter": f"fitted on {result.adapter_pairs} (interest vector, movie) pairs"
+                                if result.adapter is not None else "none: too few pairs",
+            "conversations": len(dialogues), "turns": result.turns, "pairs": result.pairs,
             "malformed_lines": len(loaded.malformed), "catalog_db": opened.url, "source": source}
 
 
@@ -260,9 +262,13 @@ def _generator(settings: Settings) -> Generator:
 
 
 def _fitted_on(opened: OpenedCatalog, dialogues: list[Dialogue], embedder: str) -> bool:
-    """Whether the stored ranker was fitted on exactly these conversations, with this embedder."""
+    """Whether the stored ranker was fitted on exactly these conversations, with this embedder, by this fit."""
+    from chat.evaluation.fit import FIT_VERSION
+
     stored = opened.rankers.load_for(embedder)
     if stored is None or not stored.weights or stored.meta.get("embedder") != embedder:
+        return False
+    if stored.meta.get("fit_version") != FIT_VERSION:
         return False
     return sorted(map(str, stored.meta.get("conversation_ids") or [])) == sorted(d.conversation_id for d in dialogues)
 
