@@ -206,30 +206,30 @@ class FitResult:
 
 def fit_weights(feats: TurnFeatures, dialogues: list[Dialogue], links: dict[str, DialogueLinks], index: VectorIndex,
                 ks: tuple[int, ...] = (1, 10, 50), show_progress: bool = True,
-                group_of: Callable[[str], int] = fold_of, with_adapter: bool = True) -> FitResult:
+                group_of: Callable[[str], int] = fold_of) -> FitResult:
     """Coordinate ascent over `GRID`, each group of conversations scored with counts from the other groups.
 
-    `group_of` maps a conversation id to its cross-validation group (by default its fold of `FOLDS`). With
-    `with_adapter`, the interest adapter (retrieval/adapter.py) is fitted too: each group's content scores come
-    through the adapter fitted on the other groups' turns, and the returned one on all of them.
+    `group_of` maps a conversation id to its cross-validation group (by default its fold of `FOLDS`). The
+    interest adapter (retrieval/adapter.py) is fitted too: each group's content scores come through the adapter
+    fitted on the other groups' turns, and the returned one on all of them.
     """
     if not feats.z:
         raise ConciergeError("No recommender turn with a new catalog movie in the fit dialogues: nothing to fit on.")
     folds = np.array([group_of(c) for c in feats.conversation])
     Z = np.stack(feats.z)  # (T, n)
-    adapter = None
-    if with_adapter:  # each group's content scores through the adapter fitted on the other groups
-        groups = sorted(set(folds.tolist()))
-        adapter_bar = tqdm(total=len(groups) + 1, desc="interest adapter", unit="fit", disable=not show_progress)
-        for f in groups:
-            turns = np.flatnonzero(folds == f)
-            adapted = _adapter_z(fold_adapter(feats, np.flatnonzero(folds != f), index), feats, turns, index)
-            if adapted is not None:
-                Z[turns] = adapted
-            adapter_bar.update(1)
-        adapter = fold_adapter(feats, np.arange(len(feats.z)), index)
+    groups = sorted(set(folds.tolist()))
+    adapter_bar = tqdm(total=len(groups) + 1, desc="interest adapter", unit="fit", disable=not show_progress)
+    for f in groups:  # each group's content scores through the adapter fitted on the other groups
+        turns = np.flatnonzero(folds == f)
+        adapted = _adapter_z(fit_adapter(*_adapter_pairs(feats, np.flatnonzero(folds != f)), index.matrix),
+                             feats, turns, index)
+        if adapted is not None:
+            Z[turns] = adapted
         adapter_bar.update(1)
-        adapter_bar.close()
+    queries, targets = _adapter_pairs(feats, np.arange(len(feats.z)))
+    adapter = fit_adapter(queries, targets, index.matrix)
+    adapter_bar.update(1)
+    adapter_bar.close()
     B = np.stack(feats.base)  # (T, n)
     X = {"items": np.stack(feats.items), "genre": np.stack(feats.genre), "people": np.stack(feats.people),
          "named_people": np.stack(feats.named), "context_genres": np.stack(feats.context_genres),
@@ -289,17 +289,16 @@ def fit_weights(feats: TurnFeatures, dialogues: list[Dialogue], links: dict[str,
             break
     bar.close()
     reported = [f"R@{k}" for k in ks]
-    adapter_pairs = sum(len(ts) for v, ts in zip(feats.vec, feats.targets, strict=True) if v is not None)
     return FitResult(best, {k: best_rec[k] for k in reported}, {k: content_only[k] for k in reported}, len(feats.z),
-                     len(pair_turn), adapter=adapter, adapter_pairs=adapter_pairs if adapter is not None else 0)
+                     len(pair_turn), adapter=adapter, adapter_pairs=len(targets) if adapter is not None else 0)
 
 
-def fold_adapter(feats: TurnFeatures, turns: np.ndarray, index: VectorIndex) -> np.ndarray | None:
-    """The interest adapter fitted on the (interest vector, new target) pairs of `turns`."""
+def _adapter_pairs(feats: TurnFeatures, turns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The (interest vectors (m, dim), new targets' index rows (m,)) of `turns`, what the adapter is fitted on."""
     pairs = [(feats.vec[t], p) for t in turns.tolist() if feats.vec[t] is not None for p in feats.targets[t]]
     if not pairs:
-        return None
-    return fit_adapter(np.stack([v for v, _ in pairs]), np.array([p for _, p in pairs]), index.matrix)
+        return np.zeros((0, 0), dtype=np.float32), np.zeros(0, dtype=np.int64)
+    return np.stack([v for v, _ in pairs]), np.array([p for _, p in pairs], dtype=np.int64)
 
 
 def _adapter_z(adapter: np.ndarray | None, feats: TurnFeatures, turns: np.ndarray,
