@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from chat.catalog import Catalog
 from chat.evaluation.dialogues import load_dialogues
-from chat.evaluation.fit import fit_and_store
+from chat.evaluation.fit import FitResult, fit_and_store
 from chat.recommend import Recommender
 from chat.state import DialogueState
 from retrieval.adapter import MIN_PAIRS, adapt, fit_adapter, from_bytes, to_bytes
@@ -81,27 +81,46 @@ def test_upgrading_a_0003_database_keeps_its_ranker_and_adds_the_adapter(tmp_pat
     assert again is not None and again.adapter is not None and np.array_equal(from_bytes(again.adapter, 2), np.eye(2))
 
 
-def test_the_fit_stores_an_adapter_and_live_chat_ranks_through_it(tmp_path: Path, catalog: Catalog) -> None:  # noqa: F811
-    # Seekers who loved Toy Story were always recommended The Shining: the fitted adapter turns the interest
-    # vector of "I loved Toy Story" towards The Shining's vector, in the fit and after a fresh load.
+def _fit(tmp_path: Path, catalog: Catalog, turns: list[list[tuple[str, str]]]) -> tuple[RankerRepository, FitResult]:  # noqa: F811
     path = tmp_path / "train.jsonl"
-    path.write_text("\n".join(conversation(str(i), [("s", "I loved @4"), ("r", "Then watch @3")])
-                              for i in range(MIN_PAIRS + 10)) + "\n", encoding="utf-8")
-    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
-    rankers = RankerRepository(session_factory(engine))
-    result = fit_and_store(load_dialogues(path).dialogues, catalog, Recommender(catalog, HashingEmbedder()),
-                           rankers, "test", show_progress=False)
-    assert result.adapter is not None
+    path.write_text("\n".join(conversation(str(i), t) for i, t in enumerate(turns)) + "\n", encoding="utf-8")
+    rankers = RankerRepository(session_factory(make_engine(f"sqlite:///{tmp_path / 'c.db'}")))
+    return rankers, fit_and_store(load_dialogues(path).dialogues, catalog, Recommender(catalog, HashingEmbedder()),
+                                  rankers, "test", show_progress=False)
+
+
+def test_the_fit_stores_an_adapter_that_helps_and_live_chat_ranks_through_it(tmp_path: Path,
+                                                                             catalog: Catalog) -> None:  # noqa: F811
+    # Seekers who asked for something for their grandma were recommended Heat, those who asked for something for
+    # their nephew Finding Nemo. Nothing but the adapter can tell them apart (no movie named, no genre, equal
+    # counts), so it is kept; it turns the interest vector of a grandma request towards Heat's vector, in the fit
+    # and after a fresh load.
+    grandma, nephew = "Something to watch with my grandma tonight", "Something to watch with my nephew tonight"
+    rankers, result = _fit(tmp_path, catalog, [[("s", grandma), ("r", "Then watch @5")],
+                                               [("s", nephew), ("r", "Then watch @6")]] * (MIN_PAIRS // 2 + 15))
+    assert result.adapter is not None and result.adapter_pairs == 2 * (MIN_PAIRS // 2 + 15)
+    assert result.scores["R@1"] > result.without_adapter["R@1"]
     stored = rankers.load_for(HashingEmbedder().name)
-    assert stored is not None and stored.adapter == to_bytes(result.adapter)
-    fresh = Catalog.load(CatalogRepository(session_factory(engine)), HashingEmbedder())
+    assert stored is not None and stored.adapter == to_bytes(result.adapter) and stored.meta["adapter_kept"]
+    fresh = Catalog.load(CatalogRepository(session_factory(make_engine(f"sqlite:///{tmp_path / 'c.db'}"))),
+                         HashingEmbedder())
     assert fresh.ranker is not None and np.array_equal(fresh.ranker.adapter, result.adapter)
     rec = Recommender(fresh, HashingEmbedder())
-    state = DialogueState(liked=["redial:4"], mentioned=["redial:4"], statements=["I loved Toy Story"])
+    state = DialogueState(statements=[grandma])
     raw, adapted = rec.raw_interest(state), rec.interest(state)
     assert raw is not None and adapted is not None and np.isclose(np.linalg.norm(adapted), 1.0)
-    shining = fresh.index.vector("redial:3")
-    assert shining is not None and float(adapted @ shining) > float(raw @ shining) + 0.05
+    heat = fresh.index.vector("redial:5")
+    assert heat is not None and float(adapted @ heat) > float(raw @ heat) + 0.05
     # without the fitted ranker nothing is adapted
     fresh.ranker = None
     assert np.array_equal(rec.interest(state), raw)
+
+
+def test_an_adapter_that_adds_nothing_is_left_out(tmp_path: Path, catalog: Catalog) -> None:  # noqa: F811
+    # Seekers who loved Toy Story were always recommended The Shining: co-occurrence alone ranks it first in every
+    # fold, so the adapter cannot raise the cross-validated recall and is not stored.
+    rankers, result = _fit(tmp_path, catalog, [[("s", "I loved @4"), ("r", "Then watch @3")]] * (MIN_PAIRS + 10))
+    assert result.adapter is None and result.adapter_pairs == MIN_PAIRS + 10
+    assert result.scores == result.without_adapter and result.scores["R@1"] == 1.0
+    stored = rankers.load_for(HashingEmbedder().name)
+    assert stored is not None and stored.adapter is None and not stored.meta["adapter_kept"]

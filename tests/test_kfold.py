@@ -66,7 +66,11 @@ def test_the_held_out_fold_gets_the_ranker_eval_fit_would_store(tmp_path: Path) 
     dialogues, movies = _dialogues(tmp_path), redial_movies(tmp_path)
     run = run_redial(settings, dialogues, movies, split="kfold", show_progress=False)
     held = next(f for f in run.folds if f["fold"] == "held-out part")
-    assert run_fit(settings, dialogues, movies, "fit", show_progress=False)["weights"] == held["weights"]
+    fitted = run_fit(settings, dialogues, movies, "fit", show_progress=False)
+    assert fitted["weights"] == held["weights"]
+    # the fit says whether it kept the interest adapter, beside the recall of the weights fitted without it
+    assert fitted["interest_adapter"].split(":")[0] in {"kept", "left out", "none"}
+    assert set(fitted["cv_dedup_without_adapter"]) == set(fitted["cv_dedup"])
 
 
 def test_cli_kfold_prints_each_fold_and_refuses_a_train_file(tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ come from every fit dialogue. Wanted genres are fitted as a boost (`HybridWeight
 starting from a boost so large it acts as the old hard filter), so a strongly co-mentioned movie
 outside the genres the linker read can still rank. The interest adapter (retrieval/adapter.py) is fitted the
 same way: each fold's content scores come through the adapter fitted on the other folds' turns, and the stored
-one is fitted on every turn.
+one is fitted on every turn. The weights are fitted both through it and on the plain interest vector, and the
+adapter is kept only when it raises the cross-validated objective: fitted on few pairs it can lower recall.
 
 The counts come from one replay of every fit conversation (`dialogue_links`): the movies it names
 (co-occurrence, two-hop co-occurrence, popularity, year prior) and, at each recommender turn, the genres
@@ -200,8 +201,10 @@ class FitResult:
     pairs: int
     weight_conversations: int = 0  # conversations whose turns fitted the weights (`fit_and_store`)
     eligible_conversations: int = 0  # those the embedder never saw; above WEIGHT_CONVERSATIONS a sample of them fits
-    adapter: np.ndarray | None = None  # the interest adapter fitted on every turn (None: not fitted, too few pairs)
-    adapter_pairs: int = 0  # the (interest vector, new target) pairs it was fitted on
+    adapter: np.ndarray | None = None  # the interest adapter fitted on every turn (None: too few pairs, or no gain)
+    adapter_pairs: int = 0  # the (interest vector, new target) pairs there were to fit it on
+    without_adapter: dict[str, float] = field(default_factory=dict)  # cross-validated dedup recall of the weights
+    # fitted on the plain interest vector: the adapter is kept only when `scores` beat these
 
 
 def fit_weights(feats: TurnFeatures, dialogues: list[Dialogue], links: dict[str, DialogueLinks], index: VectorIndex,
@@ -211,20 +214,22 @@ def fit_weights(feats: TurnFeatures, dialogues: list[Dialogue], links: dict[str,
 
     `group_of` maps a conversation id to its cross-validation group (by default its fold of `FOLDS`). The
     interest adapter (retrieval/adapter.py) is fitted too: each group's content scores come through the adapter
-    fitted on the other groups' turns, and the returned one on all of them.
+    fitted on the other groups' turns, and the returned one on all of them. It is returned (with the weights
+    fitted through it) only when those weights' objective beats that of the weights fitted without it.
     """
     if not feats.z:
         raise ConciergeError("No recommender turn with a new catalog movie in the fit dialogues: nothing to fit on.")
     folds = np.array([group_of(c) for c in feats.conversation])
-    Z = np.stack(feats.z)  # (T, n)
+    plain = np.stack(feats.z)  # (T, n)
+    through = plain.copy()  # each group's content scores through the adapter fitted on the other groups
     groups = sorted(set(folds.tolist()))
     adapter_bar = tqdm(total=len(groups) + 1, desc="interest adapter", unit="fit", disable=not show_progress)
-    for f in groups:  # each group's content scores through the adapter fitted on the other groups
+    for f in groups:
         turns = np.flatnonzero(folds == f)
         adapted = _adapter_z(fit_adapter(*_adapter_pairs(feats, np.flatnonzero(folds != f)), index.matrix),
                              feats, turns, index)
         if adapted is not None:
-            Z[turns] = adapted
+            through[turns] = adapted
         adapter_bar.update(1)
     queries, targets = _adapter_pairs(feats, np.arange(len(feats.z)))
     adapter = fit_adapter(queries, targets, index.matrix)
@@ -235,8 +240,8 @@ def fit_weights(feats: TurnFeatures, dialogues: list[Dialogue], links: dict[str,
          "named_people": np.stack(feats.named), "context_genres": np.stack(feats.context_genres),
          "context_era": np.stack(feats.context_era)}  # (T, n) each: what each weight multiplies
     for name in ("liked", "shown", "liked2", "shown2", "genre_items", "popularity", "recency"):
-        X[name] = np.zeros_like(Z)
-    for f in sorted(set(folds.tolist())):
+        X[name] = np.zeros_like(plain)
+    for f in groups:
         train = [links[d.conversation_id] for d in dialogues if group_of(d.conversation_id) != f]
         ranker = ranker_for(HybridWeights(), link_counts(train), index)
         for t in np.flatnonzero(folds == f):
@@ -246,14 +251,6 @@ def fit_weights(feats: TurnFeatures, dialogues: list[Dialogue], links: dict[str,
             X["genre_items"][t] = ranker.genre_targets(feats.genres[t])
     pair_turn = np.array([t for t, ts in enumerate(feats.targets) for _ in ts])
     pair_item = np.array([p for ts in feats.targets for p in ts])
-
-    def scores(w: HybridWeights, leave_out: str = "") -> np.ndarray:
-        """The hybrid scores (T, n) of weights `w`, without the term of `leave_out`."""
-        S = Z + B
-        for name, value in w.to_json().items():
-            if value and name != leave_out:
-                S = S + value * X[name]
-        return S
 
     def recall(S: np.ndarray) -> dict[str, float]:
         target = S[pair_turn, pair_item]
@@ -266,13 +263,44 @@ def fit_weights(feats: TurnFeatures, dialogues: list[Dialogue], links: dict[str,
         ranks[~np.isfinite(target)] = len(index)
         return {f"R@{k}": float((ranks < k).mean()) for k in sorted({1, *ks, *OBJECTIVE_KS})}
 
-    def objective(rec: dict[str, float]) -> float:
-        return sum(rec[f"R@{k}"] for k in OBJECTIVE_KS) + 0.01 * rec["R@1"]  # R@1 breaks ties
+    bar = tqdm(total=(2 if adapter is not None else 1) * ROUNDS * sum(len(v) for v in GRID.values()),
+               desc="fitting weights", disable=not show_progress)
+    best, best_rec, content_only = _ascend(plain + B, X, recall, bar)
+    without = best_rec
+    if adapter is not None:  # kept only when the weights fitted through it do better on the groups it never saw
+        fitted = _ascend(through + B, X, recall, bar)
+        if _objective(fitted[1]) > _objective(best_rec):
+            best, best_rec, content_only = fitted
+        else:
+            adapter = None
+    bar.close()
+    reported = [f"R@{k}" for k in ks]
+    return FitResult(best, {k: best_rec[k] for k in reported}, {k: content_only[k] for k in reported}, len(feats.z),
+                     len(pair_turn), adapter=adapter, adapter_pairs=len(targets),
+                     without_adapter={k: without[k] for k in reported})
+
+
+def _objective(rec: dict[str, float]) -> float:
+    return sum(rec[f"R@{k}"] for k in OBJECTIVE_KS) + 0.01 * rec["R@1"]  # R@1 breaks ties
+
+
+def _ascend(base: np.ndarray, X: dict[str, np.ndarray], recall: Callable[[np.ndarray], dict[str, float]],
+            bar: tqdm) -> tuple[HybridWeights, dict[str, float], dict[str, float]]:
+    """Coordinate ascent over `GRID` from content only: (weights, their recall, content-only recall).
+
+    `base` (T, n) is the content score plus the filter levels; each weight multiplies its `X` term.
+    """
+    def scores(w: HybridWeights, leave_out: str = "") -> np.ndarray:
+        """The hybrid scores (T, n) of weights `w`, without the term of `leave_out`."""
+        S = base
+        for name, value in w.to_json().items():
+            if value and name != leave_out:
+                S = S + value * X[name]
+        return S
 
     best = HybridWeights(genre=GENRE_HARD)  # content only, wanted genres as a filter
     best_rec = recall(scores(best))
     content_only = best_rec
-    bar = tqdm(total=ROUNDS * sum(len(v) for v in GRID.values()), desc="fitting weights", disable=not show_progress)
     for _round in range(ROUNDS):
         before = best
         for name, values in GRID.items():
@@ -283,14 +311,12 @@ def fit_weights(feats: TurnFeatures, dialogues: list[Dialogue], links: dict[str,
                 if w == best:
                     continue
                 rec = recall(rest + value * X[name] if value else rest)
-                if objective(rec) > objective(best_rec):
+                if _objective(rec) > _objective(best_rec):
                     best, best_rec = w, rec
         if best == before:
+            bar.update((ROUNDS - 1 - _round) * sum(len(v) for v in GRID.values()))
             break
-    bar.close()
-    reported = [f"R@{k}" for k in ks]
-    return FitResult(best, {k: best_rec[k] for k in reported}, {k: content_only[k] for k in reported}, len(feats.z),
-                     len(pair_turn), adapter=adapter, adapter_pairs=len(targets) if adapter is not None else 0)
+    return best, best_rec, content_only
 
 
 def _adapter_pairs(feats: TurnFeatures, turns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -350,6 +376,7 @@ def fit_and_store(dialogues: list[Dialogue], catalog: Catalog, recommender: Reco
             "weight_conversations": len(scored), "turns": result.turns, "pairs": result.pairs,
             "cv_dedup": result.scores, "cv_dedup_content_only": result.content_only, "folds": FOLDS,
             "fit_version": FIT_VERSION, "adapter_pairs": result.adapter_pairs,
+            "adapter_kept": result.adapter is not None, "cv_dedup_without_adapter": result.without_adapter,
             "conversation_ids": [d.conversation_id for d in dialogues]}
     rankers.save(result.weights.to_json(), meta, counts.rows(), model_name(recommender.embedder.name),
                  to_bytes(result.adapter) if result.adapter is not None else None)

@@ -18,6 +18,7 @@ from chat.evaluation.redial import CachingEmbedder, EvalReport, evaluate
 from chat.evaluation.replay import Replayer
 from chat.recommend import Recommender
 from chat.settings import Settings
+from retrieval.adapter import MIN_PAIRS
 from storage.errors import ConciergeError
 from storage.records import CatalogItem
 
@@ -224,10 +225,20 @@ def run_fit(settings: Settings, dialogues_file: Path, catalog_file: Path, split:
             "weights_fitted_on": f"{result.weight_conversations} conversations the embedder was not trained on"
                                  + _sampled(result),
             "cv_dedup_content_only": result.content_only,
-            "interest_adapter": f"fitted on {result.adapter_pairs} (interest vector, movie) pairs"
-                                if result.adapter is not None else "none: too few pairs",
+            "interest_adapter": _adapter_note(result), "cv_dedup_without_adapter": result.without_adapter,
             "conversations": len(dialogues), "turns": result.turns, "pairs": result.pairs,
             "malformed_lines": len(loaded.malformed), "catalog_db": opened.url, "source": source}
+
+
+def _adapter_note(result: FitResult) -> str:
+    """Whether the fit kept the interest adapter, and why."""
+    if result.adapter is not None:
+        return (f"kept: fitted on {result.adapter_pairs} (interest vector, movie) pairs, it raised the "
+                "cross-validated recall (cv_dedup, against cv_dedup_without_adapter)")
+    if result.adapter_pairs < MIN_PAIRS:
+        return f"none: {result.adapter_pairs} (interest vector, movie) pairs, under the {MIN_PAIRS} it needs"
+    return (f"left out: fitted on {result.adapter_pairs} (interest vector, movie) pairs, it did not raise the "
+            "cross-validated recall")
 
 
 def _sampled(result: FitResult) -> str:
