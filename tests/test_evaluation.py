@@ -218,7 +218,7 @@ def test_cli_eval_redial_with_train_fits_the_ranker_on_it_once(tmp_path: Path) -
     assert data["ranker"].startswith("hybrid") and data["methods"]["concierge"]["dedup"]["R@1"] == 1.0
     again = CliRunner().invoke(app, args, env=env)  # the stored ranker was fitted on exactly these: kept
     assert again.exit_code == 0 and "fitted the hybrid ranker" not in again.output and "hybrid" in again.output
-    # a ranker an older version of the fit stored (before the interest adapter) is fitted anew
+    # a ranker an older version of the fit stored (e.g. before the interest adapter) is fitted anew
     rankers = RankerRepository(session_factory(make_engine(f"sqlite:///{next((tmp_path / 'data').rglob('*.db'))}")))
     stored = rankers.load_for(HashingEmbedder().name)
     assert stored is not None and stored.meta["fit_version"] == FIT_VERSION

@@ -63,9 +63,10 @@ OBJECTIVE_KS = (5, 10, 20, 30, 50, 75)
 # hour on 2 cores. 1,500 conversations (~4,000 turns) are more than the 812 the shipped weights were fitted
 # on: the cap bounds memory (~2 GB) and time without changing any fit of the shared 1,000.
 WEIGHT_CONVERSATIONS = 1500
-# Bumped when the fit learns something it did not before (2: the interest adapter), so that evaluation runs refit a
-# ranker an older fit stored instead of scoring without what is new.
-FIT_VERSION = 2
+# Bumped when the fit learns something it did not before (2: the interest adapter; 3: the adapter kept only when it
+# raises the cross-validated recall), so that evaluation runs refit a ranker an older fit stored instead of scoring
+# without what is new.
+FIT_VERSION = 3
 _LEVEL_GAP = 1e4  # larger than any score difference: a stricter filter level always ranks first
 
 
