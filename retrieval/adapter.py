@@ -15,9 +15,9 @@ fixed) did worse offline (0.174 / 0.361), as did fitting it with Adam (150 steps
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
+
+from retrieval.threads import all_cores
 
 STRENGTH = 1e-2  # L2 pull of A towards 0 (offline, with Adam: 1e-1 and 3e-2 lower held-out recall, 1e-3 overfits)
 TEMPERATURE = 0.05  # cosine / TEMPERATURE are the logits over the catalog
@@ -50,12 +50,8 @@ def fit_adapter(queries: np.ndarray, targets: np.ndarray, items: np.ndarray, str
         value.backward()
         return value
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(max(threads, os.cpu_count() or 1))  # one large batch: every core helps (replays use one)
-    try:
+    with all_cores():  # one large batch: every core helps (replays use one)
         opt.step(loss)
-    finally:
-        torch.set_num_threads(threads)
     return (np.eye(dim, dtype=np.float32) + delta.detach().numpy()).astype(np.float32)
 
 

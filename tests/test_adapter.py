@@ -85,8 +85,11 @@ def _fit(tmp_path: Path, catalog: Catalog, turns: list[list[tuple[str, str]]]) -
     path = tmp_path / "train.jsonl"
     path.write_text("\n".join(conversation(str(i), t) for i, t in enumerate(turns)) + "\n", encoding="utf-8")
     rankers = RankerRepository(session_factory(make_engine(f"sqlite:///{tmp_path / 'c.db'}")))
-    return rankers, fit_and_store(load_dialogues(path).dialogues, catalog, Recommender(catalog, HashingEmbedder()),
-                                  rankers, "test", show_progress=False)
+    embedder = HashingEmbedder()
+    recommender = Recommender(catalog, embedder)
+    result = fit_and_store(load_dialogues(path).dialogues, catalog, recommender, rankers, "test", show_progress=False)
+    assert recommender.embedder is embedder  # the fit's batched query cache is gone afterwards
+    return rankers, result
 
 
 def test_the_fit_stores_an_adapter_that_helps_and_live_chat_ranks_through_it(tmp_path: Path,

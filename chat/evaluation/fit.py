@@ -33,12 +33,14 @@ from tqdm import tqdm
 
 from chat.catalog import Catalog, ranker_for
 from chat.evaluation.dialogues import Dialogue, MentionResolver
+from chat.evaluation.redial import CachingEmbedder
 from chat.evaluation.replay import Replayer
 from chat.linker import TitleIndex
 from chat.recommend import Recommender, context_items
 from retrieval.adapter import adapt, fit_adapter, to_bytes
 from retrieval.index import VectorIndex
 from retrieval.ranking import ContextLikeness, HybridWeights, LinkCounts, PeopleIndex, item_people, zscore
+from retrieval.threads import all_cores
 from storage.errors import ConciergeError
 from storage.ranker_store import RankerRepository, model_name
 
@@ -67,6 +69,7 @@ WEIGHT_CONVERSATIONS = 1500
 # raises the cross-validated recall), so that evaluation runs refit a ranker an older fit stored instead of scoring
 # without what is new.
 FIT_VERSION = 3
+QUERY_BATCH = 32  # query texts embedded per call before the features are scored
 _LEVEL_GAP = 1e4  # larger than any score difference: a stricter filter level always ranks first
 
 
@@ -134,46 +137,63 @@ class TurnFeatures:
 
 def features(dialogues: list[Dialogue], catalog: Catalog, recommender: Recommender, resolver: MentionResolver,
              show_progress: bool = True) -> TurnFeatures:
+    """Replay `dialogues` once, embed every query text the prediction points need in batches, then score them.
+
+    Embedding the one or two query texts of each turn one call at a time was most of the work; batches of
+    `QUERY_BATCH` on every core embed the same texts about three times faster (the vectors are the same up to
+    float rounding).
+    """
     index = catalog.index
     replayer = Replayer(catalog.titles, resolver)
+    turns = []
+    for d in tqdm(dialogues, desc="replaying", unit="conv", disable=not show_progress):
+        for turn in replayer.turns(d):
+            new = [index.position[t] for t in turn.targets if t not in turn.context_ids and t in index.position]
+            if new:
+                turns.append((d.conversation_id, turn.state, turn.context_ids, new))
+    saved_embedder = recommender.embedder
+    cached = saved_embedder if isinstance(saved_embedder, CachingEmbedder) else CachingEmbedder(saved_embedder)
+    texts = list(dict.fromkeys(t for _c, state, _x, _n in turns for t in recommender.query_texts(state)))
+    with all_cores():
+        for start in tqdm(range(0, len(texts), QUERY_BATCH), desc="embedding queries", unit="batch",
+                          disable=not show_progress):
+            cached.embed_queries(texts[start:start + QUERY_BATCH])
     people = PeopleIndex([item_people(it.creators, it.extra) for it in index.items])
     likeness = ContextLikeness(index.years, index.genre_matrix)
     out = TurnFeatures()
     saved, catalog.ranker = catalog.ranker, None  # content features only; the boost is what we fit
+    recommender.embedder = cached
     try:
-        for d in tqdm(dialogues, desc="features", unit="conv", disable=not show_progress):
-            for turn in replayer.turns(d):
-                new = [index.position[t] for t in turn.targets if t not in turn.context_ids and t in index.position]
-                if not new:
-                    continue
-                state = turn.state
-                vec = recommender.raw_interest(state)
-                if vec is None:
-                    z = np.zeros(len(index), dtype=np.float32)
-                else:
-                    cos = index.scores(vec)
-                    z = ((cos - cos.mean()) / (cos.std() or 1.0)).astype(np.float32)
-                liked, others = context_items(state)
-                vecs = [v for v in (index.vector(i) for i in [*liked, *others]) if v is not None]
-                out.conversation.append(d.conversation_id)
-                out.z.append(z)
-                out.vec.append(vec)
-                out.items.append(zscore(index.scores(np.mean(vecs, axis=0))) if vecs
-                                 else np.zeros(len(index), dtype=np.float32))
-                out.base.append(_levels(recommender, state, turn.context_ids, z))
-                share = recommender.genre_share(state)
-                out.genre.append(share if share is not None else np.zeros(len(index), dtype=np.float32))
-                context = [index.position[i] for i in dict.fromkeys([*liked, *others]) if i in index.position]
-                out.people.append(people.shared(context))
-                out.context_genres.append(likeness.genres(context))
-                out.context_era.append(likeness.era(context))
-                out.named.append(people.named(state.people_wanted))
-                out.genres.append(list(state.genres_wanted))
-                out.liked.append(liked)
-                out.others.append(others)
-                out.targets.append(new)
+        for conversation, state, context_ids, new in tqdm(turns, desc="features", unit="turn",
+                                                            disable=not show_progress):
+            vec = recommender.raw_interest(state)
+            if vec is None:
+                z = np.zeros(len(index), dtype=np.float32)
+            else:
+                cos = index.scores(vec)
+                z = ((cos - cos.mean()) / (cos.std() or 1.0)).astype(np.float32)
+            liked, others = context_items(state)
+            vecs = [v for v in (index.vector(i) for i in [*liked, *others]) if v is not None]
+            out.conversation.append(conversation)
+            out.z.append(z)
+            out.vec.append(vec)
+            out.items.append(zscore(index.scores(np.mean(vecs, axis=0))) if vecs
+                             else np.zeros(len(index), dtype=np.float32))
+            out.base.append(_levels(recommender, state, context_ids, z))
+            share = recommender.genre_share(state)
+            out.genre.append(share if share is not None else np.zeros(len(index), dtype=np.float32))
+            context = [index.position[i] for i in dict.fromkeys([*liked, *others]) if i in index.position]
+            out.people.append(people.shared(context))
+            out.context_genres.append(likeness.genres(context))
+            out.context_era.append(likeness.era(context))
+            out.named.append(people.named(state.people_wanted))
+            out.genres.append(list(state.genres_wanted))
+            out.liked.append(liked)
+            out.others.append(others)
+            out.targets.append(new)
     finally:
         catalog.ranker = saved
+        recommender.embedder = saved_embedder
     return out
 
 
