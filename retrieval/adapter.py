@@ -8,7 +8,8 @@ cos(item_j, W u / |W u|). Item vectors stay as stored, so nothing is re-embedded
 fitted ranker ranks as before.
 
 Measured on the shared ReDial dialogues with multilingual-e5-small (`concierge eval fit` on the fit part, then
-`eval redial --split heldout`): held-out dedup R@10 / R@50 0.172 / 0.372 without the adapter, 0.189 / 0.382 with it;
+`eval redial --split heldout`): held-out dedup R@10 / R@50 0.172 / 0.372 without the adapter, 0.189 / 0.382 with it
+(0.178 / 0.383 in a refit whose query vectors differed by float rounding only: the fit's noise);
 cross-validated content-only R@10 0.086 with it. A residual variant fitted against the hybrid prior (the weights
 fixed) did worse offline (0.174 / 0.361), as did fitting it with Adam (150 steps: 0.184 / 0.376, four times slower).
 """
