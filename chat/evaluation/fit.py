@@ -167,11 +167,7 @@ def features(dialogues: list[Dialogue], catalog: Catalog, recommender: Recommend
         for conversation, state, context_ids, new in tqdm(turns, desc="features", unit="turn",
                                                             disable=not show_progress):
             vec = recommender.raw_interest(state)
-            if vec is None:
-                z = np.zeros(len(index), dtype=np.float32)
-            else:
-                cos = index.scores(vec)
-                z = ((cos - cos.mean()) / (cos.std() or 1.0)).astype(np.float32)
+            z = zscore(index.scores(vec)) if vec is not None else np.zeros(len(index), dtype=np.float32)
             liked, others = context_items(state)
             vecs = [v for v in (index.vector(i) for i in [*liked, *others]) if v is not None]
             out.conversation.append(conversation)
