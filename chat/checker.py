@@ -20,8 +20,12 @@ _SENTENCE = re.compile(r"[^.!?]+[.!?]?")
 _ECHO_WORDS = 6  # a run of this many words copied from the system prompt counts as leaking it
 MIN_CONTENT_WORDS = 2  # for model text: fewer words beyond titles, numbers and filler say nothing ("2010, no romcoms.")
 # words that only repeat the request back: function words, genre and language words ("2022 Korean thrillers")
+# and the praise that fits any item ("2008, it's a good fit for your request.", Qwen's): the English of _HAN_FILLER
 _FILLER = STOPWORDS | {w for forms in (*GENRES.values(), *LANGUAGES.values()) for f in forms if " " not in f
-                       for w in normalise(f).split()}  # "sci-fi" is "sci fi" once normalised
+                       for w in normalise(f).split()} | {  # "sci-fi" is "sci fi" once normalised
+    "fit", "fits", "request", "requests", "taste", "tastes", "preference", "preferences", "choice", "pick",
+    "picks", "option", "match", "matches", "perfect", "enjoy", "enjoyed", "enjoyable", "definitely", "certainly",
+    "worth", "sounds", "exactly", "mood", "similar", "fan", "fans", "surely", "ideal", "suits", "suit"}
 
 # a sentence whose subject is a bare year: "2017 is a family film", "1946 was a drama"
 _YEAR_AS_SUBJECT = re.compile(r"\s*(?:1[89]|20)\d\d\s+(?:is|was|are|were)\b", re.IGNORECASE)

@@ -35,10 +35,12 @@ def test_checker_accepts_facts_and_rejects_foreign_titles_and_numbers(catalog) -
     # model text must say something beyond titles, numbers, genres and filler; templates are not held to it
     strict = ExplanationChecker(titles, people, [catalog["movie:inception-2010"]], min_words=MIN_CONTENT_WORDS)
     for empty in ("1968, I recommend this movie.", "Like Inception, a sci-fi film.", "2001: A Space Odyssey.",
-                  "1968, Stanley Kubrick, a sci-fi film by Stanley Kubrick."):  # names say nothing either
+                  "1968, Stanley Kubrick, a sci-fi film by Stanley Kubrick.",  # names say nothing either
+                  "1968, it's a good fit for your request.", "A perfect choice for your taste."):  # nor praise (Qwen's)
         assert strict.check(empty, odyssey).problems == ["says nothing about the item"], empty
         assert check.check(empty, odyssey).ok, empty
     assert strict.check("Like Inception, it keeps you guessing.", odyssey).ok
+    assert strict.check("A cold, vast voyage that fits your taste for puzzles.", odyssey).ok  # praise beside content
     # Qwen wrote "2017 is a family/comedy/adventure film by Paul King.": the year is not the film
     assert "makes the year the subject" in check.check("1968 is a sci-fi film about an alien crew.", odyssey).problems
     assert check.check("In 1968 an alien crew drifts through space.", odyssey).ok
