@@ -259,7 +259,8 @@ class Engine:
                 unchecked = [] if catalog.index.has_runtimes or not u.critique.max_minutes else [policy.NO_RUNTIMES]
                 if (u.parse.languages_wanted or u.parse.languages_avoided) and not catalog.index.has_languages:
                     unchecked.append(policy.NO_LANGUAGES)
-                unchecked += policy.loosened(state, [h.item for h in hits], self.recommender.soft_genres)
+                unchecked += policy.loosened(state, [h.item for h in hits], self.recommender.soft_genres,
+                                             self.recommender.soft_years(state))
                 for note in unchecked:
                     yield say(note[lang])
                 if not hits:

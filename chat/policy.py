@@ -82,9 +82,11 @@ def clarify(state: DialogueState, p: Parse, pool: Sequence[CatalogItem]) -> Ques
     return None
 
 
-def loosened(state: DialogueState, shown: Sequence[CatalogItem], soft_genres: bool) -> list[dict[str, str]]:
+def loosened(state: DialogueState, shown: Sequence[CatalogItem], soft_genres: bool,
+             soft_years: bool = False) -> list[dict[str, str]]:
     """The notices for the hard constraints the recommender had to drop to find anything: wanted genres
-    (unless a fitted ranker makes them a boost), then the year range. Empty when a shown item keeps them."""
+    (unless a fitted ranker makes them a boost), then the year range (unless it came from an era word and a fitted
+    ranker makes it a boost). Empty when a shown item keeps them."""
     if not shown:
         return []
     out = []
@@ -92,7 +94,8 @@ def loosened(state: DialogueState, shown: Sequence[CatalogItem], soft_genres: bo
     if wanted and not soft_genres and not any(wanted & set(it.genres) for it in shown):
         out.append(LOOSER_GENRES)
     lo, hi = state.year_min or -9999, state.year_max or 9999
-    if (state.year_min or state.year_max) and not any(it.year and lo <= it.year <= hi for it in shown):
+    if (state.year_min or state.year_max) and not soft_years \
+            and not any(it.year and lo <= it.year <= hi for it in shown):
         out.append(LOOSER_YEARS)
     return out
 

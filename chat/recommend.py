@@ -180,8 +180,22 @@ class Recommender:
         index = self.catalog.index
         vecs = [v for v in (index.vector(i) for i in [*liked, *others]) if v is not None]
         item_sim = index.scores(np.mean(vecs, axis=0)) if vecs and ranker.weights.items else None
-        return ranker.prior(cosine, liked, others, item_sim, self.genre_share(state) if ranker.soft_genres else None,
-                            state.people_wanted, state.genres_wanted)
+        share = self.genre_share(state) if ranker.soft_genres else None
+        era = self.in_era(state) if self.soft_years(state) else None
+        return ranker.prior(cosine, liked, others, item_sim, share, state.people_wanted, state.genres_wanted, era)
+
+    def in_era(self, state: DialogueState) -> np.ndarray | None:
+        """Per item, 1 inside the year bounds the user gave by an era word ("older ones"), else 0 (n,); None
+        when the bounds are numbers or there are none."""
+        if not state.year_vague or (state.year_min is None and state.year_max is None):
+            return None
+        years = self.catalog.index.years  # NaN (unknown) fails both comparisons, as in the hard filter
+        inside = np.ones(len(years), dtype=bool)
+        if state.year_min is not None:
+            inside &= years >= state.year_min
+        if state.year_max is not None:
+            inside &= years <= state.year_max
+        return inside.astype(np.float32)
 
     def genre_share(self, state: DialogueState) -> np.ndarray | None:
         """Per item, the share of the wanted genres it has (n,), or None when no genre is wanted."""
@@ -199,6 +213,11 @@ class Recommender:
         """True when a fitted ranker scores wanted genres as a boost instead of filtering on them."""
         return self.catalog.ranker is not None and self.catalog.ranker.soft_genres
 
+    def soft_years(self, state: DialogueState) -> bool:
+        """True when the state's year bounds came from an era word ("older ones", "classics") and a fitted ranker
+        scores them as a boost instead of filtering on them; years given as numbers are always a filter."""
+        return state.year_vague and self.catalog.ranker is not None and self.catalog.ranker.soft_years
+
     def filters(self, state: DialogueState) -> Filters:
         domain = state.domain
         if domain not in self.catalog.index.domain_set:
@@ -206,10 +225,12 @@ class Recommender:
         if domain is None and state.liked:
             item = self.catalog.items.get(state.liked[-1])
             domain = item.domain if item else None
+        soft_years = self.soft_years(state)
         return Filters(domain=domain, genres_any=frozenset() if self.soft_genres else frozenset(state.genres_wanted),
                        genres_none=frozenset(state.genres_avoided), languages_any=frozenset(state.languages_wanted),
-                       languages_none=frozenset(state.languages_avoided), year_min=state.year_min,
-                       year_max=state.year_max, max_minutes=state.max_minutes,
+                       languages_none=frozenset(state.languages_avoided),
+                       year_min=None if soft_years else state.year_min, year_max=None if soft_years else state.year_max,
+                       max_minutes=state.max_minutes,
                        exclude_ids=self.excluded(state))
 
     def excluded(self, state: DialogueState) -> frozenset[str]:

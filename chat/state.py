@@ -38,6 +38,7 @@ class DialogueState(BaseModel):
     domain: str | None = None
     year_min: int | None = None
     year_max: int | None = None
+    year_vague: bool = False  # the bounds come from an era word ("older ones", "classics", "more recent"), not years
     max_minutes: int | None = None
     focus: str | None = None  # the item the user last asked about or referred to
     language: str = "en"

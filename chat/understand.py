@@ -223,14 +223,15 @@ def apply(u: Understanding, state: DialogueState, items: Mapping[str, CatalogIte
         if len(kinds) == 1:
             state.domain = kinds.pop()
     if p.year_min is not None and p.year_max is not None:  # "from the 90s"
-        state.year_min, state.year_max = p.year_min, p.year_max
+        state.year_min, state.year_max, state.year_vague = p.year_min, p.year_max, False
     elif p.year_min is not None:  # "and nothing before 2000 either" keeps an earlier upper bound that still fits
-        state.year_min = p.year_min
+        state.year_min, state.year_vague = p.year_min, False
         state.year_max = state.year_max if state.year_max is not None and state.year_max >= p.year_min else None
     elif p.year_max is not None:
-        state.year_max = p.year_max
+        state.year_max, state.year_vague = p.year_max, False
         state.year_min = state.year_min if state.year_min is not None and state.year_min <= p.year_max else None
     elif c.era:
+        state.year_vague = True
         found = (items.get(i) for i in state.last_shown) if items else ()
         shown = [it.year for it in found if it and it.year]
         liked = (items.get(m.item_id) for m in p.mentions if m.polarity != "dislike") if items else ()

@@ -5,7 +5,8 @@ Scores are in units of the content score's spread: for a query, the hybrid score
     cos_j + std(cos) * (w_liked * cf_liked_j + w_shown * cf_shown_j + w_pop * pop_j + w_recency * rec_j
                         + w_items * z(item_sim)_j + w_genre * genre_j + w_people * people_j
                         + w_liked2 * cf2_liked_j + w_shown2 * cf2_shown_j + w_named_people * named_j
-                        + w_genre_items * genre_items_j + w_context_genres * cgenre_j + w_context_era * era_j)
+                        + w_genre_items * genre_items_j + w_context_genres * cgenre_j + w_context_era * era_j
+                        + w_year * in_era_j)
 which ranks exactly like z(cos)_j + w_liked * cf_liked_j + ...; item_sim is the cosine to the mean
 vector of the items in the conversation (liked and shown), rec_j the training share of item j's year,
 genre_j the share of the wanted genres item j has (with w_genre > 0 wanted genres are this soft boost
@@ -14,7 +15,9 @@ cf2 the two-hop co-occurrence (neighbours of neighbours), named_j how many of th
 by name item j has, genre_items_j the summed log count of item j's recommendations to seekers who wanted
 each of the wanted genres, cgenre_j how much item j's genres are those of the conversation's items (the share of
 those items with each genre, averaged over item j's genres), era_j how close item j's year is to theirs
-(exp(-|year_j - median year| / ERA_SCALE), 0 when either is unknown).
+(exp(-|year_j - median year| / ERA_SCALE), 0 when either is unknown), in_era_j 1 when item j's year is inside
+bounds the user gave only by an era word ("older ones", "classics", "something more recent"), else 0 (with
+w_year > 0 those bounds are this soft boost instead of a hard filter; years given as numbers stay a filter).
 `prior()` returns the added part so
 `VectorIndex.search(query, filters, k, prior)` ranks with it. With no model, ranking is content-only.
 """
@@ -51,6 +54,7 @@ class HybridWeights:
     genre_items: float = 0.0  # how often the item was recommended when the seeker wanted these genres (log count)
     context_genres: float = 0.0  # how much the item's genres are those of the items named in the conversation
     context_era: float = 0.0  # how close the item's year is to the years of the items named in the conversation
+    year: float = 0.0  # 0: bounds from an era word ("older ones") are a hard filter; > 0: a boost inside them
 
     def to_json(self) -> dict[str, float]:
         return asdict(self)
@@ -206,12 +210,18 @@ class HybridRanker:
         """Whether wanted genres are a fitted boost rather than a hard filter."""
         return self.weights.genre > 0
 
+    @property
+    def soft_years(self) -> bool:
+        """Whether year bounds read from an era word ("older ones") are a fitted boost rather than a hard filter."""
+        return self.weights.year > 0
+
     def boost(self, liked: Sequence[str], shown: Sequence[str], item_sim: np.ndarray | None = None,
               genre_share: np.ndarray | None = None, named: Sequence[str] = (),
-              genres: Sequence[str] = ()) -> np.ndarray:
+              genres: Sequence[str] = (), in_era: np.ndarray | None = None) -> np.ndarray:
         """The weighted non-content parts, shape (n,), in z-units of the content score.
 
-        `named`: people the user asked for by name (`DialogueState.people_wanted`); `genres`: the wanted genres.
+        `named`: people the user asked for by name (`DialogueState.people_wanted`); `genres`: the wanted genres;
+        `in_era`: 1 where the item is inside year bounds the user gave by an era word, else 0 (n,).
         """
         w = self.weights
         context = [self.position[i] for i in dict.fromkeys([*liked, *shown]) if i in self.position]
@@ -238,13 +248,15 @@ class HybridRanker:
             total = total + w.context_genres * self.likeness.genres(context)
         if w.context_era and self.likeness is not None:
             total = total + w.context_era * self.likeness.era(context)
+        if w.year and in_era is not None:
+            total = total + w.year * in_era
         return total.astype(np.float32)
 
     def prior(self, cosine: np.ndarray | None, liked: Sequence[str], shown: Sequence[str],
               item_sim: np.ndarray | None = None, genre_share: np.ndarray | None = None,
-              named: Sequence[str] = (), genres: Sequence[str] = ()) -> np.ndarray:
+              named: Sequence[str] = (), genres: Sequence[str] = (), in_era: np.ndarray | None = None) -> np.ndarray:
         """What to add to the cosine scores (n,); with no content score the boost alone ranks."""
-        boost = self.boost(liked, shown, item_sim, genre_share, named, genres)
+        boost = self.boost(liked, shown, item_sim, genre_share, named, genres, in_era)
         if cosine is None:
             return boost
         spread = float(cosine.std()) or 1.0

@@ -10,9 +10,10 @@ import pytest
 
 from chat.catalog import Catalog, load_ranker, ranker_for, twin_ids
 from chat.evaluation.dialogues import MentionResolver, load_dialogues
-from chat.evaluation.fit import GENRE_HARD, features, fit_and_store, weight_sample
+from chat.evaluation.fit import GENRE_HARD, YEAR_HARD, features, fit_and_store, weight_sample
 from chat.recommend import Recommender, context_items
 from chat.state import DialogueState
+from chat.understand import apply, understand
 from retrieval.embedders.hashing import HashingEmbedder
 from retrieval.index import Filters, VectorIndex
 from retrieval.ranking import ContextLikeness, HybridRanker, HybridWeights, LinkCounts, PeopleIndex, item_people
@@ -97,7 +98,7 @@ def test_without_a_fitted_model_ranking_is_content_only(tmp_path: Path, catalog:
 
 
 def test_feedback_counts_grow_the_stored_model(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'r.db'}")
+    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
     migrate(engine)
     rankers = RankerRepository(session_factory(engine))
     rankers.save({"liked": 1.0}, {"source": json.dumps("x")}, [("", "a", 1.0), ("a", "b", 1.0)])
@@ -433,3 +434,63 @@ def test_the_fitted_context_features_are_what_live_chat_adds(tmp_path: Path, cat
     assert np.allclose(live, 2.0 * feats.context_genres[0] + 3.0 * feats.context_era[0])
     order = [catalog.index.items[i].title for i in np.argsort(-live)]
     assert order[:2] == ["The Shining", "Alien"] and order[-1] == "Finding Nemo"  # 1979-80 horror first, 2003 last
+
+
+def test_year_bounds_from_an_era_word_are_read_as_vague_and_numbers_are_not(catalog: Catalog) -> None:  # noqa: F811
+    cases = {"Any classic movies? I loved Toy Story": (None, 1995, True),  # widened to keep the example in
+             "something more recent": (2010, None, True), "movies from before 1990": (None, 1989, False),
+             "anything from the 80s": (1980, 1989, False)}
+    for text, bounds in cases.items():
+        state = DialogueState()
+        apply(understand(text, catalog.titles, None, "never"), state, catalog.items)
+        assert (state.year_min, state.year_max, state.year_vague) == bounds, text
+    state = DialogueState()
+    for text in ("something older please", "from before 1990 then"):  # numbers after an era word: a limit again
+        apply(understand(text, catalog.titles, None, "never"), state, catalog.items)
+    assert (state.year_max, state.year_vague) == (1989, False)
+
+
+def test_a_fitted_year_weight_makes_era_words_a_boost_and_numbers_stay_a_filter(catalog: Catalog) -> None:  # noqa: F811
+    counts = LinkCounts()
+    for _ in range(5):
+        counts.add_dialogue(["redial:4", "redial:6"])  # Toy Story (1995) and Finding Nemo (2003), named together
+    vague = DialogueState(liked=["redial:4"], mentioned=["redial:4"], year_max=1995, year_vague=True,
+                          statements=["Any classic movies? I loved Toy Story"])
+    exact = vague.model_copy(update={"year_vague": False})  # "anything up to 1995"
+    rec = Recommender(catalog, HashingEmbedder())
+    catalog.ranker = ranker_for(HybridWeights(liked=100.0, year=2.0), counts, catalog.index)
+    assert rec.filters(vague).year_max is None and rec.soft_years(vague)
+    assert rec.ranking(vague, 1) == ["redial:6"]  # the co-mentioned 2003 film beats the era boost
+    assert rec.filters(exact).year_max == 1995 and not rec.soft_years(exact)
+    assert catalog.items[rec.ranking(exact, 1)[0]].year <= 1995  # a year given as a number stays a limit
+    inside = rec.in_era(vague)
+    assert inside is not None and [catalog.index.items[i].title for i in np.flatnonzero(inside)] == [
+        "Alien", "Aliens", "The Shining", "Toy Story", "Heat"]
+    catalog.ranker = ranker_for(HybridWeights(liked=100.0, year=YEAR_HARD), counts, catalog.index)
+    assert catalog.items[rec.ranking(vague, 1)[0]].year <= 1995  # the fit's starting point: the hard filter
+    catalog.ranker = ranker_for(HybridWeights(liked=100.0), counts, catalog.index)  # stored before the year weight
+    assert rec.filters(vague).year_max == 1995 and catalog.items[rec.ranking(vague, 1)[0]].year <= 1995
+    catalog.ranker = None
+    assert rec.filters(vague).year_max == 1995  # no fitted model: a hard filter
+
+
+def test_fit_learns_when_era_words_are_a_preference_not_a_limit(tmp_path: Path, catalog: Catalog) -> None:  # noqa: F811
+    # Seekers who ask for classics like Toy Story about the ocean are always given Finding Nemo (2003), which the
+    # content score ranks first: the era word is no limit.
+    said = "Any classic movies about a fish in the ocean? I loved @4"
+    lines = [conversation(f"c{i}", [("s", said), ("r", "Then try @6")]) for i in range(20)]
+    path = tmp_path / "train.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    dialogues = load_dialogues(path).dialogues
+    rec = Recommender(catalog, HashingEmbedder())
+    feats = features(dialogues, catalog, rec, MentionResolver(catalog.items), show_progress=False)
+    assert feats.in_era[0].tolist() == [1, 1, 1, 1, 1, 0]  # up to 1995, kept for Toy Story
+    assert np.isfinite(feats.base[0][5])  # Finding Nemo is not filtered out: the weight decides
+    rankers = RankerRepository(session_factory(make_engine(f"sqlite:///{tmp_path / 'c.db'}")))
+    result = fit_and_store(dialogues, catalog, rec, rankers, "test", show_progress=False)
+    assert 0 < result.weights.year < YEAR_HARD and result.scores["R@1"] == 1.0
+    state = DialogueState(liked=["redial:4"], mentioned=["redial:4"], year_max=1995, year_vague=True,
+                          statements=[said.replace("@4", "Toy Story")])
+    assert rec.ranking(state, 1) == ["redial:6"]
+    assert Recommender(catalog, HashingEmbedder()).ranking(state.model_copy(update={"year_vague": False}), 1) != [
+        "redial:6"]  # "up to 1995" in numbers: still a limit

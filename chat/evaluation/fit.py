@@ -50,9 +50,11 @@ FOLDS = 4
 _STEPS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0)
 _WIDE = (*_STEPS, 2048.0, 4096.0)  # two-hop shares are products of two shares: small numbers, large weights
 GENRE_HARD = 1e4  # a genre boost larger than any other score difference: the hard filter, as a weight
+YEAR_HARD = 1e4  # the same for year bounds read from an era word ("older ones"): where the fit starts
 GRID = {"liked": _STEPS, "shown": _STEPS, "popularity": _STEPS, "recency": _STEPS, "items": _STEPS,
         "genre": (*_STEPS[1:], GENRE_HARD), "people": _STEPS, "liked2": _WIDE, "shown2": _WIDE,
-        "named_people": _STEPS, "genre_items": _STEPS, "context_genres": _STEPS, "context_era": _STEPS}
+        "named_people": _STEPS, "genre_items": _STEPS, "context_genres": _STEPS, "context_era": _STEPS,
+        "year": (*_STEPS[1:], YEAR_HARD)}
 ROUNDS = 3
 # R@5 .. R@75, not only R@10 + R@50: more pairs decide each step, so the weights follow the noise of a few
 # pairs that cross rank 10 or 50 less. `eval redial --split kfold` over the 1,000 shared dialogues
@@ -66,9 +68,9 @@ OBJECTIVE_KS = (5, 10, 20, 30, 50, 75)
 # on: the cap bounds memory (~2 GB) and time without changing any fit of the shared 1,000.
 WEIGHT_CONVERSATIONS = 1500
 # Bumped when the fit learns something it did not before (2: the interest adapter; 3: the adapter kept only when it
-# raises the cross-validated recall), so that evaluation runs refit a ranker an older fit stored instead of scoring
-# without what is new.
-FIT_VERSION = 3
+# raises the cross-validated recall; 4: year bounds from an era word as a fitted boost), so that evaluation runs
+# refit a ranker an older fit stored instead of scoring without what is new.
+FIT_VERSION = 4
 QUERY_BATCH = 32  # query texts embedded per call before the features are scored
 _LEVEL_GAP = 1e4  # larger than any score difference: a stricter filter level always ranks first
 
@@ -124,6 +126,7 @@ class TurnFeatures:
     named: list[np.ndarray] = field(default_factory=list)  # people the seeker asked for by name, per item (n,)
     context_genres: list[np.ndarray] = field(default_factory=list)  # genre likeness to the conversation's items (n,)
     context_era: list[np.ndarray] = field(default_factory=list)  # year closeness to the conversation's items (n,)
+    in_era: list[np.ndarray] = field(default_factory=list)  # 1 inside year bounds given by an era word, else 0 (n,)
     genres: list[list[str]] = field(default_factory=list)  # the wanted genres
     liked: list[list[str]] = field(default_factory=list)
     others: list[list[str]] = field(default_factory=list)
@@ -183,6 +186,8 @@ def features(dialogues: list[Dialogue], catalog: Catalog, recommender: Recommend
             out.context_genres.append(likeness.genres(context))
             out.context_era.append(likeness.era(context))
             out.named.append(people.named(state.people_wanted))
+            era = recommender.in_era(state)
+            out.in_era.append(era if era is not None else np.zeros(len(index), dtype=np.float32))
             out.genres.append(list(state.genres_wanted))
             out.liked.append(liked)
             out.others.append(others)
@@ -194,10 +199,13 @@ def features(dialogues: list[Dialogue], catalog: Catalog, recommender: Recommend
 
 
 def _levels(recommender: Recommender, state: Any, context: tuple[str, ...], z: np.ndarray) -> np.ndarray:
-    """The same relaxation levels as `Recommender.ranking` (exclude=True) with soft genres, as an additive offset."""
+    """The same relaxation levels as `Recommender.ranking` (exclude=True) with soft genres and soft year bounds from
+    an era word (what `in_era` then scores), as an additive offset."""
     index = recommender.catalog.index
     filters = recommender.filters(state)
     filters = replace(filters, genres_any=frozenset(), exclude_ids=filters.exclude_ids | frozenset(context))
+    if state.year_vague:
+        filters = replace(filters, year_min=None, year_max=None)
     if filters.domain is None:
         best = int(np.argmax(np.where(index.mask(filters), z, -np.inf)))
         filters = replace(filters, domain=index.items[best].domain)
@@ -255,7 +263,8 @@ def fit_weights(feats: TurnFeatures, dialogues: list[Dialogue], links: dict[str,
     B = np.stack(feats.base)  # (T, n)
     X = {"items": np.stack(feats.items), "genre": np.stack(feats.genre), "people": np.stack(feats.people),
          "named_people": np.stack(feats.named), "context_genres": np.stack(feats.context_genres),
-         "context_era": np.stack(feats.context_era)}  # (T, n) each: what each weight multiplies
+         "context_era": np.stack(feats.context_era),
+         "year": np.stack(feats.in_era)}  # (T, n) each: what each weight multiplies
     for name in ("liked", "shown", "liked2", "shown2", "genre_items", "popularity", "recency"):
         X[name] = np.zeros_like(plain)
     for f in groups:
@@ -315,7 +324,7 @@ def _ascend(base: np.ndarray, X: dict[str, np.ndarray], recall: Callable[[np.nda
                 S = S + value * X[name]
         return S
 
-    best = HybridWeights(genre=GENRE_HARD)  # content only, wanted genres as a filter
+    best = HybridWeights(genre=GENRE_HARD, year=YEAR_HARD)  # content only, wanted genres and eras as filters
     best_rec = recall(scores(best))
     content_only = best_rec
     for _round in range(ROUNDS):

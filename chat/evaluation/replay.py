@@ -55,7 +55,7 @@ class Replayer:
         exact_ids = {m.item_id for m in exact}
         u.parse.mentions = exact + [m for m in u.parse.mentions
                                     if m.surface not in covered and m.item_id not in exact_ids]
-        apply(u, state)
+        apply(u, state, self.resolver.items)  # as the live engine: "older ones" is relative to what was shown
         state.turns += 1
 
     def fold_recommender(self, text: str, state: DialogueState) -> None:
