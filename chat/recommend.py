@@ -189,13 +189,8 @@ class Recommender:
         when the bounds are numbers or there are none."""
         if not state.year_vague or (state.year_min is None and state.year_max is None):
             return None
-        years = self.catalog.index.years  # NaN (unknown) fails both comparisons, as in the hard filter
-        inside = np.ones(len(years), dtype=bool)
-        if state.year_min is not None:
-            inside &= years >= state.year_min
-        if state.year_max is not None:
-            inside &= years <= state.year_max
-        return inside.astype(np.float32)
+        # exactly the items the hard year filter keeps (an unknown year is outside)
+        return self.catalog.index.mask(Filters(year_min=state.year_min, year_max=state.year_max)).astype(np.float32)
 
     def genre_share(self, state: DialogueState) -> np.ndarray | None:
         """Per item, the share of the wanted genres it has (n,), or None when no genre is wanted."""
