@@ -135,4 +135,4 @@ def ranker_for(weights: HybridWeights, counts: LinkCounts, index: VectorIndex, f
     """A hybrid ranker bound to `index`'s rows, with the years, people and genres of its items."""
     return HybridRanker(weights, counts, [it.id for it in index.items], [it.year for it in index.items],
                         [item_people(it.creators, it.extra) for it in index.items], fitted,
-                        ContextLikeness(index.years, index.genre_matrix), adapter)
+                        ContextLikeness(index.years, index.genre_matrix, [it.title for it in index.items]), adapter)

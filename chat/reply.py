@@ -15,6 +15,7 @@ from chat.linker import TitleIndex
 from chat.lm.base import Generator, Message, complete
 from chat.prompts import load
 from chat.state import DialogueState
+from retrieval.ranking import series_key
 from storage.records import CatalogItem
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,11 @@ def lead(item: CatalogItem, state: DialogueState, known: dict[str, CatalogItem],
         d = state.directions[-1]
         label = direction_label(d.name, d.sign, language)
         return f"按你说的{label}：" if zh else f"{label[:1].upper() + label[1:]}, as you asked: "
+    key = series_key(item.title)
+    same = [x for x in liked if key and series_key(x.title) == key and x.id != item.id]
+    if same:  # a catalog fact the series feature ranks by: say it
+        return (f"和你喜欢的《{same[0].display_title('zh')}》同一系列：" if zh
+                else f"From the same series as {same[0].title}: ")
     if shared:
         return (f"你想要{'、'.join(genre_label(g, 'zh') for g in shared)}：" if zh
                 else f"You wanted {' and '.join(shared)}: ")

@@ -6,7 +6,7 @@ Scores are in units of the content score's spread: for a query, the hybrid score
                         + w_items * z(item_sim)_j + w_genre * genre_j + w_people * people_j
                         + w_liked2 * cf2_liked_j + w_shown2 * cf2_shown_j + w_named_people * named_j
                         + w_genre_items * genre_items_j + w_context_genres * cgenre_j + w_context_era * era_j
-                        + w_year * in_era_j)
+                        + w_year * in_era_j + w_series * series_j)
 which ranks exactly like z(cos)_j + w_liked * cf_liked_j + ...; item_sim is the cosine to the mean
 vector of the items in the conversation (liked and shown), rec_j the training share of item j's year,
 genre_j the share of the wanted genres item j has (with w_genre > 0 wanted genres are this soft boost
@@ -17,13 +17,16 @@ each of the wanted genres, cgenre_j how much item j's genres are those of the co
 those items with each genre, averaged over item j's genres), era_j how close item j's year is to theirs
 (exp(-|year_j - median year| / ERA_SCALE), 0 when either is unknown), in_era_j 1 when item j's year is inside
 bounds the user gave only by an era word ("older ones", "classics", "something more recent"), else 0 (with
-w_year > 0 those bounds are this soft boost instead of a hard filter; years given as numbers stay a filter).
+w_year > 0 those bounds are this soft boost instead of a hard filter; years given as numbers stay a filter), series_j
+how many of the conversation's items are of item j's series (`series_key`: the title without a subtitle or a trailing
+number, so "Die Hard 2" for "Die Hard").
 `prior()` returns the added part so
 `VectorIndex.search(query, filters, k, prior)` ranks with it. With no model, ranking is content-only.
 """
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -55,6 +58,7 @@ class HybridWeights:
     context_genres: float = 0.0  # how much the item's genres are those of the items named in the conversation
     context_era: float = 0.0  # how close the item's year is to the years of the items named in the conversation
     year: float = 0.0  # 0: bounds from an era word ("older ones") are a hard filter; > 0: a boost inside them
+    series: float = 0.0  # per item of the conversation from the same series ("Die Hard" -> "Die Hard 2")
 
     def to_json(self) -> dict[str, float]:
         return asdict(self)
@@ -250,6 +254,8 @@ class HybridRanker:
             total = total + w.context_era * self.likeness.era(context)
         if w.year and in_era is not None:
             total = total + w.year * in_era
+        if w.series and self.likeness is not None:
+            total = total + w.series * self.likeness.series(context)
         return total.astype(np.float32)
 
     def prior(self, cosine: np.ndarray | None, liked: Sequence[str], shown: Sequence[str],
@@ -297,18 +303,33 @@ class PeopleIndex:
 
 
 class ContextLikeness:
-    """How much an item is like the conversation's items in what the catalog records: genres and year.
+    """How much an item is like the conversation's items in what the catalog records: genres, year and series.
 
-    Co-occurrence knows only the movies training dialogues named; these two reach every item (a seeker who
-    named two 80s horror films gets 80s horror, named or not).
+    Co-occurrence knows only the movies training dialogues named; these reach every item (a seeker who
+    named two 80s horror films gets 80s horror, named or not; one who named "Die Hard" gets "Die Hard 2").
     """
 
-    def __init__(self, years: np.ndarray, genre_matrix: np.ndarray) -> None:
+    def __init__(self, years: np.ndarray, genre_matrix: np.ndarray, titles: Sequence[str] = ()) -> None:
         """`years`: (n,) float, NaN where unknown; `genre_matrix`: (n, genres), true where the item has the genre
-        (`VectorIndex.years` and `VectorIndex.genre_matrix`)."""
+        (`VectorIndex.years` and `VectorIndex.genre_matrix`); `titles`: the items' titles (n,), or none."""
         self.years = years
         self.has = genre_matrix.astype(np.float32)
         self.mean_of = self.has / np.maximum(self.has.sum(axis=1, keepdims=True), 1.0)  # each genre 1 / its count
+        self.series_of = [series_key(t) for t in titles]
+        members: defaultdict[str, list[int]] = defaultdict(list)
+        for pos, key in enumerate(self.series_of):
+            if key:
+                members[key].append(pos)
+        self._series = {key: np.array(p, dtype=np.int64) for key, p in members.items() if len(p) > 1}
+
+    def series(self, positions: Sequence[int]) -> np.ndarray:
+        """Per item, how many of the items at `positions` are of its series (`series_key`), shape (n,)."""
+        out = np.zeros(len(self.years), dtype=np.float32)
+        for pos in dict.fromkeys(positions):
+            cols = self._series.get(self.series_of[pos]) if pos < len(self.series_of) else None
+            if cols is not None:
+                out[cols] += 1.0
+        return out
 
     def genres(self, positions: Sequence[int]) -> np.ndarray:
         """Per item, the mean over its genres of the share of the items at `positions` with that genre (n,)."""
@@ -323,6 +344,21 @@ class ContextLikeness:
         if not len(known):
             return np.zeros(len(self.years), dtype=np.float32)
         return np.nan_to_num(np.exp(-np.abs(self.years - np.median(known)) / ERA_SCALE), nan=0.0).astype(np.float32)
+
+
+_SUBTITLE = re.compile(r"\s*[:：].*$")
+_NUMBERED = re.compile(r"\s+(?:(?:part|chapter|vol|volume|episode)\s+)?(?:\d+|[ivx]+)$")
+SERIES_MIN_CHARS = 4  # shorter series names ("it", "up") join unrelated titles
+
+
+def series_key(title: str) -> str:
+    """The name a title's series shares: lower case, without a subtitle after ':' or a trailing number
+    ("Die Hard 2" and "Die Hard" -> "die hard"; "The Hangover Part II" -> "the hangover"; "Transformers: Dark
+    of the Moon" -> "transformers"); '' when it is shorter than `SERIES_MIN_CHARS`."""
+    key = _SUBTITLE.sub("", title.lower())
+    key = " ".join(re.sub(r"[^\w\s]", " ", key).split())
+    key = _NUMBERED.sub("", key)
+    return key if len(key) >= SERIES_MIN_CHARS else ""
 
 
 def item_people(creators: Sequence[str], extra: dict[str, object]) -> list[str]:

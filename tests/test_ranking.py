@@ -16,7 +16,15 @@ from chat.state import DialogueState
 from chat.understand import apply, understand
 from retrieval.embedders.hashing import HashingEmbedder
 from retrieval.index import Filters, VectorIndex
-from retrieval.ranking import ContextLikeness, HybridRanker, HybridWeights, LinkCounts, PeopleIndex, item_people
+from retrieval.ranking import (
+    ContextLikeness,
+    HybridRanker,
+    HybridWeights,
+    LinkCounts,
+    PeopleIndex,
+    item_people,
+    series_key,
+)
 from storage.engine import make_engine, migrate, session_factory
 from storage.errors import ConciergeError
 from storage.ranker_store import RankerRepository, model_name
@@ -494,3 +502,59 @@ def test_fit_learns_when_era_words_are_a_preference_not_a_limit(tmp_path: Path, 
     assert rec.ranking(state, 1) == ["redial:6"]
     assert Recommender(catalog, HashingEmbedder()).ranking(state.model_copy(update={"year_vague": False}), 1) != [
         "redial:6"]  # "up to 1995" in numbers: still a limit
+
+
+def test_series_keys_join_a_film_and_its_sequels_only() -> None:
+    same = [("Die Hard", "Die Hard 2"), ("The Hangover", "The Hangover Part II"), ("Rocky", "Rocky IV"),
+            ("Transformers", "Transformers: Dark of the Moon"), ("Blade Runner", "Blade Runner 2049"),
+            ("Guardians of the Galaxy", "Guardians of the Galaxy Vol. 2"), ("X-Men", "X-Men: Apocalypse"),
+            ("星际穿越", "星际穿越：续集")]
+    for a, b in same:
+        assert series_key(a) and series_key(a) == series_key(b), (a, b)
+    assert series_key("Alien") != series_key("Aliens") and series_key("Heat") != series_key("Heathers")
+    assert series_key("It") == series_key("Up") == ""  # too short to say anything: joins nothing
+    titles = ["Die Hard", "Die Hard 2", "Die Hard: With a Vengeance", "Heat", "It", "It"]
+    likeness = ContextLikeness(np.full(len(titles), np.nan), np.zeros((len(titles), 1), dtype=bool), titles)
+    assert likeness.series([0]).tolist() == [1, 1, 1, 0, 0, 0]
+    assert likeness.series([0, 1, 0]).tolist() == [2, 2, 2, 0, 0, 0]  # each named item once
+    assert not likeness.series([3, 4]).any()  # no sequel of Heat; "It" has no series key
+    ranker = HybridRanker(HybridWeights(series=3.0), LinkCounts(), [f"m{i}" for i in range(6)], likeness=likeness)
+    assert ranker.boost(["m0"], []).tolist() == [3, 3, 3, 0, 0, 0]
+    assert not ContextLikeness(np.zeros(2), np.zeros((2, 1), dtype=bool)).series([0, 1]).any()  # no titles given
+
+
+SERIES = ["Crimson Harbor", "Silent Orchard", "Iron Meadow", "Velvet Canyon", "Paper Lantern", "Hollow Summit",
+          "Glass River", "Amber Falls", "Copper Valley", "Frozen Tide", "Emerald Vault", "Broken Compass"]
+
+
+def test_fit_learns_to_follow_a_series_and_live_chat_offers_the_sequel(tmp_path: Path) -> None:
+    # Each seeker loved one film and asked for a dragon in space; the recommender offered that film's sequel.
+    # Content alone prefers a dragon film over that place, and no series is named twice, so co-occurrence
+    # cannot learn it.
+    items = []
+    for i, name in enumerate(SERIES):
+        items.append(CatalogItem(f"redial:{900 + i}", "movie", f"Skyfire over {name}", year=2001,
+                                 genres=("drama",), description=f"A dragon in space burns {name}.",
+                                 extra={"redial_id": str(900 + i)}))
+        sequel = f"{name} 2" if i % 2 else f"{name}: The Return"
+        items += [CatalogItem(f"redial:{i}", "movie", name, year=1990 + i, genres=("drama",),
+                              description=f"A quiet story of {name.split()[1].lower()} people.",
+                              extra={"redial_id": str(i)}),
+                  CatalogItem(f"redial:{100 + i}", "movie", sequel, year=1995 + i, genres=("drama",),
+                              description="The family goes on.", extra={"redial_id": str(100 + i)})]
+    series_catalog = catalog_of(items, tmp_path / "c.db")
+    said = "I loved @{}. Anything with a dragon in space?"
+    lines = [conversation(f"c{i}", [("s", said.format(i)), ("r", f"Then try @{100 + i}")]) for i in range(len(SERIES))]
+    path = tmp_path / "train.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    dialogues = load_dialogues(path).dialogues
+    rec = Recommender(series_catalog, HashingEmbedder())
+    rankers = RankerRepository(session_factory(make_engine(f"sqlite:///{tmp_path / 'c.db'}")))
+    result = fit_and_store(dialogues, series_catalog, rec, rankers, "test", show_progress=False)
+    assert result.content_only["R@1"] < 0.5  # the dragon films come first on content
+    assert result.weights.series > 0 and result.scores["R@1"] == 1.0
+    state = DialogueState(liked=["redial:0"], mentioned=["redial:0"],
+                          statements=["I loved Crimson Harbor. Anything with a dragon in space?"])
+    assert rec.ranking(state, 1) == ["redial:100"]  # "Crimson Harbor: The Return"
+    stored = load_ranker(rankers, series_catalog.index, HashingEmbedder().name)
+    assert stored is not None and stored.weights.series == result.weights.series  # stored with the catalog

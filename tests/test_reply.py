@@ -6,7 +6,7 @@ import pytest
 
 from chat.checker import MIN_CONTENT_WORDS, ExplanationChecker, first_sentence, genres_named
 from chat.linker import TitleIndex
-from chat.reply import clean_reason, intro, wants_summary
+from chat.reply import clean_reason, intro, lead, wants_summary
 from chat.state import DialogueState
 from storage.importers import embedded_catalog_files, load_file
 from storage.records import CatalogItem
@@ -110,3 +110,15 @@ def test_the_summary_names_people_and_languages_and_counts_one_pick_as_one() -> 
     assert wants_summary(state, {}, "zh") == "韩国; 惊悚; Christopher Nolan; 不要Adam Sandler; 不要华语"
     assert intro(state, {}, 1, "en").startswith("Here is 1 pick for you (Korean")
     assert intro(DialogueState(), {}, 3, "en") == "Here are 3 picks to start:"
+
+
+def test_a_sequel_of_a_liked_film_is_introduced_by_its_series() -> None:
+    die_hard = CatalogItem("m1", "movie", "Die Hard", year=1988, genres=("action",))
+    sequel = CatalogItem("m2", "movie", "Die Hard 2", year=1990, genres=("action",))
+    heat = CatalogItem("m3", "movie", "Heat", year=1995, genres=("action",))
+    known = {it.id: it for it in (die_hard, sequel, heat)}
+    state = DialogueState(liked=["m1"], genres_wanted=["action"])
+    assert lead(sequel, state, known, "en") == "From the same series as Die Hard: "
+    assert lead(sequel, state, known, "zh").startswith("和你喜欢的《Die Hard》同一系列")
+    assert lead(heat, state, known, "en") == "You wanted action: "  # not of the series: the usual lead
+    assert lead(die_hard, DialogueState(liked=["m2"]), known, "en") == "From the same series as Die Hard 2: "

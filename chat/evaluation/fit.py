@@ -16,7 +16,7 @@ The counts come from one replay of every fit conversation (`dialogue_links`): th
 (co-occurrence, two-hop co-occurrence, popularity, year prior) and, at each recommender turn, the genres
 the seeker wanted then with the movies recommended (genre -> item counts). People the seeker asked for by
 name ("anything with Tom Hanks?") are read by the linker, as in live chat. How much a movie is like the
-conversation's movies in genres and year (`ContextLikeness`) needs no counts. Ranks count ties at mid-rank,
+conversation's movies in genres, year and series (`ContextLikeness`) needs no counts. Ranks count ties at mid-rank,
 so a feature that scores every item alike wins nothing.
 """
 
@@ -54,7 +54,7 @@ YEAR_HARD = 1e4  # the same for year bounds read from an era word ("older ones")
 GRID = {"liked": _STEPS, "shown": _STEPS, "popularity": _STEPS, "recency": _STEPS, "items": _STEPS,
         "genre": (*_STEPS[1:], GENRE_HARD), "people": _STEPS, "liked2": _WIDE, "shown2": _WIDE,
         "named_people": _STEPS, "genre_items": _STEPS, "context_genres": _STEPS, "context_era": _STEPS,
-        "year": (*_STEPS[1:], YEAR_HARD)}
+        "year": (*_STEPS[1:], YEAR_HARD), "series": _STEPS}
 ROUNDS = 3
 # R@5 .. R@75, not only R@10 + R@50: more pairs decide each step, so the weights follow the noise of a few
 # pairs that cross rank 10 or 50 less. `eval redial --split kfold` over the 1,000 shared dialogues
@@ -68,9 +68,9 @@ OBJECTIVE_KS = (5, 10, 20, 30, 50, 75)
 # on: the cap bounds memory (~2 GB) and time without changing any fit of the shared 1,000.
 WEIGHT_CONVERSATIONS = 1500
 # Bumped when the fit learns something it did not before (2: the interest adapter; 3: the adapter kept only when it
-# raises the cross-validated recall; 4: year bounds from an era word as a fitted boost), so that evaluation runs
-# refit a ranker an older fit stored instead of scoring without what is new.
-FIT_VERSION = 4
+# raises the cross-validated recall; 4: year bounds from an era word as a fitted boost; 5: the series feature), so
+# that evaluation runs refit a ranker an older fit stored instead of scoring without what is new.
+FIT_VERSION = 5
 QUERY_BATCH = 32  # query texts embedded per call before the features are scored
 _LEVEL_GAP = 1e4  # larger than any score difference: a stricter filter level always ranks first
 
@@ -127,6 +127,7 @@ class TurnFeatures:
     context_genres: list[np.ndarray] = field(default_factory=list)  # genre likeness to the conversation's items (n,)
     context_era: list[np.ndarray] = field(default_factory=list)  # year closeness to the conversation's items (n,)
     in_era: list[np.ndarray] = field(default_factory=list)  # 1 inside year bounds given by an era word, else 0 (n,)
+    series: list[np.ndarray] = field(default_factory=list)  # items of the conversation of the item's series (n,)
     genres: list[list[str]] = field(default_factory=list)  # the wanted genres
     liked: list[list[str]] = field(default_factory=list)
     others: list[list[str]] = field(default_factory=list)
@@ -162,7 +163,7 @@ def features(dialogues: list[Dialogue], catalog: Catalog, recommender: Recommend
                           disable=not show_progress):
             cached.embed_queries(texts[start:start + QUERY_BATCH])
     people = PeopleIndex([item_people(it.creators, it.extra) for it in index.items])
-    likeness = ContextLikeness(index.years, index.genre_matrix)
+    likeness = ContextLikeness(index.years, index.genre_matrix, [it.title for it in index.items])
     out = TurnFeatures()
     saved, catalog.ranker = catalog.ranker, None  # content features only; the boost is what we fit
     recommender.embedder = cached
@@ -185,6 +186,7 @@ def features(dialogues: list[Dialogue], catalog: Catalog, recommender: Recommend
             out.people.append(people.shared(context))
             out.context_genres.append(likeness.genres(context))
             out.context_era.append(likeness.era(context))
+            out.series.append(likeness.series(context))
             out.named.append(people.named(state.people_wanted))
             era = recommender.in_era(state)
             out.in_era.append(era if era is not None else np.zeros(len(index), dtype=np.float32))
@@ -264,7 +266,7 @@ def fit_weights(feats: TurnFeatures, dialogues: list[Dialogue], links: dict[str,
     X = {"items": np.stack(feats.items), "genre": np.stack(feats.genre), "people": np.stack(feats.people),
          "named_people": np.stack(feats.named), "context_genres": np.stack(feats.context_genres),
          "context_era": np.stack(feats.context_era),
-         "year": np.stack(feats.in_era)}  # (T, n) each: what each weight multiplies
+         "year": np.stack(feats.in_era), "series": np.stack(feats.series)}  # (T, n) each: what each weight multiplies
     for name in ("liked", "shown", "liked2", "shown2", "genre_items", "popularity", "recency"):
         X[name] = np.zeros_like(plain)
     for f in groups:
