@@ -135,4 +135,10 @@ def ranker_for(weights: HybridWeights, counts: LinkCounts, index: VectorIndex, f
     """A hybrid ranker bound to `index`'s rows, with the years, people and genres of its items."""
     return HybridRanker(weights, counts, [it.id for it in index.items], [it.year for it in index.items],
                         [item_people(it.creators, it.extra) for it in index.items], fitted,
-                        ContextLikeness(index.years, index.genre_matrix, [it.title for it in index.items]), adapter)
+                        likeness_for(index), adapter)
+
+
+def likeness_for(index: VectorIndex) -> ContextLikeness:
+    """The catalog facts the likeness features read (years, genres, titles of `index`'s items): one place for
+    live ranking and the fit, so both score the same features."""
+    return ContextLikeness(index.years, index.genre_matrix, [it.title for it in index.items])

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from chat.catalog import Catalog, ranker_for
+from chat.catalog import Catalog, likeness_for, ranker_for
 from chat.evaluation.dialogues import Dialogue, MentionResolver
 from chat.evaluation.redial import CachingEmbedder
 from chat.evaluation.replay import Replayer
@@ -39,7 +39,7 @@ from chat.linker import TitleIndex
 from chat.recommend import Recommender, context_items
 from retrieval.adapter import adapt, fit_adapter, to_bytes
 from retrieval.index import VectorIndex
-from retrieval.ranking import ContextLikeness, HybridWeights, LinkCounts, PeopleIndex, item_people, zscore
+from retrieval.ranking import HybridWeights, LinkCounts, PeopleIndex, item_people, zscore
 from retrieval.threads import all_cores
 from storage.errors import ConciergeError
 from storage.ranker_store import RankerRepository, model_name
@@ -163,7 +163,7 @@ def features(dialogues: list[Dialogue], catalog: Catalog, recommender: Recommend
                           disable=not show_progress):
             cached.embed_queries(texts[start:start + QUERY_BATCH])
     people = PeopleIndex([item_people(it.creators, it.extra) for it in index.items])
-    likeness = ContextLikeness(index.years, index.genre_matrix, [it.title for it in index.items])
+    likeness = likeness_for(index)
     out = TurnFeatures()
     saved, catalog.ranker = catalog.ranker, None  # content features only; the boost is what we fit
     recommender.embedder = cached
