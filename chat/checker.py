@@ -4,11 +4,12 @@ true of the item it explains (or of an item the user named), and no sentence may
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from chat.lexicon import GENRES, HAN, LANGUAGES, STOPWORDS
-from chat.linker import TitleIndex, normalise
+from chat.linker import TitleIndex, normalise, zipf
 from storage.records import CatalogItem
 
 _NUMBER = re.compile(r"\d+")
@@ -93,6 +94,54 @@ def _content_words(text: str, names: set[str]) -> int:
     return len(latin) + len(HAN.findall(_HAN_FILLER.sub(" ", rest))) // 2
 
 
+# What a broken model writes (seen from a GPU run with random weights: "Büyük(generator entrev Büyük Farm.",
+# "achupins Pra syst Gambling produk=r=r=r名列前茅"): replacement and control characters, code and markup,
+# letters of a script the reply is not in, and words no dictionary knows.
+_GARBLED = re.compile("[\ufffd\x00-\x08\x0b-\x1f\x7f\ue000-\uf8ff\ud800-\udfff]")
+_CODE = re.compile(r"[\[\]{}<>|\\=_^~`#@]|[^\W\d_]\(|\)[^\W\d_\s]")
+_CAMEL = re.compile(r"[a-z]{2,}[A-Z]")  # "visitInsn", "marshAGape"; "McQueen" and "DiCaprio" are names
+_LETTERS = re.compile(r"[^\W\d_]+")
+_REPLY_SCRIPTS = {"en": {"LATIN"}, "zh": {"LATIN", "HAN"}}
+READABLE_ZIPF = 1.5  # wordfreq: "heist" 3.4, "whodunit" 2.2, "swashbuckling" 2.3; "büyük" 1.2, "entrev" 0
+
+
+def _script(char: str) -> str:
+    name = unicodedata.name(char, "")
+    return "HAN" if name.startswith("CJK") else name.split(" ", 1)[0]
+
+
+def unreadable(text: str, items: Sequence[CatalogItem], language: str | None = None) -> str | None:
+    """Why `text` is not a sentence of the reply's `language` (None: English or Chinese), or None.
+
+    The items' own titles, names and description words may be in any script and spelling ("千と千尋の神隠し",
+    "[REC]"); everything else must be letters of the reply's script, free of code and markup, and for English
+    mostly words a dictionary knows.
+    """
+    rest = _without_quotes(text, items)
+    verbatim = {s for it in items for s in (it.title, it.original_title or "", *it.creators,
+                                            *[a for a in it.extra.get("aliases") or () if isinstance(a, str)]) if s}
+    for s in sorted(verbatim, key=len, reverse=True):
+        rest = rest.replace(s, " ")
+    if _GARBLED.search(rest):
+        return "garbled characters"
+    if _CODE.search(rest):
+        return "code or markup"
+    facts = " ".join(facts_text(it) for it in items)
+    known = {w.lower() for w in _LETTERS.findall(facts)}
+    words = [w for w in _LETTERS.findall(rest) if w.lower() not in known]
+    if any(_CAMEL.search(w) for w in words):
+        return "code or markup"
+    foreign = sorted({_script(c) for w in words for c in w} - _REPLY_SCRIPTS.get(language or "", {"LATIN", "HAN"}))
+    if foreign:
+        return f"letters of another script: {foreign}"
+    if language == "en":
+        latin = [w for w in words if len(w) > 2]
+        unknown = [w for w in latin if zipf(w.lower()) < READABLE_ZIPF]
+        if len(unknown) >= 2 and 5 * len(unknown) >= 2 * len(latin):
+            return f"words no dictionary knows: {unknown[:4]}"
+    return None
+
+
 def _word_runs(text: str, n: int) -> set[tuple[str, ...]]:
     words = re.findall(r"\w+", text.lower())
     return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
@@ -119,9 +168,11 @@ class ExplanationChecker:
     """
 
     def __init__(self, titles: TitleIndex, all_people: set[str], user_items: Sequence[CatalogItem] = (),
-                 prompt_texts: Sequence[str] = (), min_words: int = 0) -> None:
-        """`min_words`: how many words a generated text needs beyond titles, numbers and filler (0: any)."""
+                 prompt_texts: Sequence[str] = (), min_words: int = 0, language: str | None = None) -> None:
+        """`min_words`: how many words a generated text needs beyond titles, numbers and filler (0: any);
+        `language`: the reply's ("en", "zh"; None: either), whose script and words the text must be in."""
         self.titles = titles
+        self.language = language
         self.min_words = min_words
         self.all_people = all_people
         self.user_items = list(user_items)
@@ -130,6 +181,9 @@ class ExplanationChecker:
     def check(self, text: str, item: CatalogItem) -> Verdict:
         verdict = Verdict()
         allowed_items = [item, *self.user_items]
+        garbage = unreadable(text, allowed_items, self.language)
+        if garbage:
+            verdict.problems.append(f"unreadable: {garbage}")
         allowed_names = {n for it in allowed_items for n in self.titles.names_of(it)}
         people = {p for it in allowed_items for p in it.creators}
         facts = " ".join(facts_text(it) for it in allowed_items)

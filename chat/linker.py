@@ -281,7 +281,7 @@ class TitleIndex:
                 person = self.by_surname.get(key)
                 cued = lowered.endswith("'s", a, b) or (i > 0 and tokens[i - 1][2] in _PERSON_CUES)
                 longer = i + 1 < len(tokens) and text[b:tokens[i + 1][0]] == " " and text[tokens[i + 1][0]].isupper()
-                typed = text[a].isupper() or _zipf(key) < KNOWN_ZIPF  # "not with gore" is no Al Gore
+                typed = text[a].isupper() or zipf(key) < KNOWN_ZIPF  # "not with gore" is no Al Gore
                 if person is not None and cued and typed and not longer:  # "with Patrick Bateman" is someone else
                     out.append((a, b, self.people[person]))
                 i += 1
@@ -382,7 +382,7 @@ class TitleIndex:
                     if words[0] in ("the", "a", "an") and n > 1:
                         continue  # the article-less n-gram starting one later covers it
                     phrase = " ".join(words)
-                    if fuzzy and (n > 5 or len(phrase) < 5 or all(w in LEXICON_WORDS or _zipf(w) >= KNOWN_ZIPF
+                    if fuzzy and (n > 5 or len(phrase) < 5 or all(w in LEXICON_WORDS or zipf(w) >= KNOWN_ZIPF
                                                                 for w in words)):
                         continue  # real words are no typos
                     hit = self._lookup(phrase, fuzzy=fuzzy)
@@ -430,11 +430,11 @@ class TitleIndex:
             return False
         core = [w for w in parts if w not in ("the", "a", "an")] or parts
         if len(core) == 1:
-            if in_name_run and _zipf(core[0]) >= KNOWN_ZIPF:
+            if in_name_run and zipf(core[0]) >= KNOWN_ZIPF:
                 return False
-            common = all(w in LEXICON_WORDS or w.isdigit() or _zipf(w) >= COMMON_ZIPF for w in parts)
+            common = all(w in LEXICON_WORDS or w.isdigit() or zipf(w) >= COMMON_ZIPF for w in parts)
         else:
-            common = all(w in LEXICON_WORDS or w.isdigit() or (len(core) == 2 and _zipf(w) >= VERY_COMMON_ZIPF)
+            common = all(w in LEXICON_WORDS or w.isdigit() or (len(core) == 2 and zipf(w) >= VERY_COMMON_ZIPF)
                          for w in parts)
         if not common:
             return True
@@ -457,7 +457,7 @@ def _surnames(credits: Counter[str], first_names: Container[str]) -> dict[str, s
         n, key = people[0]
         runner_up = people[1][0] if len(people) > 1 else 0
         if (n >= 2 and n >= 2 * runner_up and len(surname) >= 3 and surname not in LEXICON_WORDS
-                and surname not in first_names and _zipf(surname) < COMMON_ZIPF):
+                and surname not in first_names and zipf(surname) < COMMON_ZIPF):
             out[surname] = key
     return out
 
@@ -475,7 +475,7 @@ def _in_name_run(text: str, tokens: Sequence[tuple[int, int, str]], i: int, n: i
     neighbours = []
     if i > 0:
         before = tokens[i - 1]
-        rare = n == 1 and _zipf(tokens[i][2]) < COMMON_ZIPF  # "Happy Holidays", "Ok Hope" stay names
+        rare = n == 1 and zipf(tokens[i][2]) < COMMON_ZIPF  # "Happy Holidays", "Ok Hope" stay names
         article = text[before[0]:before[1]] in ("The", "A", "An")
         opens = (before[2] in _OPENERS and before[2] not in first_names
                  and bool(_SENTENCE_START.search(text[:before[0]])))
@@ -487,7 +487,7 @@ def _in_name_run(text: str, tokens: Sequence[tuple[int, int, str]], i: int, n: i
                for t, gap in neighbours)
 
 
-def _zipf(word: str) -> float:
+def zipf(word: str) -> float:
     return float(zipf_frequency(word, "en"))
 
 
@@ -584,7 +584,7 @@ def _genre_spans(lowered: str) -> list[tuple[int, int, str]]:
     for m in _WORD.finditer(lowered):
         word = m.group()
         if word in _TYPO_FORMS or any(a < m.end() and m.start() < b for a, b, _ in spans) \
-                or _zipf(word) >= TYPO_MAX_ZIPF:
+                or zipf(word) >= TYPO_MAX_ZIPF:
             continue
         found = process.extractOne(word, _TYPO_CHOICES, scorer=OSA.distance, score_cutoff=1)
         if found:

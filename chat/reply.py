@@ -212,7 +212,8 @@ def write_reply(generator: Generator | None, message: str, state: DialogueState,
     """
     user_items = [known[i] for i in state.mentioned if i in known]
     system = [load(f"reply_system_{lang}.txt") for lang in ("en", "zh")]
-    checker = ExplanationChecker(titles, people or set(), user_items, prompt_texts=system, min_words=MIN_CONTENT_WORDS)
+    checker = ExplanationChecker(titles, people or set(), user_items, prompt_texts=system, min_words=MIN_CONTENT_WORDS,
+                                 language=language)
     used: set[str] = set()
     yield Piece(intro(state, known, len(items), language) + "\n")
     for i, item in enumerate(items):

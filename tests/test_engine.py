@@ -58,6 +58,16 @@ def test_invented_numbers_fall_back_to_the_template(engine: Engine, generator: S
     assert out.explanations == {"regenerated": 1, "first_pass": 2}
 
 
+def test_a_broken_model_gets_templates_not_gibberish(engine: Engine, generator: ScriptedGenerator) -> None:
+    from tests.test_reply import BROKEN_MODEL_TEXT
+
+    generator.queue(*BROKEN_MODEL_TEXT)  # two attempts for each of three items
+    out = engine.ask(engine.new_session(), "I loved Inception, something sci-fi please")
+    assert out.explanations == {"template": 3} and out.reply_source == "template"
+    assert not any(w in out.reply for w in ("Büyük", "achupins", "marsh", "=r", "\ufffd"))
+    assert all(engine.catalog.items[r.item_id].title in out.reply for r in out.recommendations)
+
+
 def test_rejected_item_disappears_and_never_returns(engine: Engine) -> None:
     sid = engine.new_session()
     first = engine.ask(sid, "I want a funny comedy movie")

@@ -48,6 +48,45 @@ def test_checker_accepts_facts_and_rejects_foreign_titles_and_numbers(catalog) -
     assert strict.check("轻松一点，适合他的需求。", odyssey).problems == ["says nothing about the item"]  # Qwen's
 
 
+# what Qwen's architecture wrote with random weights on a GPU (bench/bench_gpu.py --random-weights): a broken or
+# wrongly loaded model; each passed the checker before it read scripts, code and words
+BROKEN_MODEL_TEXT = [
+    "Kỳ Kỳ Büyük(generator entrev Büyük(generator Farm.",
+    "\ufffd lbl Büyük Każdy_altern Newark.Type Büyük entrev Büyük ==(.",
+    "achupins Pra syst Gambling produk=r=r=r=r名列前茅.filePathjav_FMT聊城عتم名列前茅.",
+    "gars']}</STATiosityfonts.visitInsn 🛩 לשВы注入沱служден męż.",
+    "']gentpanels茚 vase仝忌🛩 marshAGape🛩 marshAGape🛩 marsh Digit委组织.",
+    "Convenient BüyükParallel BüyükParallel BüyükParallel Büyük.",
+]
+
+
+def test_checker_rejects_what_a_broken_model_writes(catalog) -> None:  # type: ignore[no-untyped-def]
+    titles = TitleIndex(catalog.values())
+    odyssey = catalog["movie:2001-a-space-odyssey-1968"]
+    english = ExplanationChecker(titles, set(), min_words=MIN_CONTENT_WORDS, language="en")
+    for text in [*BROKEN_MODEL_TEXT, "achupins Pra syst Gambling produk entrev.",  # letters only, no dictionary
+                 "a tense voyage, 一部冷峻的太空史诗.",  # Qwen slipping into Chinese in an English reply
+                 "it stars the crew of the Discovery One <br> in space."]:  # markup
+        problems = english.check(text, odyssey).problems
+        assert any(p.startswith("unreadable") for p in problems), (text, problems)
+    chinese = ExplanationChecker(titles, set(), min_words=MIN_CONTENT_WORDS, language="zh")
+    assert chinese.check("一部冷峻而宏大的太空史诗，画面令人难忘。", odyssey).ok
+    assert chinese.check("sci-fi 迷会喜欢这部冷峻的太空史诗。", odyssey).ok  # Latin words in a Chinese reply
+    assert not chinese.check("一部 Büyük(generator 太空史诗。", odyssey).ok
+    cyrillic = chinese.check("一部太空史诗 служден。", odyssey).problems
+    assert "unreadable: letters of another script: ['CYRILLIC']" in cyrillic
+    # real sentences pass: rare words a dictionary knows, the item's own names in any script and spelling
+    for text in ("a swashbuckling odyssey with a cyberpunk edge.", "a mind-bending, slow-burn voyage into the unknown.",
+                 "A cold, vast voyage that fits your taste for puzzles.", "Kubrick's vision of evolution still awes."):
+        assert english.check(text, odyssey).ok, (text, english.check(text, odyssey).problems)
+    spirited = CatalogItem("m1", "movie", "Spirited Away", year=2001, original_title="千と千尋の神隠し",
+                           creators=("Hayao Miyazaki",), genres=("animation",),
+                           description="Chihiro wanders into a world ruled by gods, witches and spirits.")
+    local = ExplanationChecker(TitleIndex([spirited]), {"Hayao Miyazaki"}, min_words=MIN_CONTENT_WORDS, language="en")
+    assert local.check("千と千尋の神隠し is a dreamlike tale where Chihiro meets gods and witches.", spirited).ok
+    assert not local.check("a dreamlike tale, とても美しい.", spirited).ok  # Japanese that is not its title
+
+
 def test_checker_reads_a_common_word_title_that_starts_a_generated_sentence_as_its_subject() -> None:
     # user text needs a capital past the sentence start for "Saw" or "Hope"; generated text names a film
     # when the title is the subject of its sentence
