@@ -248,10 +248,21 @@ class Recommender:
                 top = index.search(vec, relaxed, 1, prior)
                 if top:
                     relaxed = replace(relaxed, domain=top[0].item.domain)
-            hits = index.search(vec, relaxed, POOL * k if diversify else k, prior)
+            hits = self.one_record_per_work(index.search(vec, relaxed, POOL * k if diversify else 2 * k, prior))
             if hits:
-                return self.diversify(hits, k, frozenset(state.people_wanted)) if diversify else hits
+                return self.diversify(hits, k, frozenset(state.people_wanted)) if diversify else hits[:k]
         return []
+
+    def one_record_per_work(self, hits: list[Hit]) -> list[Hit]:
+        """`hits` (best first) without the other records of a work already in it: ReDial lists "The Man in the
+        Iron Mask" as a 1985 and a 1998 record of one IMDb id, and one list showed both."""
+        out: list[Hit] = []
+        taken: set[str] = set()
+        for hit in hits:
+            if hit.item.id not in taken:
+                out.append(hit)
+                taken.update(self.catalog.twins.get(hit.item.id, ()))
+        return out
 
     def diversify(self, hits: list[Hit], k: int, wanted_people: frozenset[str] = frozenset()) -> list[Hit]:
         """MMR over the pool: relevant, but not five sequels of one film nor three of one director (unless asked)."""

@@ -401,6 +401,24 @@ def test_another_record_of_a_liked_work_is_not_recommended(tmp_path: Path) -> No
     assert "r:2" not in Recommender(twins_catalog, HashingEmbedder()).ranking(state, 7)
 
 
+@pytest.mark.parametrize("diversity", [1.0, 0.75])
+def test_one_list_never_shows_two_records_of_a_work(tmp_path: Path, diversity: float) -> None:
+    # ReDial's "The Man in the Iron Mask" is a 1985 and a 1998 record of one IMDb id; one list showed both
+    plot = "The cruel King Louis XIV of France has a secret twin brother whom he keeps imprisoned."
+    items = [CatalogItem("r:1", "movie", "The Man in the Iron Mask", year=1985, genres=("adventure",),
+                         description=plot, extra={"imdb_id": "tt0120744"}),
+             CatalogItem("r:2", "movie", "The Man in the Iron Mask", year=1998, genres=("adventure",),
+                         description=plot, extra={"imdb_id": "tt0120744"}),
+             *[CatalogItem(f"r:{i}", "movie", f"Musketeer Tale {i}", year=1990 + i, genres=("adventure",),
+                           description=f"Swordsmen guard a king in France, story {i}.") for i in range(3, 9)]]
+    rec = Recommender(catalog_of(items, tmp_path / "c.db"), HashingEmbedder(), diversity=diversity)
+    state = DialogueState(statements=["the man in the iron mask, a king of France and his secret twin brother"],
+                          domain="movie")
+    for diversify in (True, False):
+        shown = [h.item.id for h in rec.recommend(state, 3, diversify)]
+        assert len(shown) == 3 and len({"r:1", "r:2"} & set(shown)) == 1, shown
+
+
 def test_a_domain_the_catalog_lacks_filters_nothing(catalog: Catalog) -> None:  # noqa: F811
     # "the book is always better" in a film chat set the domain to books, and a film catalog then had
     # nothing to recommend (22 ReDial targets were ranked last that way)

@@ -7,7 +7,16 @@ from pathlib import Path
 
 from chat.engine import Engine
 from chat.evaluation.dialogues import MentionResolver
-from chat.evaluation.simulate import Episode, LMSeeker, RuleSeeker, episodes, keeps_the_facts, same_reading, simulate
+from chat.evaluation.simulate import (
+    Episode,
+    LMSeeker,
+    RuleSeeker,
+    episodes,
+    found,
+    keeps_the_facts,
+    same_reading,
+    simulate,
+)
 from chat.linker import TitleIndex
 from chat.lm.base import Message, ScriptedGenerator
 from retrieval.embedders.hashing import HashingEmbedder
@@ -69,6 +78,13 @@ def test_simulation_finds_a_reachable_target_reproducibly(tmp_path: Path) -> Non
     for t in first.transcripts:
         title = engine.catalog.items[str(t["target"])].title
         assert not any(title in line for line in t["turns"] if line.startswith("seeker"))  # type: ignore[union-attr]
+
+
+def test_another_record_of_the_target_counts_as_found() -> None:
+    # a list shows one record of a work (ReDial's "The Man in the Iron Mask" is a 1985 and a 1998 record)
+    twins = {"r:1985": ("r:1998",), "r:1998": ("r:1985",)}
+    assert found("r:1985", ["r:7", "r:1998"], twins) and found("r:1985", ["r:1985"], {})
+    assert not found("r:1985", ["r:7", "r:8"], twins) and not found("r:1985", ["r:1998"], {})
 
 
 def test_stored_likes_steer_the_ranker_only_when_learning_from_likes(tmp_path: Path) -> None:

@@ -4,7 +4,8 @@ The target is the first movie the recommender suggested in a ReDial conversation
 had not named. The seeker never names it: it opens with a movie it named before the target (if
 any) and the target's first genre, answers the bot's question from the target's attributes, and
 rejects shown items with a reason drawn from how they differ from the target (genre, decade,
-director, then words from the plot). Success@n: the target is shown within n bot turns.
+director, then words from the plot). Success@n: the target (or another record of its work: a list shows one)
+is shown within n bot turns.
 Every choice comes from the catalog and a seeded random generator, so a run is reproducible.
 
 `LMSeeker` (`--with-llm`) has the generative model reword each of those messages, so the bot meets
@@ -19,7 +20,7 @@ from __future__ import annotations
 import logging
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 
 from chat import prompts
@@ -220,6 +221,11 @@ def keeps_the_facts(original: str, reworded: str, titles: TitleIndex) -> bool:
     return all(any(h.startswith(w[:max(4, len(w) - 2)]) for h in have) for w in fact_words(original))
 
 
+def found(target: str, shown: Sequence[str], twins: Mapping[str, Sequence[str]]) -> bool:
+    """Whether `shown` has the target or another record of its work (a list shows one record of a work)."""
+    return target in shown or any(t in shown for t in twins.get(target, ()))
+
+
 def simulate(engine: Engine, eps: Sequence[Episode], seed: int = 0, max_turns: int = 5,
              show_progress: bool = True, generator: Generator | None = None) -> SimulationReport:
     """Run each episode against `engine`; with `generator`, the seeker's messages are reworded (`LMSeeker`)."""
@@ -240,7 +246,7 @@ def simulate(engine: Engine, eps: Sequence[Episode], seed: int = 0, max_turns: i
             result = engine.ask(session, message)
             shown = [r.item_id for r in result.recommendations]
             transcript += [f"seeker: {message}", f"bot: {', '.join(shown) or result.action}"]
-            if ep.target in shown:
+            if found(ep.target, shown, engine.catalog.twins):
                 report.turns_to_success.append(turn)
                 break
             if result.action == "ask" or not shown:
