@@ -106,8 +106,13 @@ READABLE_ZIPF = 1.5  # wordfreq: "heist" 3.4, "whodunit" 2.2, "swashbuckling" 2.
 
 
 def _script(char: str) -> str:
+    """The script of a letter ("LATIN", "HAN", "CYRILLIC", ...); "" for marks like "ʼ", "ª" or "〇"."""
+    if unicodedata.category(char) not in ("Lu", "Ll", "Lt", "Lo") or char in "ªº":
+        return ""
     name = unicodedata.name(char, "")
-    return "HAN" if name.startswith("CJK") else name.split(" ", 1)[0]
+    if name.startswith(("CJK", "IDEOGRAPHIC")):
+        return "HAN"
+    return "LATIN" if name.startswith("FULLWIDTH LATIN") else name.split(" ", 1)[0]
 
 
 def unreadable(text: str, items: Sequence[CatalogItem], language: str | None = None) -> str | None:
@@ -131,7 +136,8 @@ def unreadable(text: str, items: Sequence[CatalogItem], language: str | None = N
     words = [w for w in _LETTERS.findall(rest) if w.lower() not in known]
     if any(_CAMEL.search(w) for w in words):
         return "code or markup"
-    foreign = sorted({_script(c) for w in words for c in w} - _REPLY_SCRIPTS.get(language or "", {"LATIN", "HAN"}))
+    allowed = {"", *_REPLY_SCRIPTS.get(language or "", {"LATIN", "HAN"})}
+    foreign = sorted({_script(c) for w in words for c in w} - allowed)
     if foreign:
         return f"letters of another script: {foreign}"
     if language == "en":

@@ -77,7 +77,8 @@ def test_checker_rejects_what_a_broken_model_writes(catalog) -> None:  # type: i
     assert "unreadable: letters of another script: ['CYRILLIC']" in cyrillic
     # real sentences pass: rare words a dictionary knows, the item's own names in any script and spelling
     for text in ("a swashbuckling odyssey with a cyberpunk edge.", "a mind-bending, slow-burn voyage into the unknown.",
-                 "A cold, vast voyage that fits your taste for puzzles.", "Kubrick's vision of evolution still awes."):
+                 "A cold, vast voyage that fits your taste for puzzles.", "Kubrick's vision of evolution still awes.",
+                 "a naïve crew's odyssey, cold as a café at dawn."):  # accents are Latin letters
         assert english.check(text, odyssey).ok, (text, english.check(text, odyssey).problems)
     spirited = CatalogItem("m1", "movie", "Spirited Away", year=2001, original_title="千と千尋の神隠し",
                            creators=("Hayao Miyazaki",), genres=("animation",),
