@@ -46,7 +46,7 @@ from retrieval.embedders.presets import load_embedder  # noqa: E402
 DIALOGUE = ["I loved Inception, something like it", "no horror please", "something older, from the 90s"]
 PROMPT = [{"role": "system", "content": "You recommend movies from a catalog."},
           {"role": "user", "content": "I loved Inception and Interstellar. Something like them, but lighter?"}]
-LM_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja")
+LM_FILES = ("generation_config.json", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja")
 
 
 def random_copy(kind: str, source: Path, out: Path, layers: int = 0) -> Path:
@@ -67,13 +67,12 @@ def random_copy(kind: str, source: Path, out: Path, layers: int = 0) -> Path:
         names: tuple[str, ...] = LM_FILES
     else:
         model = AutoModel.from_config(config)
-        names = tuple(p.name for p in source.iterdir() if p.suffix != ".safetensors" and p.name != "pytorch_model.bin")
+        names = tuple(p.name for p in source.iterdir()
+                      if p.suffix != ".safetensors" and p.name not in ("pytorch_model.bin", "config.json"))
     out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
+    model.save_pretrained(out)  # writes config.json and the weights
     for name in names:
         src = source / name
-        if name == "config.json":  # written by save_pretrained
-            continue
         if src.is_dir():
             shutil.copytree(src, out / name, dirs_exist_ok=True)
         elif src.is_file():

@@ -59,9 +59,15 @@ def genres_named(text: str) -> set[str]:
     return found
 
 
+def _names(item: CatalogItem) -> list[str]:
+    """The item's title, original title, creators and aliases as the record spells them."""
+    return [item.title, item.original_title or "", *item.creators,
+            *[a for a in item.extra.get("aliases") or () if isinstance(a, str)]]
+
+
 def facts_text(item: CatalogItem) -> str:
-    return " ".join([item.title, item.original_title or "", item.description, *item.creators,
-                     *[a for a in item.extra.get("aliases") or () if isinstance(a, str)]])
+    title, original, *others = _names(item)
+    return " ".join([title, original, item.description, *others])
 
 
 # a full stop after an initial or one of these is no sentence end: "Philip K. Dick", "Dr. Strangelove"
@@ -123,8 +129,7 @@ def unreadable(text: str, items: Sequence[CatalogItem], language: str | None = N
     mostly words a dictionary knows.
     """
     rest = _without_quotes(text, items)
-    verbatim = {s for it in items for s in (it.title, it.original_title or "", *it.creators,
-                                            *[a for a in it.extra.get("aliases") or () if isinstance(a, str)]) if s}
+    verbatim = {s for it in items for s in _names(it) if s}
     for s in sorted(verbatim, key=len, reverse=True):
         rest = rest.replace(s, " ")
     if _GARBLED.search(rest):
