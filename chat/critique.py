@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from chat.lexicon import CLAUSE_BREAKS, NEGATION_BEFORE
+from chat.lexicon import CLAUSE_BREAKS, GENRES, NEGATION_BEFORE
 from chat.linker import cue_pattern, cue_positions
 
 
@@ -148,10 +148,21 @@ class Critique:
     def any(self) -> bool:
         return bool(self.directions or self.era or self.max_minutes)
 
-    def genres_to_drop(self) -> set[str]:
-        """Genres the linker may have read as wanted that a negative critique means the opposite of
-        ("less romantic" is not a request for romance)."""
-        return {g for name, sign in self.directions if sign < 0 for g in ATTRIBUTES[name].genres}
+    def genres_to_drop(self, text: str) -> set[str]:
+        """Genres the linker may have read as wanted in `text` that a negative critique means the opposite of
+        ("less romantic" is not a request for romance). A genre named outside the critique's own words stays
+        asked for: "a scary movie but not too gory" wants gentler horror, not family films."""
+        lowered = text.lower()
+        drop = set()
+        for name, sign in self.directions:
+            if sign > 0:
+                continue
+            cues = _spans(lowered, ATTRIBUTES[name].less)
+            for genre in ATTRIBUTES[name].genres:
+                named = _spans(lowered, GENRES[genre])
+                if not any(not any(a <= start and end <= b for a, b in cues) for start, end in named):
+                    drop.add(genre)
+        return drop
 
 
 def _pattern(cue: str) -> str:

@@ -132,7 +132,7 @@ def understand(message: str, titles: TitleIndex, generator: Generator | None, mo
     message = plain_text(message)
     p = parse(message, titles)
     critique = parse_critique(message)
-    drop = critique.genres_to_drop()
+    drop = critique.genres_to_drop(message)
     p.genres_wanted = [g for g in p.genres_wanted if g not in drop]
     result = Understanding(p, detect_language(message), critique)
     if generator is None or mode == "never" or (mode == "auto" and not needs_lm(p, message, titles)):

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from chat.critique import CLASSIC_BEFORE, OLDER_BEFORE, RECENT_FROM, SHORT_MINUTES, era_bounds, parse_critique
+from chat.critique import (
+    ATTRIBUTES,
+    CLASSIC_BEFORE,
+    OLDER_BEFORE,
+    RECENT_FROM,
+    SHORT_MINUTES,
+    era_bounds,
+    parse_critique,
+)
 from chat.engine import Engine
 from chat.linker import TitleIndex, parse
 from chat.state import DialogueState
+from chat.understand import understand
 
 
 def test_parse_reads_attribute_era_and_length_critiques() -> None:
@@ -92,8 +101,25 @@ def test_a_negated_genre_with_a_year_bound_rules_out_the_era_not_the_genre() -> 
         assert (p.genres_wanted, p.genres_avoided, p.year_min, p.year_max) == (wanted, avoided, low, high), text
 
 def test_negative_critique_does_not_ask_for_the_genre_it_names() -> None:
-    assert parse_critique("less romantic").genres_to_drop() == {"romance"}
-    assert parse_critique("more romantic").genres_to_drop() == set()
+    for text in ("less romantic", "something less violent", "不要太血腥"):
+        critique = parse_critique(text)
+        assert critique.genres_to_drop(text) == set(ATTRIBUTES[critique.directions[0][0]].genres), text
+    assert parse_critique("more romantic").genres_to_drop("more romantic") == set()
+
+
+def test_a_genre_asked_for_beside_a_negative_critique_stays_asked_for() -> None:
+    """"a scary movie but not too gory" had read as a wish for nothing but less violence, and the engine
+    answered it with Shrek and Inside Out."""
+    titles = TitleIndex([])
+    cases = {"I want a scary movie but not too gory": ["horror"],
+             "a war film, nothing too violent": ["war"],
+             "something romantic but not too mushy": ["romance"],
+             "the same but less romantic": [],  # the romance word is the critique's own
+             "恐怖片，但不要太血腥": ["horror"]}
+    for text, wanted in cases.items():
+        u = understand(text, titles, None, "never")
+        assert u.critique.directions and u.critique.directions[0][1] == -1, text
+        assert u.parse.genres_wanted == wanted, text
 
 
 def test_era_bounds_are_relative_to_what_was_shown() -> None:
