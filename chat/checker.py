@@ -26,7 +26,9 @@ _FILLER = STOPWORDS | {w for forms in (*GENRES.values(), *LANGUAGES.values()) fo
                        for w in normalise(f).split()} | {  # "sci-fi" is "sci fi" once normalised
     "fit", "fits", "request", "requests", "taste", "tastes", "preference", "preferences", "choice", "pick",
     "picks", "option", "match", "matches", "perfect", "enjoy", "enjoyed", "enjoyable", "definitely", "certainly",
-    "worth", "sounds", "exactly", "mood", "similar", "fan", "fans", "surely", "ideal", "suits", "suit"}
+    "worth", "sounds", "exactly", "mood", "similar", "fan", "fans", "surely", "ideal", "suits", "suit",
+    "fitting", "user", "users", "viewer", "viewers", "reader", "readers", "anyone", "everyone", "great", "highly",
+    "recommend", "recommended", "must", "watch", "kind", "love", "loves", "good", "nice", "excellent", "best"}
 
 # a sentence whose subject is a bare year: "2017 is a family film", "1946 was a drama"
 _YEAR_AS_SUBJECT = re.compile(r"\s*(?:1[89]|20)\d\d\s+(?:is|was|are|were)\b", re.IGNORECASE)

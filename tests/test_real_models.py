@@ -53,6 +53,10 @@ def test_qwen_streams_tokens_and_continues_a_prefill(real_engine: Engine) -> Non
     text = complete(gen, [{"role": "user", "content": "Name a colour."},
                           {"role": "assistant", "content": "The colour is"}], max_new_tokens=8, stop=("\n",))
     assert text and "\n" not in text
+    # a prefill's trailing space is not left as the prompt's last token (Qwen wrote "1." after one)
+    ids = gen._encode([{"role": "user", "content": "Why?"},  # type: ignore[attr-defined]
+                       {"role": "assistant", "content": "1. Home Alone (1990) — You wanted comedy: "}])["input_ids"][0]
+    assert gen.tokenizer.decode(ids[-1:]) == ":"  # type: ignore[attr-defined]
 
 
 def test_lm_extraction_returns_valid_json(real_engine: Engine) -> None:

@@ -42,6 +42,9 @@ class TransformersGenerator:
     def _encode(self, messages: Sequence[Message]) -> Any:
         # A final assistant message is a prefill: the model continues it (used to force each item's heading).
         prefill = bool(messages) and messages[-1]["role"] == "assistant"
+        if prefill:  # a prompt ending in a lone space token leaves the model mid-word: Qwen then wrote "1." or
+            # "1990-1999" after "— You wanted comedy: " instead of a sentence; the reply takes its space back
+            messages = [*messages[:-1], {**messages[-1], "content": messages[-1]["content"].rstrip()}]
         prompt = self.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=not prefill,
                                                     continue_final_message=prefill)
         enc = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
