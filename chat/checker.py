@@ -30,6 +30,10 @@ _FILLER = STOPWORDS | {w for forms in (*GENRES.values(), *LANGUAGES.values()) fo
     "fitting", "user", "users", "viewer", "viewers", "reader", "readers", "anyone", "everyone", "great", "highly",
     "recommend", "recommended", "must", "watch", "kind", "love", "loves", "good", "nice", "excellent", "best"}
 
+# what the user did or felt: the model cannot know it (Qwen wrote "a book by Isaac Asimov, but you found it too dark.")
+_ABOUT_THE_USER = re.compile(r"\byou\s+(?:found|said|asked|wanted|mentioned|thought|felt|told|hated|disliked|"
+                             r"watched|saw|read|have\s+seen|have\s+read)\b", re.IGNORECASE)
+
 # a sentence whose subject is a bare year: "2017 is a family film", "1946 was a drama"
 _YEAR_AS_SUBJECT = re.compile(r"\s*(?:1[89]|20)\d\d\s+(?:is|was|are|were)\b", re.IGNORECASE)
 
@@ -147,6 +151,10 @@ def unreadable(text: str, items: Sequence[CatalogItem], language: str | None = N
     foreign = sorted({_script(c) for w in words for c in w} - allowed)
     if foreign:
         return f"letters of another script: {foreign}"
+    if language == "zh":  # names are capitalised: lowercase English words are the record's, left untranslated
+        english = [w for w in _LETTERS.findall(rest) if w.isascii() and w.islower() and len(w) > 2]
+        if len(english) >= 2:
+            return f"English words in a Chinese reply: {english[:4]}"
     if language == "en":
         latin = [w for w in words if len(w) > 2]
         unknown = [w for w in latin if zipf(w.lower()) < READABLE_ZIPF]
@@ -232,6 +240,8 @@ class ExplanationChecker:
             verdict.problems.append(f"genres the item does not have: {sorted(claimed)}")
         if self.min_words and _content_words(text, allowed_names | {normalise(p) for p in people}) < self.min_words:
             verdict.problems.append("says nothing about the item")  # "1987, Mo Yan, a war book by Mo Yan."
+        if _ABOUT_THE_USER.search(text):
+            verdict.problems.append("claims what the user did")
         if _YEAR_AS_SUBJECT.match(text):
             verdict.problems.append("makes the year the subject")  # "2017 is a family film by Paul King."
         if self._prompt_runs and _word_runs(text, _ECHO_WORDS) & self._prompt_runs:

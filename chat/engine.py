@@ -267,7 +267,7 @@ class Engine:
                     reply = policy.NOTHING_LEFT[lang]
                     yield Delta(reply)
                 else:
-                    reply, shown, paths = yield from self._recommend(message, state, hits, lang)
+                    reply, shown, paths = yield from self._recommend(state, hits, lang)
                     source = ("model" if paths.get("template", 0) == 0 else
                               "mixed" if paths.get("template", 0) < len(hits) else "template")
                     state.last_shown = [r.item_id for r in shown]
@@ -302,14 +302,14 @@ class Engine:
         state.focus = target
         return answer(question, items[target], u.language)
 
-    def _recommend(self, message: str, state: DialogueState, hits: list[Hit],
+    def _recommend(self, state: DialogueState, hits: list[Hit],
                    lang: str) -> Generator_[Delta, None, tuple[str, list[Recommendation], dict[str, int]]]:
         generator = self.generator if self.settings.lm_replies else None
         parts: list[str] = []
         reasons: dict[int, str] = {}
         claims: dict[int, str] = {}
         paths: dict[str, int] = {}
-        for piece in write_reply(generator, message, state, [h.item for h in hits], self.catalog.items,
+        for piece in write_reply(generator, state, [h.item for h in hits], self.catalog.items,
                                  self.catalog.titles, lang, self.settings.max_reason_tokens, self.catalog.people):
             parts.append(piece.text)
             if piece.item_index is not None:

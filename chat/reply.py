@@ -145,9 +145,13 @@ def template_reason(item: CatalogItem, language: str, wanted: Sequence[str] = ()
     return f"{fact} {sentence}".strip()
 
 
-def reply_messages(message: str, state: DialogueState, candidates: Sequence[CatalogItem],
-                   known: dict[str, CatalogItem], language: str) -> list[Message]:
-    """Render the reply prompt from the state and the candidates (package-data templates)."""
+def reply_messages(candidates: Sequence[CatalogItem], language: str) -> list[Message]:
+    """Render the reply prompt from the candidates' catalog facts (package-data templates).
+
+    Neither the user's message nor the state is in it: the deterministic lead already says which wish an
+    item answers, and with them in view Qwen continued "You wanted thriller: " with the wish ("no horror.",
+    "up to 1949.") instead of the item. Each row starts with the plot, so a model that copies copies a fact.
+    """
     lang = "zh" if language == "zh" else "en"
     rows = []
     for item in candidates:
@@ -158,10 +162,9 @@ def reply_messages(message: str, state: DialogueState, candidates: Sequence[Cata
             what = f"{kind}{'电影' if item.domain == 'movie' else '书'}" + (f"，{role}{by}" if by else "")
         else:
             what = f"a {kind} {'film' if item.domain == 'movie' else 'book'}" + (f" by {by}" if by else "")
-        rows.append(f"* {item.display_title(lang)}: {what}. {first_sentence(item.description, 200)}")
-    said = "" if _INSTRUCTION.search(message) else message[:300].replace("\n", " ")  # never pass instructions on
-    user = load(f"reply_user_{lang}.txt").format(
-        message=said, wants=wants_summary(state, known, lang), items="\n".join(rows))
+        plot = first_sentence(item.description, 200)
+        rows.append(f"* {item.display_title(lang)}: " + (f"{plot} ({what})" if plot else f"{what}."))
+    user = load(f"reply_user_{lang}.txt").format(items="\n".join(rows))
     return [{"role": "system", "content": load(f"reply_system_{lang}.txt").strip()},
             {"role": "user", "content": user.strip()}]
 
@@ -189,10 +192,9 @@ def clean_reason(raw: str) -> str:
     return m.group(1).strip() if m else ""
 
 
-def reply_attempt_messages(message: str, state: DialogueState, item: CatalogItem,
-                           known: dict[str, CatalogItem], language: str, attempt: int) -> list[Message]:
-    """The prompt for one item; the second attempt only gets the bare facts and a stricter rule."""
-    prompt = reply_messages(message, state, [item], known, language)
+def reply_attempt_messages(item: CatalogItem, language: str, attempt: int) -> list[Message]:
+    """The prompt for one item; the second attempt adds a stricter rule."""
+    prompt = reply_messages([item], language)
     if attempt == 1:
         strict = ("只用上面的事实，不要提任何人名、数字或其他作品。" if language == "zh"
                   else "Use only the facts above. Mention no names, no numbers and no other titles.")
@@ -200,7 +202,7 @@ def reply_attempt_messages(message: str, state: DialogueState, item: CatalogItem
     return prompt
 
 
-def write_reply(generator: Generator | None, message: str, state: DialogueState, items: Sequence[CatalogItem],
+def write_reply(generator: Generator | None, state: DialogueState, items: Sequence[CatalogItem],
                 known: dict[str, CatalogItem], titles: TitleIndex, language: str,
                 max_reason_tokens: int = 48, people: set[str] | None = None) -> Iterator[Piece]:
     """Stream the reply: a fixed intro, then for each item its catalog heading and a reason.
@@ -223,7 +225,7 @@ def write_reply(generator: Generator | None, message: str, state: DialogueState,
         body, path = "", "template"
         for attempt in range(2 if generator is not None else 0):
             assert generator is not None
-            prompt = reply_attempt_messages(message, state, item, known, language, attempt)
+            prompt = reply_attempt_messages(item, language, attempt)
             prefill: Message = {"role": "assistant", "content": heading + start}
             raw = complete(generator, [*prompt, prefill], max_new_tokens=max_reason_tokens, stop=_SENTENCE_STOPS)
             body = clean_reason(raw)

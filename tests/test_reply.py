@@ -6,7 +6,7 @@ import pytest
 
 from chat.checker import MIN_CONTENT_WORDS, ExplanationChecker, first_sentence, genres_named
 from chat.linker import TitleIndex
-from chat.reply import clean_reason, intro, lead, wants_summary
+from chat.reply import clean_reason, intro, lead, reply_attempt_messages, wants_summary
 from chat.state import DialogueState
 from storage.importers import embedded_catalog_files, load_file
 from storage.records import CatalogItem
@@ -75,6 +75,10 @@ def test_checker_rejects_what_a_broken_model_writes(catalog) -> None:  # type: i
     assert chinese.check("一部冷峻而宏大的太空史诗，画面令人难忘。", odyssey).ok
     assert chinese.check("sci-fi 迷会喜欢这部冷峻的太空史诗。", odyssey).ok  # Latin words in a Chinese reply
     assert not chinese.check("一部 Büyük(generator 太空史诗。", odyssey).ok
+    # the record's English copied into a Chinese reply (Qwen: "一个家族的 superheroes被迫进入 suburban anonymity")
+    incredibles = catalog["movie:the-incredibles-2004"]
+    copied = chinese.check("一个家族的 superheroes被迫进入 suburban anonymity。", incredibles).problems
+    assert any(p.startswith("unreadable: English words in a Chinese reply") for p in copied), copied
     cyrillic = chinese.check("一部太空史诗 служден。", odyssey).problems
     assert "unreadable: letters of another script: ['CYRILLIC']" in cyrillic
     # real sentences pass: rare words a dictionary knows, the item's own names in any script and spelling
@@ -100,6 +104,17 @@ def test_checker_reads_a_common_word_title_that_starts_a_generated_sentence_as_i
         assert not check.check(text, shown).ok, text
     for text in ("Hope you enjoy this crime story.", "Up next: a tight crime story.", "A crime story, saw it twice."):
         assert check.check(text, shown).ok, text
+
+
+def test_checker_rejects_claims_about_what_the_user_did(catalog) -> None:  # type: ignore[no-untyped-def]
+    titles = TitleIndex(catalog.values())
+    foundation = next(it for it in catalog.values() if it.title == "Foundation")
+    check = ExplanationChecker(titles, set(foundation.creators), min_words=MIN_CONTENT_WORDS, language="en")
+    assert "claims what the user did" in check.check("A book by Isaac Asimov, but you found it too dark.",
+                                                     foundation).problems  # Qwen's, passed before
+    assert "claims what the user did" in check.check("An empire falls, as you said.", foundation).problems
+    assert check.check("An empire crumbles while a mathematician plans for the dark age ahead.", foundation).ok
+    assert check.check("If you like big ideas, an empire falls over thirty thousand years.", foundation).ok
 
 
 def test_checker_rejects_wrong_people_genres_and_prompt_echoes(catalog) -> None:  # type: ignore[no-untyped-def]
@@ -164,3 +179,16 @@ def test_a_sequel_of_a_liked_film_is_introduced_by_its_series() -> None:
     assert lead(sequel, state, known, "zh").startswith("和你喜欢的《Die Hard》同一系列")
     assert lead(heat, state, known, "en") == "You wanted action: "  # not of the series: the usual lead
     assert lead(die_hard, DialogueState(liked=["m2"]), known, "en") == "From the same series as Die Hard 2: "
+
+
+def test_the_reason_prompt_holds_the_item_facts_plot_first(catalog) -> None:  # type: ignore[no-untyped-def]
+    # a model that copies the row copies the plot, not "a thriller film by David Fincher." (which says nothing)
+    seven = catalog["movie:seven-1995"]
+    for language in ("en", "zh"):
+        for attempt in (0, 1):
+            prompt = reply_attempt_messages(seven, language, attempt)
+            text = "\n".join(m["content"] for m in prompt)
+            row = next(line for line in text.splitlines() if line.startswith("* "))
+            assert row.startswith(f"* {seven.display_title(language)}: {first_sentence(seven.description, 200)}")
+            assert "David Fincher" in row  # the kind and director follow the plot
+    assert "Mention no names" in reply_attempt_messages(seven, "en", 1)[-1]["content"]
