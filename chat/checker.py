@@ -31,8 +31,11 @@ _FILLER = STOPWORDS | {w for forms in (*GENRES.values(), *LANGUAGES.values()) fo
     "recommend", "recommended", "must", "watch", "kind", "love", "loves", "good", "nice", "excellent", "best"}
 
 # what the user did or felt: the model cannot know it (Qwen wrote "a book by Isaac Asimov, but you found it too dark.")
-_ABOUT_THE_USER = re.compile(r"\byou\s+(?:found|said|asked|wanted|mentioned|thought|felt|told|hated|disliked|"
-                             r"watched|saw|read|have\s+seen|have\s+read)\b", re.IGNORECASE)
+# ("if you liked ..." is a condition, not a claim)
+_ABOUT_THE_USER = re.compile(r"(?<!if )\byou\s+(?:\w+ed|found|said|thought|felt|told|saw|read|had|were|did|didn't|"
+                             r"did not|have\s+(?:seen|read))\b", re.IGNORECASE)
+# "Part II, Captain Willard is sent upriver" (Apocalypse Now): a part the item's record does not name
+_PART = re.compile(r"\bpart\s+(?:[ivx]+|\d+)\b", re.IGNORECASE)
 
 # a sentence whose subject is a bare year: "2017 is a family film", "1946 was a drama"
 _YEAR_AS_SUBJECT = re.compile(r"\s*(?:1[89]|20)\d\d\s+(?:is|was|are|were)\b", re.IGNORECASE)
@@ -152,7 +155,10 @@ def unreadable(text: str, items: Sequence[CatalogItem], language: str | None = N
     if foreign:
         return f"letters of another script: {foreign}"
     if language == "zh":  # names are capitalised: lowercase English words are the record's, left untranslated
-        english = [w for w in _LETTERS.findall(rest) if w.isascii() and w.islower() and len(w) > 2]
+        named = text  # its English sentences quoted whole too ("Cursed by a demon boar, the young prince ...")
+        for s in sorted(verbatim, key=len, reverse=True):
+            named = named.replace(s, " ")
+        english = [w for w in _LETTERS.findall(named) if w.isascii() and w.islower() and len(w) > 2]
         if len(english) >= 2:
             return f"English words in a Chinese reply: {english[:4]}"
     if language == "en":
@@ -240,6 +246,10 @@ class ExplanationChecker:
             verdict.problems.append(f"genres the item does not have: {sorted(claimed)}")
         if self.min_words and _content_words(text, allowed_names | {normalise(p) for p in people}) < self.min_words:
             verdict.problems.append("says nothing about the item")  # "1987, Mo Yan, a war book by Mo Yan."
+        record = " ".join([*allowed_names, normalise(facts)])
+        parts = [p for p in _PART.findall(text) if not re.search(rf"\b{re.escape(normalise(p))}\b", record)]
+        if parts:
+            verdict.problems.append(f"names a part the record does not: {parts}")
         if _ABOUT_THE_USER.search(text):
             verdict.problems.append("claims what the user did")
         if _YEAR_AS_SUBJECT.match(text):

@@ -204,7 +204,7 @@ def reply_attempt_messages(item: CatalogItem, language: str, attempt: int) -> li
 
 def write_reply(generator: Generator | None, state: DialogueState, items: Sequence[CatalogItem],
                 known: dict[str, CatalogItem], titles: TitleIndex, language: str,
-                max_reason_tokens: int = 48, people: set[str] | None = None) -> Iterator[Piece]:
+                max_reason_tokens: int = 64, people: set[str] | None = None) -> Iterator[Piece]:
     """Stream the reply: a fixed intro, then for each item its catalog heading and a reason.
 
     The heading ("1. Title (Year) — ") and the reason's lead (the user's own stated reason) come

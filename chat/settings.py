@@ -49,7 +49,9 @@ class Settings(BaseSettings):
     diversity: float = Field(0.75, ge=0.0, le=1.0,
                              description="MMR relevance weight: 1.0 = pure relevance, lower = more varied lists")
     max_message_chars: int = Field(2000, ge=50, le=20000, description="longer user messages are cut")
-    max_reason_tokens: int = Field(40, ge=8, le=512, description="LM tokens per recommendation reason")
+    # 64: a reason retelling the record's plot sentence (up to 200 characters) needs about 50; at 40 such
+    # sentences were cut off, written twice and replaced by the template
+    max_reason_tokens: int = Field(64, ge=8, le=512, description="LM tokens per recommendation reason")
     host: str = "127.0.0.1"
     port: int = Field(7860, ge=1, le=65535)
     concurrency: int = Field(4, ge=1, le=64, description="chat turns served at once by the web UI")

@@ -79,6 +79,9 @@ def test_checker_rejects_what_a_broken_model_writes(catalog) -> None:  # type: i
     incredibles = catalog["movie:the-incredibles-2004"]
     copied = chinese.check("一个家族的 superheroes被迫进入 suburban anonymity。", incredibles).problems
     assert any(p.startswith("unreadable: English words in a Chinese reply") for p in copied), copied
+    mononoke = next(it for it in catalog.values() if it.title == "Princess Mononoke")
+    quoted = chinese.check(f"Princess Mononoke：{first_sentence(mononoke.description, 200)}", mononoke).problems
+    assert any(p.startswith("unreadable: English words") for p in quoted), quoted  # the record's, but not Chinese
     cyrillic = chinese.check("一部太空史诗 служден。", odyssey).problems
     assert "unreadable: letters of another script: ['CYRILLIC']" in cyrillic
     # real sentences pass: rare words a dictionary knows, the item's own names in any script and spelling
@@ -114,7 +117,21 @@ def test_checker_rejects_claims_about_what_the_user_did(catalog) -> None:  # typ
                                                      foundation).problems  # Qwen's, passed before
     assert "claims what the user did" in check.check("An empire falls, as you said.", foundation).problems
     assert check.check("An empire crumbles while a mathematician plans for the dark age ahead.", foundation).ok
+    assert "claims what the user did" in check.check("A book by Isaac Asimov, but you didn't know what to do with it.",
+                                                     foundation).problems
     assert check.check("If you like big ideas, an empire falls over thirty thousand years.", foundation).ok
+    assert check.check("If you liked big ideas, an empire falls over thirty thousand years.", foundation).ok
+
+
+def test_checker_rejects_a_part_the_record_does_not_name(catalog) -> None:  # type: ignore[no-untyped-def]
+    titles = TitleIndex(catalog.values())
+    by_title = {it.title: it for it in catalog.values()}
+    apocalypse, part_two = by_title["Apocalypse Now"], by_title["The Godfather Part II"]
+    check = ExplanationChecker(titles, set(), min_words=MIN_CONTENT_WORDS, language="en")
+    for text, item in (("Part II, Captain Willard is sent upriver into Cambodia on a secret mission.", apocalypse),
+                       ("Part I, Michael Corleone expands and defends the family empire.", part_two)):  # Qwen's
+        assert any(p.startswith("names a part") for p in check.check(text, item).problems), text
+    assert check.check("Part II follows Michael Corleone as he defends the family empire.", part_two).ok
 
 
 def test_checker_rejects_wrong_people_genres_and_prompt_echoes(catalog) -> None:  # type: ignore[no-untyped-def]
