@@ -137,10 +137,14 @@ def unreadable(text: str, items: Sequence[CatalogItem], language: str | None = N
     "[REC]"); everything else must be letters of the reply's script, free of code and markup, and for English
     mostly words a dictionary knows.
     """
-    rest = _without_quotes(text, items)
-    verbatim = {s for it in items for s in _names(it) if s}
-    for s in sorted(verbatim, key=len, reverse=True):
-        rest = rest.replace(s, " ")
+    names = sorted({s for it in items for s in _names(it) if s}, key=len, reverse=True)
+
+    def without_names(s: str) -> str:
+        for name in names:
+            s = s.replace(name, " ")
+        return s
+
+    rest = without_names(_without_quotes(text, items))
     if _GARBLED.search(rest):
         return "garbled characters"
     if _CODE.search(rest):
@@ -155,10 +159,8 @@ def unreadable(text: str, items: Sequence[CatalogItem], language: str | None = N
     if foreign:
         return f"letters of another script: {foreign}"
     if language == "zh":  # names are capitalised: lowercase English words are the record's, left untranslated
-        named = text  # its English sentences quoted whole too ("Cursed by a demon boar, the young prince ...")
-        for s in sorted(verbatim, key=len, reverse=True):
-            named = named.replace(s, " ")
-        english = [w for w in _LETTERS.findall(named) if w.isascii() and w.islower() and len(w) > 2]
+        # its English sentences quoted whole count too ("Cursed by a demon boar, the young prince ...")
+        english = [w for w in _LETTERS.findall(without_names(text)) if w.isascii() and w.islower() and len(w) > 2]
         if len(english) >= 2:
             return f"English words in a Chinese reply: {english[:4]}"
     if language == "en":
@@ -246,8 +248,10 @@ class ExplanationChecker:
             verdict.problems.append(f"genres the item does not have: {sorted(claimed)}")
         if self.min_words and _content_words(text, allowed_names | {normalise(p) for p in people}) < self.min_words:
             verdict.problems.append("says nothing about the item")  # "1987, Mo Yan, a war book by Mo Yan."
-        record = " ".join([*allowed_names, normalise(facts)])
-        parts = [p for p in _PART.findall(text) if not re.search(rf"\b{re.escape(normalise(p))}\b", record)]
+        parts = _PART.findall(text)
+        if parts:  # only then is the record normalised
+            record = " ".join([*allowed_names, normalise(facts)])
+            parts = [p for p in parts if not re.search(rf"\b{re.escape(normalise(p))}\b", record)]
         if parts:
             verdict.problems.append(f"names a part the record does not: {parts}")
         if _ABOUT_THE_USER.search(text):

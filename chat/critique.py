@@ -158,10 +158,7 @@ class Critique:
             if sign > 0:
                 continue
             cues = _spans(lowered, ATTRIBUTES[name].less)
-            for genre in ATTRIBUTES[name].genres:
-                named = _spans(lowered, GENRES[genre])
-                if not any(not any(a <= start and end <= b for a, b in cues) for start, end in named):
-                    drop.add(genre)
+            drop |= {g for g in ATTRIBUTES[name].genres if not _found(lowered, GENRES[g], cues)}
         return drop
 
 
