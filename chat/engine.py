@@ -17,7 +17,17 @@ from chat.catalog import Catalog, import_default_catalog, load_ranker, sync_embe
 from chat.evaluation.catalog_db import catalog_db_url
 from chat.lm.base import Generator
 from chat.profiles import FeedbackKind, Profiles
-from chat.questions import ItemQuestion, answer, detect_question, nothing_to_ask_about, target_of, which_one
+from chat.questions import (
+    ItemQuestion,
+    answer,
+    choice,
+    detect_question,
+    names_only,
+    nothing_to_ask_about,
+    target_of,
+    which_one,
+    why,
+)
 from chat.recommend import Recommender
 from chat.reply import write_reply
 from chat.settings import Settings
@@ -222,8 +232,15 @@ class Engine:
             yield say(policy.CUT_NOTICE[detect_language(message)].format(limit=limit))
         use_lm = self.generator if self.settings.lm_extraction != "never" else None
         question = detect_question(message)
+        # after "Which one do you mean?", "2" or "the second" or a title alone picks the item the question was about
+        pending, state.pending_question = state.pending_question, None
+        chosen = choice(message) if pending and question is None else None
+        if chosen is not None and pending:
+            question = ItemQuestion.from_key(pending)
         mode = "never" if question else self.settings.lm_extraction  # a question needs no preference extraction
         u = understand(message, catalog.titles, use_lm, mode)
+        if pending and question is None and names_only(message, u.parse):
+            question = ItemQuestion.from_key(pending)
         t_understood = time.perf_counter()
         lang = u.language
         shown: list[Recommendation] = []
@@ -232,7 +249,7 @@ class Engine:
         paths: dict[str, int] = {}
         if question is not None or (u.parse.closing and state.shown):  # a question, or "thanks!" after picks
             action = policy.Action.ANSWER if question is not None else policy.Action.CLOSE
-            reply = (self._answer(question, u, state, message) if question is not None
+            reply = (self._answer(question, u, state, message, chosen) if question is not None
                      else policy.CLOSING["zh" if lang == "zh" else "en"])
             state.language = lang
             state.turns += 1
@@ -288,18 +305,24 @@ class Engine:
         yield TurnResult(session_id, full_reply, shown, lang, action.value, source, True, u.lm_used,
                          {"understand_s": t_understood - t0, "total_s": t_end - t0}, paths)
 
-    def _answer(self, question: ItemQuestion, u: Understanding, state: DialogueState, message: str) -> str:
+    def _answer(self, question: ItemQuestion, u: Understanding, state: DialogueState, message: str,
+                chosen: int | None = None) -> str:
         """A question about an item, answered from its catalog record."""
         missing = policy.unfound_titles(u.parse)
         if missing and not u.parse.mentions:  # not the item discussed before: the one named is not in the catalog
             return policy.no_such_title(missing, u.language)
         target = target_of(u.parse, state, message)
+        if chosen is not None and -len(state.last_shown) <= chosen < len(state.last_shown):
+            target = state.last_shown[chosen]
         items = self.catalog.items
         if isinstance(target, list):
+            state.pending_question = question.key()
             return which_one([items[i] for i in target if i in items], u.language)
         if target is None or target not in items:
             return nothing_to_ask_about(u.language)
         state.focus = target
+        if question.kind == "why":
+            return why(items[target], state, items, u.language)
         return answer(question, items[target], u.language)
 
     def _recommend(self, state: DialogueState, hits: list[Hit],

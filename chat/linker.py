@@ -40,7 +40,7 @@ _TOKEN = re.compile(r"[0-9a-z\u00c0-\u024f]+(?:'[a-z]+)?")
 _QUOTED = re.compile(r"《([^》]{1,80})》|\"([^\"]{2,80})\"|“([^”]{2,80})”|「([^」]{1,80})」")
 _DIGITS = re.compile(r"\d+")
 _ARTICLE = re.compile(r"^(?:the|a|an) ")
-_ORDINALS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3, "4th": 3,
+ORDINALS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3, "4th": 3,
              "fifth": 4, "5th": 4, "last": -1, "第一": 0, "第二": 1, "第三": 2, "第四": 3, "第五": 4, "最后": -1}
 _ORDINAL_RE = re.compile(r"\b(first|1st|second|2nd|third|3rd|fourth|4th|fifth|5th|last)\s+(?:one|movie|film|book)\b"
                          r"|(第[一二三四五]|最后)(?:个|部|本|一个|一部|一本)")
@@ -706,7 +706,7 @@ def parse(text: str, titles: TitleIndex) -> Parse:
         pol = polarity(lowered, m.start(), m.end())
         if pol == "like" and cue_positions(clause_of(lowered, m.start()), SEEN_CUES):
             pol = "seen"
-        out.ordinal_refs.append((_ORDINALS[key], pol))
+        out.ordinal_refs.append((ORDINALS[key], pol))
     that = _THAT_ONE.search(lowered)
     seen_it = _SEEN_IT.search(lowered)
     if that or (seen_it and not title_spans):
@@ -892,6 +892,6 @@ def _positive_text(text: str, lowered: str) -> str:
             continue
         cut = min((s for s, _ in cues), default=len(clause))
         piece = text[a : a + cut].strip()
-        if piece:
+        if content_words(piece):  # not the "I" left before "hate musicals": "I Surprise me" said nothing
             keep.append(piece)
     return " ".join(keep)

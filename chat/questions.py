@@ -7,12 +7,16 @@ import re
 from dataclasses import dataclass
 
 from chat.checker import first_sentence, genres_named
-from chat.linker import Parse, plain_text
-from chat.reply import genre_label
+from chat.linker import ORDINALS, Parse, content_words, plain_text
+from chat.reply import genre_label, short_statement, year_range_label
 from chat.state import DialogueState
+from retrieval.ranking import item_people, series_key
 from storage.records import CatalogItem
 
 _KINDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((kind, re.compile(pattern)) for kind, pattern in (
+    # "why that one?", "why did you pick Dunkirk?"; not a request: "why not something older?", "why don't you..."
+    ("why", r"^\W*(?:(?:but|so|and|ok|okay|hmm+|wait)\W+)?why\b(?!\s+(?:not|no|don't|dont|can't|cant|won't)\b)"
+            r"|为什么(?!不)|为啥(?!不)|凭什么"),
     ("creator", r"\bwho (?:directed|made|wrote|shot|is the (?:director|author|writer)|was the (?:director|author))\b"
                 r"|\bwho(?:'s| is) (?:it|that|this) by\b|\b(?:director|author|writer) of\b|\bwho(?:'s| is) the "
                 r"(?:director|author)\b|导演是谁|谁导演|谁拍的|谁导的|作者是谁|谁写的|是谁写|是谁拍"),
@@ -23,6 +27,8 @@ _KINDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((kind, re.compile(patter
     ("runtime", r"\bhow long is\b|\brun ?time\b|\brunning time\b|\bhow many (?:minutes|hours)\b|多长时间|时长|片长"),
     ("about", r"\bwhat(?:'s| is| was) .{0,60}?about\b|\bwhat happens in\b|\b(?:plot|story|synopsis) of\b"
               r"|\bwhat is the (?:plot|story)\b|\btell me (?:more )?about\b"
+              r"|\bwhat about the (?:first|1st|second|2nd|third|3rd|fourth|4th|fifth|5th|last) "
+              r"(?:one|movie|film|book)\b"
               r"|讲什么|讲的是什么|讲了什么|剧情是|内容是什么|简介"),
 ))
 _GENRE_QUESTION = re.compile(r"^\s*(?:is|isn't|was|are)\b.*\?\s*$|是.{0,12}吗|算.{0,12}吗")
@@ -31,12 +37,43 @@ _ITEM_GENRE_QUESTION = re.compile(r"^\s*(?:is|isn't|was|are)\s+(?:it|that|this|t
 _PRONOUN = re.compile(r"\b(?:it|that|this|they|those)\b|这部|那部|这本|那本|这个|那个|它")
 
 
+_CHOICE = re.compile(r"^\W*(?:the\s+|number\s+|no\.?\s*|#)?(?:(first|1st|second|2nd|third|3rd|fourth|4th|fifth|5th|"
+                     r"last)(?:\s+(?:one|movie|film|book))?|([1-9]))\W*$|^\W*(第[一二三四五]|最后)(?:个|部|本|一个|一部|一本)?\W*$")
+
+
 @dataclass(frozen=True)
 class ItemQuestion:
     """A question about one catalog item."""
 
-    kind: str  # creator | cast | year | runtime | about | genre
+    kind: str  # why | creator | cast | year | runtime | about | genre
     genre: str | None = None
+
+    def key(self) -> str:
+        """How the question waits in the dialogue state for "Which one do you mean?" to be answered."""
+        return f"{self.kind}:{self.genre}" if self.genre else self.kind
+
+    @classmethod
+    def from_key(cls, key: str) -> ItemQuestion:
+        kind, _, genre = key.partition(":")
+        return cls(kind, genre or None)
+
+
+def names_only(message: str, p: Parse) -> bool:
+    """Whether `message` is catalog titles and nothing else ("Pulp Fiction", "《盗梦空间》吧")."""
+    rest = message
+    for m in p.mentions:
+        rest = re.sub(re.escape(m.surface), " ", rest, flags=re.IGNORECASE)
+    return bool(p.mentions) and not content_words(rest)
+
+
+def choice(message: str) -> int | None:
+    """The index a bare answer to "Which one do you mean?" picks ("2", "the second", "第二部"), else None."""
+    m = _CHOICE.match(plain_text(message).lower())
+    if not m:
+        return None
+    if m.group(2):
+        return int(m.group(2)) - 1
+    return ORDINALS[m.group(1) or m.group(3)]
 
 
 def detect_question(message: str) -> ItemQuestion | None:
@@ -119,6 +156,67 @@ def answer(q: ItemQuestion, item: CatalogItem, language: str) -> str:
         return f"是的，{name}属于{asked}（目录类型：{listed}）。" if zh else f"Yes: {name} is listed as {listed}."
     return (f"不是，{name}的目录类型是{listed}，不是{asked}。" if zh
             else f"No: {name} is listed as {listed}, not {asked}.")
+
+
+def why(item: CatalogItem, state: DialogueState, items: dict[str, CatalogItem], language: str) -> str:
+    """Why `item` was suggested: what the conversation asked for that its catalog record has.
+
+    Each clause is a fact checked here against the record and the dialogue state, never the model's words.
+    """
+    zh = language == "zh"
+    name = f"《{item.display_title('zh')}》" if zh else item.title
+    if item.id not in state.shown:
+        return (f"我还没有推荐过{name}。想要类似的，可以说“像{name}那样的”。" if zh
+                else f"I have not suggested {item.title}. Say \"something like {item.title}\" for more like it.")
+    liked = [items[i] for i in reversed(state.liked) if i in items and i != item.id]
+    facts: list[str] = []
+    key = series_key(item.title)
+    same = next((x for x in liked if key and series_key(x.title) == key), None)
+    if same is not None:
+        facts.append(f"它和你喜欢的《{same.display_title('zh')}》同一系列" if zh
+                     else f"it is from the same series as {same.title}, which you liked")
+    people = set(item_people(item.creators, item.extra))
+    for other in liked:
+        shared = [x for x in item_people(other.creators, other.extra) if x in people]
+        if shared and same is None:
+            who = shared[0]
+            role = ("导演" if item.domain == "movie" else "作者") if who in item.creators else "主演"
+            facts.append(f"{who}也是你喜欢的《{other.display_title('zh')}》的{role}" if zh
+                         else f"{who} {'made' if who in item.creators else 'is also in'} {other.title} too, "
+                              f"which you liked")
+            break
+    asked = [x for x in state.people_wanted if x in people]
+    if asked:
+        facts.append(f"有你想看的{'、'.join(asked)}" if zh else f"it has {' and '.join(asked)}, as you asked")
+    wanted = [g for g in item.genres if g in state.genres_wanted]
+    if wanted:
+        kinds = ("、" if zh else "/").join(genre_label(g, language) for g in wanted)
+        facts.append(f"目录把它列为{kinds}，正是你要的类型" if zh else f"the catalog lists it as {kinds}, as you asked")
+    elif liked and not facts:
+        common = [g for g in item.genres if g in liked[0].genres]
+        if common:
+            kinds = ("、" if zh else "/").join(genre_label(g, language) for g in common[:2])
+            facts.append(f"它和《{liked[0].display_title('zh')}》一样是{kinds}" if zh
+                         else f"like {liked[0].title}, it is listed as {kinds}")
+    if item.year and (state.year_min is not None or state.year_max is not None):
+        span = year_range_label(state.year_min, state.year_max, language)
+        facts.append(f"它是{item.year}年的，在你要的年份内（{span}）" if zh
+                     else f"it is from {item.year}, within the years you asked for ({span})")
+    ruled_out = [g for g in state.genres_avoided if g not in item.genres]
+    if ruled_out and facts:
+        kinds = ("、" if zh else " or ").join(genre_label(g, language) for g in ruled_out[:3])
+        facts.append(f"也不是你排除的{kinds}" if zh else f"it is not {kinds}, which you ruled out")
+    if not facts:
+        said = state.statements[-1] if state.statements else ""
+        if said:
+            facts.append(f"它的目录简介和你说的“{short_statement(said)}”最接近" if zh
+                         else f'its catalog description was among the closest to "{short_statement(said)}"')
+        else:
+            facts.append("你还没告诉我口味，所以先从一部受欢迎的作品开始" if zh
+                         else "you had not told me a taste yet, so it was a broad first pick")
+    if zh:
+        return f"为什么是{name}：" + "；".join(facts) + "。"
+    return f"Why {item.title}: " + "; ".join(facts) + "."
 
 
 def which_one(candidates: list[CatalogItem], language: str) -> str:

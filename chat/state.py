@@ -41,6 +41,7 @@ class DialogueState(BaseModel):
     year_vague: bool = False  # the bounds come from an era word ("older ones", "classics", "more recent"), not years
     max_minutes: int | None = None
     focus: str | None = None  # the item the user last asked about or referred to
+    pending_question: str | None = None  # a question waiting for "Which one do you mean?" to be answered
     language: str = "en"
     turns: int = 0
     questions_asked: int = 0

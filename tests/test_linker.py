@@ -30,6 +30,9 @@ def test_negation_per_clause(titles: TitleIndex) -> None:
     assert ids(p) == {"movie:inception-2010": "like", "movie:titanic-1997": "dislike"}
     assert p.genres_wanted == ["sci-fi"] and p.genres_avoided == ["horror"]
     assert "horror" not in p.positive_text.lower() and "Titanic" not in p.positive_text
+    # the subject left before a negation is no statement: the reply quoted 'For "I Surprise me"'
+    assert parse("I hate musicals and horror. Surprise me.", titles).positive_text == "Surprise me"
+    assert parse("I don't like horror but I love space adventures", titles).positive_text == "I love space adventures"
     assert ids(parse("Titanic was too long, Inception was great", titles)) == {
         "movie:titanic-1997": "dislike", "movie:inception-2010": "like"}
     # not having seen a film is no rejection; "anything but" and "not my thing" are

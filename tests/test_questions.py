@@ -77,3 +77,63 @@ def test_a_question_about_a_title_the_catalog_lacks_says_so(engine: Engine) -> N
     zh = engine.ask(sid, "《流浪地球3》是谁导演的？")
     assert zh.reply.startswith("目录里没有找到《流浪地球3》")
     assert "Miyazaki" in engine.ask(sid, 'who directed "Spirited Away"?').reply  # a quoted title it has
+
+
+def test_why_is_a_question_not_a_request() -> None:
+    for text in ("why that one?", "Why did you pick the second one?", "hmm, why Dunkirk?", "为什么推荐第二部？"):
+        assert detect_question(text).kind == "why", text  # type: ignore[union-attr]
+    for text in ("why not something older?", "why don't you show me comedies", "为什么不推荐喜剧",
+                 "I wonder why people like horror"):
+        q = detect_question(text)
+        assert q is None or q.kind != "why", text
+
+
+def test_why_answers_with_what_the_user_asked_for_and_the_record_has(engine: Engine) -> None:
+    sid = engine.new_session()
+    shown = engine.ask(sid, "I loved Spirited Away, a fantasy movie please, no horror").recommendations
+    assert engine.ask(sid, "why those?").reply.startswith("Which one do you mean?")
+    out = engine.ask(sid, "why the second one?")
+    second = engine.catalog.items[shown[1].item_id]
+    assert out.action == "answer" and not out.recommendations
+    assert out.reply.startswith(f"Why {second.title}: ")
+    assert ("fantasy" in second.genres) == ("as you asked" in out.reply)
+    assert "not horror, which you ruled out" in out.reply and "horror" not in second.genres
+    # about an item never suggested, it says so
+    assert engine.ask(sid, "why Spirited Away?").reply.startswith("I have not suggested Spirited Away")
+    state = engine.conversations.load_state(sid)
+    assert state["genres_wanted"] == ["fantasy"] and state["shown"] == [r.item_id for r in shown]
+
+
+def test_why_names_a_person_shared_with_a_liked_item(engine: Engine) -> None:
+    from chat.questions import why
+    from chat.state import DialogueState
+
+    liked = CatalogItem(id="movie:a", domain="movie", title="Interstellar", year=2014, genres=["sci-fi"],
+                        creators=["Christopher Nolan"])
+    item = CatalogItem(id="movie:b", domain="movie", title="Dunkirk", year=2017, genres=["war"],
+                       creators=["Christopher Nolan"])
+    state = DialogueState(liked=["movie:a"], shown=["movie:b"], year_min=2010)
+    out = why(item, state, {"movie:a": liked, "movie:b": item}, "en")
+    assert out == ("Why Dunkirk: Christopher Nolan made Interstellar too, which you liked; "
+                   "it is from 2017, within the years you asked for (from 2010).")
+    zh = why(item, state, {"movie:a": liked, "movie:b": item}, "zh")
+    assert zh.startswith("为什么是《Dunkirk》：Christopher Nolan也是你喜欢的《Interstellar》的导演")
+    assert why(item, DialogueState(), {"movie:b": item}, "en").startswith("I have not suggested Dunkirk")
+
+
+def test_which_one_is_answered_by_a_number_an_ordinal_or_a_title(engine: Engine) -> None:
+    items = engine.catalog.items
+    for pick, index in (("2", 1), ("the third", 2), ("", 0), ("第二部", 1)):
+        sid = engine.new_session()  # the answer sets the focus, which "it" then means
+        shown = engine.ask(sid, "recommend some crime movies").recommendations
+        assert engine.ask(sid, "who directed it?").reply.startswith("Which one do you mean?")
+        out = engine.ask(sid, pick or shown[0].title)
+        assert out.action == "answer", pick
+        assert all(name in out.reply for name in items[shown[index].item_id].creators), pick
+    assert engine.ask(sid, "what about the first one?").reply.startswith(f"{shown[0].title}: ")
+    # a new request after the question is a request again: nothing waits any longer
+    engine.ask(sid, "why?")
+    assert engine.ask(sid, "a comedy please").action in ("recommend", "ask")
+    assert engine.ask(sid, "2").action != "answer"
+    state = engine.conversations.load_state(sid)
+    assert state["pending_question"] is None and state["liked"] == []
