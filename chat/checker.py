@@ -37,6 +37,24 @@ _ABOUT_THE_USER = re.compile(r"(?<!if )\byou\s+(?:\w+ed|found|said|thought|felt|
 # "Part II, Captain Willard is sent upriver" (Apocalypse Now): a part the item's record does not name
 _PART = re.compile(r"\bpart\s+(?:[ivx]+|\d+)\b", re.IGNORECASE)
 
+# Rarer English words are claims about the item: a retelling reuses the record's, an invention brings its own
+# ("Raise the Red Lantern ... a mysterious and ancient artifact that has been used for centuries"). Words of
+# Zipf 4.5 and above ("story", "young", "family") say little; two or more rarer words the record lacks are rejected.
+CLAIM_ZIPF = 4.5
+MAX_UNBACKED_WORDS = 1
+_WORD = re.compile(r"[a-z]+")
+
+
+def unbacked_words(text: str, record: str) -> list[str]:
+    """The rare lowercase English words of `text` that `record` lacks in any form ("pigs" for "pig", "murdered" for
+    "murder": words that share their first five letters count as one)."""
+    known = set(_WORD.findall(record.lower()))
+    stems = {w[:5] for w in known if len(w) >= 5}
+    return [w for w in _WORD.findall(text.lower()) if len(w) > 3 and w not in known and w not in _FILLER
+            and re.sub(r"e?s$", "", w) not in known and not (len(w) >= 5 and w[:5] in stems)
+            and zipf(w) < CLAIM_ZIPF]
+
+
 # a sentence whose subject is a bare year: "2017 is a family film", "1946 was a drama"
 _YEAR_AS_SUBJECT = re.compile(r"\s*(?:1[89]|20)\d\d\s+(?:is|was|are|were)\b", re.IGNORECASE)
 
@@ -254,6 +272,11 @@ class ExplanationChecker:
             parts = [p for p in parts if not re.search(rf"\b{re.escape(normalise(p))}\b", record)]
         if parts:
             verdict.problems.append(f"names a part the record does not: {parts}")
+        if self.language != "zh" and not HAN.search(text):
+            genre_words = " ".join(f for it in allowed_items for g in it.genres for f in (g, *GENRES.get(g, ())))
+            unbacked = unbacked_words(bare, f"{facts} {genre_words}")
+            if len(unbacked) > MAX_UNBACKED_WORDS:
+                verdict.problems.append(f"says what the record does not: {unbacked}")
         if _ABOUT_THE_USER.search(text):
             verdict.problems.append("claims what the user did")
         if _YEAR_AS_SUBJECT.match(text):

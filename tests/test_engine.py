@@ -27,7 +27,7 @@ def test_hi_gets_one_question_and_is_stored(engine: Engine) -> None:
 
 def test_recommendations_are_streamed_grounded_and_stored(engine: Engine, generator: ScriptedGenerator) -> None:
     generator.queue("a mind-bending ride with a big emotional core.",
-                    "it pairs spectacle with a thoughtful story.",
+                    "a big story with a lot of heart.",
                     "great pick, it is like Avengers: Endgame.",  # a title that was not shown -> regenerated
                     "a hilarious comedy.")  # the regenerated one claims a genre it does not have -> template
     sid = engine.new_session()
@@ -52,7 +52,7 @@ def test_recommendations_are_streamed_grounded_and_stored(engine: Engine, genera
 
 def test_invented_numbers_fall_back_to_the_template(engine: Engine, generator: ScriptedGenerator) -> None:
     generator.queue("shot in 3D over 12 years.", "a thoughtful, patient sci-fi story.", "a quiet, haunting journey.",
-                    "a tense and clever ride.")
+                    "a smart and quiet ride.")
     out = engine.ask(engine.new_session(), "a sci-fi movie")
     assert "3D" not in out.reply and out.recommendations[0].reason.endswith("a thoughtful, patient sci-fi story.")
     assert out.explanations == {"regenerated": 1, "first_pass": 2}
@@ -253,7 +253,7 @@ def test_no_romcoms_keeps_comedies_and_romcoms_come_back_when_wanted(engine: Eng
 def test_a_reason_that_says_nothing_falls_back_to_the_template(engine: Engine, generator: ScriptedGenerator) -> None:
     # Qwen wrote "2000, I recommend this book." and "2010, no romcoms, from 2010.": true, and empty
     generator.queue("2000, I recommend this film.", "sci-fi, as you asked.", "a quiet, haunting journey.",
-                    "a tense and clever ride.")
+                    "a smart and quiet ride.")
     out = engine.ask(engine.new_session(), "a sci-fi movie")
     assert "I recommend this film" not in out.reply and "sci-fi, as you asked" not in out.reply
     assert out.explanations == {"template": 1, "first_pass": 2}

@@ -17,6 +17,28 @@ def catalog() -> dict:  # type: ignore[type-arg]
     return {it.id: it for f in embedded_catalog_files() for it in load_file(f)}
 
 
+def test_checker_rejects_what_the_record_does_not_hold(catalog) -> None:  # type: ignore[no-untyped-def]
+    titles = TitleIndex(catalog.values())
+    check = ExplanationChecker(titles, set(), language="en")
+    lantern = catalog["movie:raise-the-red-lantern-1991"]
+    mo_yan = catalog["book:life-and-death-are-wearing-me-out-2006"]
+    # Qwen's reasons that passed every other rule: an invented plot, and commentary the record does not make
+    invented = "The film explores the history of the Red Lantern, a mysterious and ancient artifact used for centuries."
+    assert check.check(invented, lantern).problems == [
+        "says what the record does not: ['explores', 'mysterious', 'artifact', 'centuries']"]
+    home = catalog["movie:home-alone-1990"]
+    assert not check.check("The film explores the absurdity of Kevin's mishap and the dangers of leaving home.",
+                           home).ok
+    # a retelling in the record's words passes, in other forms too ("pigs" for "a pig", "flew" is common)
+    assert check.check("Ximen Nao is reborn as donkeys, oxen and pigs, and surveys rural Chinese history.", mo_yan).ok
+    assert check.check("Kevin's family flew to Paris and left him to defend the house from burglars.", home).ok
+    assert check.check("A wife drawn into a silent rivalry, where each lit lantern signals the master's favor.",
+                       lantern).ok
+    assert check.check("A wealthy master and his wives, with one mysterious detail.", lantern).ok  # one is allowed
+    # Chinese text is not held to English words
+    assert ExplanationChecker(titles, set(), language="zh").check("一个关于红灯笼的神秘古老传说。", lantern).ok
+
+
 def test_checker_accepts_facts_and_rejects_foreign_titles_and_numbers(catalog) -> None:  # type: ignore[no-untyped-def]
     titles = TitleIndex(catalog.values())
     people = {p for it in catalog.values() for p in it.creators}
@@ -28,7 +50,7 @@ def test_checker_accepts_facts_and_rejects_foreign_titles_and_numbers(catalog) -
     assert not check.check("A 1975 classic.", odyssey).ok  # a year this item does not have
     assert not check.check("Shot in 3D over 12 years.", odyssey).ok  # numbers not in the catalog facts
     assert not check.check('A must-see, like "Space Pirates of Mars".', odyssey).ok  # an emphasised unknown name
-    assert check.check("An alien crew drifts through space.", odyssey).ok  # lowercase words are not titles
+    assert check.check("An alien monolith guides a mission through space.", odyssey).ok  # lowercase: no titles
     # the user's film's year only beside its name (Qwen wrote "You wanted sci-fi: 2008 — It's a sci-fi film")
     assert check.check("Like Inception (2010), it keeps you guessing.", odyssey).ok
     assert not check.check("2010 — It's a sci-fi film by Stanley Kubrick.", odyssey).ok
@@ -42,10 +64,10 @@ def test_checker_accepts_facts_and_rejects_foreign_titles_and_numbers(catalog) -
         assert strict.check(empty, odyssey).problems == ["says nothing about the item"], empty
         assert check.check(empty, odyssey).ok, empty
     assert strict.check("Like Inception, it keeps you guessing.", odyssey).ok
-    assert strict.check("A cold, vast voyage that fits your taste for puzzles.", odyssey).ok  # praise beside content
+    assert strict.check("A mission to Jupiter that fits your taste for puzzles.", odyssey).ok  # praise beside content
     # Qwen wrote "2017 is a family/comedy/adventure film by Paul King.": the year is not the film
     assert "makes the year the subject" in check.check("1968 is a sci-fi film about an alien crew.", odyssey).problems
-    assert check.check("In 1968 an alien crew drifts through space.", odyssey).ok
+    assert check.check("In 1968 a mission to Jupiter drifts through space.", odyssey).ok
     assert strict.check("一部冷峻而宏大的太空史诗。", odyssey).ok
     assert strict.check("轻松一点，适合他的需求。", odyssey).problems == ["says nothing about the item"]  # Qwen's
 
@@ -88,7 +110,8 @@ def test_checker_rejects_what_a_broken_model_writes(catalog) -> None:  # type: i
     for text in ("a swashbuckling odyssey with a cyberpunk edge.", "a mind-bending, slow-burn voyage into the unknown.",
                  "A cold, vast voyage that fits your taste for puzzles.", "Kubrick's vision of evolution still awes.",
                  "a naïve crew's odyssey, cold as a café at dawn."):  # accents are Latin letters
-        assert english.check(text, odyssey).ok, (text, english.check(text, odyssey).problems)
+        problems = english.check(text, odyssey).problems  # (most say what the record does not: another rule)
+        assert not [p for p in problems if p.startswith("unreadable")], (text, problems)
     spirited = CatalogItem("m1", "movie", "Spirited Away", year=2001, original_title="千と千尋の神隠し",
                            creators=("Hayao Miyazaki",), genres=("animation",),
                            description="Chihiro wanders into a world ruled by gods, witches and spirits.")
@@ -144,7 +167,7 @@ def test_checker_rejects_wrong_people_genres_and_prompt_echoes(catalog) -> None:
     assert not check.check("A quiet epic, as Margaret Thornbury once wrote.", odyssey).ok  # an invented person
     wrong_genre = check.check("A hilarious romantic comedy.", odyssey)
     assert not wrong_genre.ok and "comedy" in wrong_genre.problems[0]
-    assert check.check("A sci-fi landmark that rewards patience.", odyssey).ok  # its own genre
+    assert check.check("A sci-fi mission to Jupiter, guided by a computer.", odyssey).ok  # its own genre
     assert not check.check("I must talk only about the numbered items you are given.", odyssey).ok
 
 
