@@ -180,10 +180,14 @@ def why(item: CatalogItem, state: DialogueState, items: dict[str, CatalogItem], 
         shared = [x for x in item_people(other.creators, other.extra) if x in people]
         if shared and same is None:
             who = shared[0]
-            role = ("导演" if item.domain == "movie" else "作者") if who in item.creators else "主演"
-            facts.append(f"{who}也是你喜欢的《{other.display_title('zh')}》的{role}" if zh
-                         else f"{who} {'made' if who in item.creators else 'is also in'} {other.title} too, "
-                              f"which you liked")
+            here, there = (("directed" if it.domain == "movie" else "wrote") if who in it.creators else "is in"
+                           for it in (item, other))
+            if here != there:
+                both = f"{here} it and {there} {other.title}"
+            else:
+                both = f"is in it and in {other.title}" if here == "is in" else f"{here} it and {other.title}"
+            facts.append(f"它和你喜欢的《{other.display_title('zh')}》都有{who}" if zh
+                         else f"{who} {both}, which you liked")
             break
     asked = [x for x in state.people_wanted if x in people]
     if asked:

@@ -114,10 +114,14 @@ def test_why_names_a_person_shared_with_a_liked_item(engine: Engine) -> None:
                        creators=["Christopher Nolan"])
     state = DialogueState(liked=["movie:a"], shown=["movie:b"], year_min=2010)
     out = why(item, state, {"movie:a": liked, "movie:b": item}, "en")
-    assert out == ("Why Dunkirk: Christopher Nolan made Interstellar too, which you liked; "
+    assert out == ("Why Dunkirk: Christopher Nolan directed it and Interstellar, which you liked; "
                    "it is from 2017, within the years you asked for (from 2010).")
     zh = why(item, state, {"movie:a": liked, "movie:b": item}, "zh")
-    assert zh.startswith("为什么是《Dunkirk》：Christopher Nolan也是你喜欢的《Interstellar》的导演")
+    assert zh.startswith("为什么是《Dunkirk》：它和你喜欢的《Interstellar》都有Christopher Nolan")
+    star = CatalogItem(id="movie:c", domain="movie", title="Memento", year=2000, creators=["Someone Else"],
+                       extra={"stars": ["Christopher Nolan"]})
+    assert "Christopher Nolan is in it and directed Interstellar" in why(
+        star, DialogueState(liked=["movie:a"], shown=["movie:c"]), {"movie:a": liked, "movie:c": star}, "en")
     assert why(item, DialogueState(), {"movie:b": item}, "en").startswith("I have not suggested Dunkirk")
 
 
