@@ -249,7 +249,9 @@ class _Run:
         titles = self.engine.catalog.titles
         # a work that a shown item's own record mentions ("a retelling of Frankenstein") is a catalog fact
         cited = titles.find_names(" ".join(facts_text(it) for it in [*items, *self.last_list]), strict_case=True)
-        foreign = [name for name in titles.find_names(written, strict_case=True) - cited
+        # line by line: a reason's end and the next item's number make no title ("Home Alone:" + "3." = "home alone 3")
+        named = set().union(*(titles.find_names(line, strict_case=True) for line in written.splitlines()))
+        foreign = [name for name in named - cited
                    if not {i.id for i in titles.items_named(name)} & allowed]
         if foreign:
             fail(f"reply names items it did not show: {sorted(foreign)}")

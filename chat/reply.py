@@ -182,10 +182,15 @@ _SENTENCE_STOPS = ("\n", ". ", "! ", "? ", "。", "！", "？")  # one sentence 
 _SENTENCE_END = re.compile(r"^(.*[.!?。！？…])")
 
 
-def clean_reason(raw: str) -> str:
-    """The generated reason up to its last complete sentence (a cut-off tail is dropped)."""
+def clean_reason(raw: str, title: str = "") -> str:
+    """The generated reason up to its last complete sentence (a cut-off tail is dropped), without a quote mark
+    that is never closed or the item's `title` restated before a colon (Qwen: '"Home Alone: An eight-year-old')."""
     text = raw.strip().split("\n", 1)[0].strip()
     text = re.sub(r"^(reason|理由|\d+ words?)\s*[:：]\s*|^\d[.)]\s+", "", text, flags=re.IGNORECASE)
+    if text[:1] in "\"“" and not re.search("[\"”]", text[1:]):
+        text = text[1:]
+    if title and text.lower().startswith(title.lower()) and text[len(title):len(title) + 1] in (":", "："):
+        text = text[len(title) + 1:].lstrip()
     m = _SENTENCE_END.match(text)
     if m and ENDS_AT_AN_INITIAL.search(m.group(1)):
         return ""  # stopped at "Philip K.": the name, and the sentence, were cut off
@@ -228,7 +233,7 @@ def write_reply(generator: Generator | None, state: DialogueState, items: Sequen
             prompt = reply_attempt_messages(item, language, attempt)
             prefill: Message = {"role": "assistant", "content": heading + start}
             raw = complete(generator, [*prompt, prefill], max_new_tokens=max_reason_tokens, stop=_SENTENCE_STOPS)
-            body = clean_reason(raw)
+            body = clean_reason(raw, item.title)
             verdict = checker.check(body, item) if body else None
             if verdict is not None and verdict.ok and body not in used:
                 path = "first_pass" if attempt == 0 else "regenerated"

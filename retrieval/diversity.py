@@ -16,6 +16,9 @@ _SEQUEL_TAIL = re.compile(r"(?:\s*[:(].*|\s+[-–]\s.*|\s+and the\s.*|\s+(?:part
 # one director's or author's items in one list before the next counts as a repeat; with 1 (every second film
 # of a director a repeat) the simulated seeker (`concierge eval simulate`) found 2 of 50 targets fewer
 PER_CREATOR = 2
+# items of one franchise in one list, however relevant: a fitted ranker's scores can outweigh MMR's penalty
+# (its series weight lifted three Harry Potter films over everything else for a Philosopher's Stone fan)
+PER_FRANCHISE = 2
 
 
 def franchise_key(item: CatalogItem) -> str:
@@ -30,6 +33,7 @@ def mmr(items: list[CatalogItem], relevance: np.ndarray, vectors: np.ndarray, k:
 
     Two items of the same franchise count as fully similar, and so does an item whose director or author
     already has PER_CREATOR items picked: "something like Inception" may show two Nolan films, not three.
+    A franchise never has more than PER_FRANCHISE items in the list while other items are left.
     People in `wanted_people` (the user asked for them: "films by Nolan") do not count. lam=1 keeps the
     relevance order.
 
@@ -52,5 +56,8 @@ def mmr(items: list[CatalogItem], relevance: np.ndarray, vectors: np.ndarray, k:
         redundancy = np.where(shares[:, picked].sum(axis=1) >= PER_CREATOR, 1.0, redundancy)
         gain = lam * relevance - (1 - lam) * redundancy
         gain[picked] = -np.inf
+        full = same[:, picked].sum(axis=1) >= PER_FRANCHISE
+        if not np.all(full | np.isneginf(gain)):
+            gain[full] = -np.inf
         picked.append(int(np.argmax(gain)))
     return picked

@@ -30,6 +30,16 @@ def test_mmr_prefers_a_different_franchise_over_a_sequel() -> None:
     assert mmr(items, relevance, vectors, 2, lam=1.0) == [0, 1]  # lambda 1 keeps the relevance order
 
 
+def test_no_franchise_fills_a_list_however_relevant() -> None:
+    # a fitted ranker's scores are unbounded: the series weight gave three Harry Potter films a lead that MMR's
+    # penalty (at most 1 - lam) could not undo
+    items = [_item("Harry Potter"), _item("Harry Potter and the Chamber of Secrets"),
+             _item("Harry Potter and the Goblet of Fire"), _item("The Chronicles of Narnia")]
+    vectors = np.eye(4, dtype=np.float32)
+    assert mmr(items, np.array([30.0, 29.0, 28.0, 5.0]), vectors, 3, lam=0.75) == [0, 1, 3]
+    assert mmr(items[:3], np.array([3.0, 2.0, 1.0]), vectors[:3, :3], 3) == [0, 1, 2]  # nothing else left
+
+
 def test_mmr_takes_a_third_film_of_one_director_only_when_that_director_was_asked_for() -> None:
     items = [_item("Inception", "Christopher Nolan"), _item("Interstellar", "Christopher Nolan"),
              _item("The Dark Knight", "Christopher Nolan"), _item("The Matrix", "Lana Wachowski")]

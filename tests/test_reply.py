@@ -187,6 +187,12 @@ def test_clean_reason_drops_cut_off_tails_and_echoed_labels() -> None:
     sentence = "A novel by Philip K. Dick about androids."
     assert first_sentence(sentence + " More.") == sentence
     assert clean_reason("no sentence end") == ""
+    # Qwen opened a quote it never closed and restated the title: '"Home Alone: An eight-year-old ...'
+    assert clean_reason('"Home Alone: An eight-year-old defends his house.', "Home Alone") == \
+        "An eight-year-old defends his house."
+    quoted = '"When two kids play a game, "Jumanji" begins.'  # quotes that close stay
+    assert clean_reason(quoted) == quoted
+    assert clean_reason("Home Alone 2 is the sequel.", "Home Alone") == "Home Alone 2 is the sequel."
 
 
 def test_the_summary_of_wants_writes_an_open_year_range_in_words() -> None:
