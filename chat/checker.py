@@ -264,7 +264,11 @@ class ExplanationChecker:
         claimed = {g for g in claimed if not any(form in facts.lower() for form in GENRES[g])}
         if claimed:
             verdict.problems.append(f"genres the item does not have: {sorted(claimed)}")
-        if self.min_words and _content_words(text, allowed_names | {normalise(p) for p in people}) < self.min_words:
+        # a title's parts are names too: "A Space Odyssey, I recommend this film." says nothing of 2001: A Space Odyssey
+        parts_of_titles = {normalise(part) for it in allowed_items for part in re.split("[:：]", it.title)
+                           if len(part.strip()) > 3}
+        if self.min_words and _content_words(text, allowed_names | parts_of_titles | {normalise(p) for p in people}) \
+                < self.min_words:
             verdict.problems.append("says nothing about the item")  # "1987, Mo Yan, a war book by Mo Yan."
         parts = _PART.findall(text)
         if parts:  # only then is the record normalised

@@ -60,7 +60,8 @@ def test_checker_accepts_facts_and_rejects_foreign_titles_and_numbers(catalog) -
                   "1968, Stanley Kubrick, a sci-fi film by Stanley Kubrick.",  # names say nothing either
                   "1968, it's a good fit for your request.", "A perfect choice for your taste.",  # nor praise (Qwen's)
                   "1968, it's a fitting choice for the user.",
-                  "A great watch for anyone who loves this kind of movie."):
+                  "A great watch for anyone who loves this kind of movie.",
+                  "A Space Odyssey, I recommend this sci-fi film by Stanley Kubrick."):  # a part of the title
         assert strict.check(empty, odyssey).problems == ["says nothing about the item"], empty
         assert check.check(empty, odyssey).ok, empty
     assert strict.check("Like Inception, it keeps you guessing.", odyssey).ok
