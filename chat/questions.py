@@ -34,6 +34,7 @@ _KINDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((kind, re.compile(patter
 _GENRE_QUESTION = re.compile(r"^\s*(?:is|isn't|was|are)\b.*\?\s*$|是.{0,12}吗|算.{0,12}吗")
 _ITEM_GENRE_QUESTION = re.compile(r"^\s*(?:is|isn't|was|are)\s+(?:it|that|this|they|those|these|"
                                   r"the (?:first|second|third|fourth|fifth|last) one)\b.*\?\s*$")
+_PLURAL = re.compile(r"\b(?:those|these|them|they)\b|这些|那些|它们")
 _PRONOUN = re.compile(r"\b(?:it|that|this|they|those)\b|这部|那部|这本|那本|这个|那个|它")
 
 
@@ -102,6 +103,8 @@ def target_of(p: Parse, state: DialogueState, message: str) -> str | None | list
     for index, _pol in p.ordinal_refs:
         if state.last_shown and -len(state.last_shown) <= index < len(state.last_shown):
             return state.last_shown[index]
+    if len(state.last_shown) > 1 and _PLURAL.search(message.lower()):  # "why those?" is about the list, not the focus
+        return list(state.last_shown)
     if state.focus and (_PRONOUN.search(message.lower()) or not state.last_shown):
         return state.focus
     if len(state.last_shown) == 1:

@@ -98,6 +98,7 @@ def test_why_answers_with_what_the_user_asked_for_and_the_record_has(engine: Eng
     assert out.reply.startswith(f"Why {second.title}: ")
     assert ("fantasy" in second.genres) == ("as you asked" in out.reply)
     assert "not horror, which you ruled out" in out.reply and "horror" not in second.genres
+    assert engine.ask(sid, "why those?").reply.startswith("Which one do you mean?")  # the list, not the focus
     # about an item never suggested, it says so
     assert engine.ask(sid, "why Spirited Away?").reply.startswith("I have not suggested Spirited Away")
     state = engine.conversations.load_state(sid)
