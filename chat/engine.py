@@ -311,9 +311,7 @@ class Engine:
         missing = policy.unfound_titles(u.parse)
         if missing and not u.parse.mentions:  # not the item discussed before: the one named is not in the catalog
             return policy.no_such_title(missing, u.language)
-        target = target_of(u.parse, state, message)
-        if chosen is not None and -len(state.last_shown) <= chosen < len(state.last_shown):
-            target = state.last_shown[chosen]
+        target = target_of(u.parse, state, message, chosen)
         items = self.catalog.items
         if isinstance(target, list):
             state.pending_question = question.key()

@@ -92,15 +92,16 @@ def detect_question(message: str) -> ItemQuestion | None:
     return None
 
 
-def target_of(p: Parse, state: DialogueState, message: str) -> str | None | list[str]:
-    """The item asked about: a named title, an ordinal ("the second one"), or what was just discussed.
+def target_of(p: Parse, state: DialogueState, message: str, chosen: int | None = None) -> str | None | list[str]:
+    """The item asked about: a named title, an ordinal ("the second one", or `chosen`: the index a bare "2" picks
+    after "Which one do you mean?"), or what was just discussed.
 
     Returns an item id, a list of candidate ids when "it" could be any of several shown items,
     or None when nothing was shown or named.
     """
     if p.mentions:
         return p.mentions[0].item_id
-    for index, _pol in p.ordinal_refs:
+    for index in [*([] if chosen is None else [chosen]), *(i for i, _pol in p.ordinal_refs)]:
         if state.last_shown and -len(state.last_shown) <= index < len(state.last_shown):
             return state.last_shown[index]
     if len(state.last_shown) > 1 and _PLURAL.search(message.lower()):  # "why those?" is about the list, not the focus
@@ -179,9 +180,9 @@ def why(item: CatalogItem, state: DialogueState, items: dict[str, CatalogItem], 
         facts.append(f"它和你喜欢的《{same.display_title('zh')}》同一系列" if zh
                      else f"it is from the same series as {same.title}, which you liked")
     people = set(item_people(item.creators, item.extra))
-    for other in liked:
+    for other in liked if same is None else ():  # a series says more than a shared person
         shared = [x for x in item_people(other.creators, other.extra) if x in people]
-        if shared and same is None:
+        if shared:
             who = shared[0]
             here, there = (("directed" if it.domain == "movie" else "wrote") if who in it.creators else "is in"
                            for it in (item, other))
