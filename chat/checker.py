@@ -32,8 +32,9 @@ _FILLER = STOPWORDS | {w for forms in (*GENRES.values(), *LANGUAGES.values()) fo
 
 # what the user did or felt: the model cannot know it (Qwen wrote "a book by Isaac Asimov, but you found it too dark.")
 # ("if you liked ..." is a condition, not a claim)
-_ABOUT_THE_USER = re.compile(r"(?<!if )\byou\s+(?:\w+ed|found|said|thought|felt|told|saw|read|had|were|did|didn't|"
-                             r"did not|have\s+(?:seen|read))\b", re.IGNORECASE)
+_ABOUT_THE_USER = re.compile(r"(?<!if )\byou(?:\s+|')(?:\w+ed|found|said|thought|felt|told|saw|read|had|were|did|"
+                             r"didn't|did not|couldn't|could not|(?:have|ve)\s+(?:seen|read|\w+ed))\b",
+                             re.IGNORECASE)  # "but you couldn't find the right director" (Qwen, on 8½)
 # "Part II, Captain Willard is sent upriver" (Apocalypse Now): a part the item's record does not name
 _PART = re.compile(r"\bpart\s+(?:[ivx]+|\d+)\b", re.IGNORECASE)
 

@@ -143,7 +143,11 @@ def test_checker_rejects_claims_about_what_the_user_did(catalog) -> None:  # typ
     assert check.check("An empire crumbles while a mathematician plans for the dark age ahead.", foundation).ok
     assert "claims what the user did" in check.check("A book by Isaac Asimov, but you didn't know what to do with it.",
                                                      foundation).problems
+    for text in ("A book by Isaac Asimov, but you couldn't find the right author.",  # Qwen's, on 8½
+                 "A book by Isaac Asimov that you've enjoyed before.", "An empire falls, as you have noticed."):
+        assert "claims what the user did" in check.check(text, foundation).problems, text
     assert check.check("If you like big ideas, an empire falls over thirty thousand years.", foundation).ok
+    assert check.check("An empire falls, and you could follow its crises across generations.", foundation).ok
     assert check.check("If you liked big ideas, an empire falls over thirty thousand years.", foundation).ok
 
 
