@@ -10,13 +10,14 @@ from dataclasses import dataclass
 
 from chat.checker import MIN_CONTENT_WORDS, ExplanationChecker
 from chat.linker import TitleIndex
-from chat.lm.base import Generator, Message, complete
+from chat.lm.base import Generator, Message, complete_many
 from chat.prompts import load
 from storage.records import CatalogItem
 from storage.repository import CatalogRepository
 
 log = logging.getLogger(__name__)
 _SENTENCES = re.compile(r"^(.*?[.!?])(?:\s|$)(.*?[.!?])?", re.DOTALL)
+BATCH = 8  # descriptions written in one batched decode (one after another by a backend without batches)
 
 
 @dataclass
@@ -56,17 +57,29 @@ def _two_sentences(text: str) -> str:
     return " ".join(g.strip() for g in (m.groups() if m else ()) if g)
 
 
-def describe(generator: Generator | None, item: CatalogItem, checker: ExplanationChecker) -> tuple[str, bool]:
-    """(description, written by the model?) for one item."""
+def describe_many(generator: Generator | None, items: list[CatalogItem],
+                  checker: ExplanationChecker) -> list[tuple[str, bool]]:
+    """(description, written by the model?) for each item, the model's texts written in one batch."""
+    texts = [""] * len(items)
     if generator is not None:
-        messages: list[Message] = [{"role": "system", "content": load("enrich_system.txt").strip()},
-                                   {"role": "user", "content": facts_line(item)}]
-        text = _two_sentences(complete(generator, messages, max_new_tokens=80))
+        prompts: list[list[Message]] = [[{"role": "system", "content": load("enrich_system.txt").strip()},
+                                         {"role": "user", "content": facts_line(item)}] for item in items]
+        texts = [_two_sentences(raw) for raw in complete_many(generator, prompts, max_new_tokens=80)]
+    out = []
+    for item, text in zip(items, texts, strict=True):
         verdict = checker.check(text, item) if text else None
         if verdict is not None and verdict.ok and len(text) >= 20:
-            return text, True
-        log.info("generated description for %s rejected: %s", item.id, verdict.problems if verdict else "empty")
-    return template_description(item), False
+            out.append((text, True))
+            continue
+        if generator is not None:
+            log.info("generated description for %s rejected: %s", item.id, verdict.problems if verdict else "empty")
+        out.append((template_description(item), False))
+    return out
+
+
+def describe(generator: Generator | None, item: CatalogItem, checker: ExplanationChecker) -> tuple[str, bool]:
+    """(description, written by the model?) for one item."""
+    return describe_many(generator, [item], checker)[0]
 
 
 def enrich(repo: CatalogRepository, generator: Generator | None, limit: int | None = None,
@@ -77,14 +90,16 @@ def enrich(repo: CatalogRepository, generator: Generator | None, limit: int | No
     checker = ExplanationChecker(TitleIndex(items), {p for it in items for p in it.creators if len(p) > 3},
                                  min_words=MIN_CONTENT_WORDS)
     report = EnrichReport()
-    for n, item in enumerate(todo, 1):
-        text, by_model = describe(generator, item, checker)
-        if not repo.set_generated_description(item.id, text):
-            report.skipped += 1
-        elif by_model:
-            report.generated += 1
-        else:
-            report.template += 1
-        if progress:
-            progress(n, len(todo))
+    for start in range(0, len(todo), BATCH):
+        chunk = todo[start:start + BATCH]
+        for n, (item, (text, by_model)) in enumerate(zip(chunk, describe_many(generator, chunk, checker),
+                                                        strict=True), start + 1):
+            if not repo.set_generated_description(item.id, text):
+                report.skipped += 1
+            elif by_model:
+                report.generated += 1
+            else:
+                report.template += 1
+            if progress:
+                progress(n, len(todo))
     return report

@@ -12,7 +12,7 @@ from chat.checker import ENDS_AT_AN_INITIAL, MIN_CONTENT_WORDS, ExplanationCheck
 from chat.critique import direction_label
 from chat.lexicon import COMPOUND_LABELS, COMPOUND_SEP, GENRES, HAN, LANGUAGES, genre_parts
 from chat.linker import TitleIndex
-from chat.lm.base import Generator, Message, complete
+from chat.lm.base import Generator, Message, complete_many
 from chat.prompts import load
 from chat.state import DialogueState
 from retrieval.ranking import series_key
@@ -214,35 +214,52 @@ def write_reply(generator: Generator | None, state: DialogueState, items: Sequen
 
     The heading ("1. Title (Year) — ") and the reason's lead (the user's own stated reason) come
     from the catalog and the state and are forced into the model's output as a prefill, so the
-    model only finishes the sentence. A sentence that fails the ExplanationChecker, is cut off or
-    repeats an earlier one is generated once more with a stricter prompt, then replaced by a template.
+    model only finishes the sentence. Every item's reason is generated in one batch; a sentence that
+    fails the ExplanationChecker, is cut off or repeats another is generated once more with a stricter
+    prompt (the failed ones batched again), then replaced by a template. Reasons are shown in order as
+    soon as they are settled: those before the first one asked for again do not wait for it.
     """
     user_items = [known[i] for i in state.mentioned if i in known]
     system = [load(f"reply_system_{lang}.txt") for lang in ("en", "zh")]
     checker = ExplanationChecker(titles, people or set(), user_items, prompt_texts=system, min_words=MIN_CONTENT_WORDS,
                                  language=language)
-    used: set[str] = set()
+    headings = [f"{i + 1}. {item_heading(item, language)} — " for i, item in enumerate(items)]
+    starts = [lead(item, state, known, language) for item in items]
     yield Piece(intro(state, known, len(items), language) + "\n")
-    for i, item in enumerate(items):
-        heading = f"{i + 1}. {item_heading(item, language)} — "
-        start = lead(item, state, known, language)
-        yield Piece(heading + start)
-        body, path = "", "template"
-        for attempt in range(2 if generator is not None else 0):
-            assert generator is not None
-            prompt = reply_attempt_messages(item, language, attempt)
-            prefill: Message = {"role": "assistant", "content": heading + start}
-            raw = complete(generator, [*prompt, prefill], max_new_tokens=max_reason_tokens, stop=_SENTENCE_STOPS)
-            body = clean_reason(raw, item.title)
-            verdict = checker.check(body, item) if body else None
-            if verdict is not None and verdict.ok and body not in used:
-                path = "first_pass" if attempt == 0 else "regenerated"
-                break
-            log.info("reason for %s (attempt %d) rejected: %s; %r", item.id, attempt + 1,
-                     verdict.problems if verdict else "cut off or empty", body[:120])
-            body = ""
-        if not body:
-            body = template_reason(item, language, state.genres_wanted)
-        used.add(body)
-        reason = start + body
-        yield Piece(body + ("\n" if i < len(items) - 1 else ""), i, reason, path, body)
+    if items:
+        yield Piece(headings[0] + starts[0])  # shown while the reasons are written
+    bodies: dict[int, tuple[str, str]] = {}  # item index -> (reason body, path)
+    shown = 0  # items whose reason is out
+
+    def settled(final: bool) -> Iterator[Piece]:
+        """The reasons of the next items in order, as far as they are settled (all of them when `final`)."""
+        nonlocal shown
+        while shown < len(items) and (final or shown in bodies):
+            i, item = shown, items[shown]
+            body, path = bodies.get(i) or (template_reason(item, language, state.genres_wanted), "template")
+            if i:
+                yield Piece(headings[i] + starts[i])
+            yield Piece(body + ("\n" if i < len(items) - 1 else ""), i, starts[i] + body, path, body)
+            shown += 1
+
+    pending = list(range(len(items)))
+    for attempt in range(2 if generator is not None else 0):
+        assert generator is not None
+        prompts: list[list[Message]] = [[*reply_attempt_messages(items[i], language, attempt),
+                                         {"role": "assistant", "content": headings[i] + starts[i]}] for i in pending]
+        raws = complete_many(generator, prompts, max_new_tokens=max_reason_tokens, stop=_SENTENCE_STOPS)
+        failed = []
+        for i, raw in zip(pending, raws, strict=True):
+            body = clean_reason(raw, items[i].title)
+            verdict = checker.check(body, items[i]) if body else None
+            if verdict is not None and verdict.ok and body not in {b for b, _ in bodies.values()}:
+                bodies[i] = (body, "first_pass" if attempt == 0 else "regenerated")
+                continue
+            why = ("cut off or empty" if verdict is None else verdict.problems if not verdict.ok
+                   else "repeats another reason")
+            log.info("reason for %s (attempt %d) rejected: %s; %r", items[i].id, attempt + 1, why, body[:120])
+            failed.append(i)
+        pending = failed
+        if pending:
+            yield from settled(final=False)  # the reasons before the first one asked for again
+    yield from settled(final=True)

@@ -51,11 +51,62 @@ def test_recommendations_are_streamed_grounded_and_stored(engine: Engine, genera
 
 
 def test_invented_numbers_fall_back_to_the_template(engine: Engine, generator: ScriptedGenerator) -> None:
-    generator.queue("shot in 3D over 12 years.", "a thoughtful, patient sci-fi story.", "a quiet, haunting journey.",
-                    "a smart and quiet ride.")
+    # the three first attempts are one batch; the one that failed is asked again after it
+    generator.queue("shot in 3D over 12 years.", "a quiet, haunting journey.", "a smart and quiet ride.",
+                    "a thoughtful, patient sci-fi story.")
     out = engine.ask(engine.new_session(), "a sci-fi movie")
     assert "3D" not in out.reply and out.recommendations[0].reason.endswith("a thoughtful, patient sci-fi story.")
-    assert out.explanations == {"regenerated": 1, "first_pass": 2}
+    assert out.explanations == {"regenerated": 1, "first_pass": 2} and generator.batches == [3]
+
+
+def test_a_reason_repeated_within_the_batch_is_asked_for_again(engine: Engine, generator: ScriptedGenerator) -> None:
+    generator.queue("a quiet, haunting journey.", "a quiet, haunting journey.", "a smart and quiet ride.",
+                    "a thoughtful, patient sci-fi story.")
+    out = engine.ask(engine.new_session(), "a sci-fi movie")
+    claims = [r.claim for r in out.recommendations]
+    assert claims == ["a quiet, haunting journey.", "a thoughtful, patient sci-fi story.", "a smart and quiet ride."]
+    assert out.explanations == {"first_pass": 2, "regenerated": 1}
+    assert generator.batches == [3] and len(generator.calls) == 4  # one batch of three, then the repeated one
+
+
+def test_reasons_before_one_asked_for_again_are_shown_without_waiting_for_it(engine: Engine) -> None:
+    replies = iter(["a quiet, haunting journey.", "shot in 3D over 12 years.", "a smart and quiet ride.",
+                    "a thoughtful, patient sci-fi story."])
+    streamed: list[str] = []
+    at_retry: list[str] = []
+
+    def respond(messages):  # type: ignore[no-untyped-def]
+        if len(gen.calls) == 4:  # the second item's reason, asked for again after the batch
+            at_retry.append("".join(streamed))
+        return next(replies)
+
+    gen = ScriptedGenerator(respond=respond)
+    engine.generator = gen
+    for event in engine.turn(engine.new_session(), "a sci-fi movie"):
+        if isinstance(event, Delta):
+            streamed.append(event.text)
+    assert "a quiet, haunting journey." in at_retry[0] and "a smart and quiet ride." not in at_retry[0]
+    assert "2. " not in at_retry[0]  # the second heading waits for its reason
+    assert "a thoughtful, patient sci-fi story." in "".join(streamed) and gen.batches == [3]
+
+
+def test_complete_many_asks_a_generator_without_batches_one_prompt_at_a_time() -> None:
+    from chat.lm.base import BatchGenerator, complete_many
+
+    inner = ScriptedGenerator(["one. two", "three"])
+
+    class StreamOnly:  # a backend that only streams, such as a remote server
+        name = "stream-only"
+
+        def stream(self, messages, max_new_tokens=128, stop=()):  # type: ignore[no-untyped-def]
+            return inner.stream(messages, max_new_tokens, stop)
+
+    gen = StreamOnly()
+    assert not isinstance(gen, BatchGenerator) and isinstance(inner, BatchGenerator)
+    prompts = [[{"role": "user", "content": "a"}], [{"role": "user", "content": "b"}]]
+    assert complete_many(gen, prompts, stop=(". ",)) == ["one.", "three"]  # type: ignore[arg-type]
+    assert [c[0]["content"] for c in inner.calls] == ["a", "b"] and inner.batches == []
+    assert complete_many(inner, []) == []
 
 
 def test_a_broken_model_gets_templates_not_gibberish(engine: Engine, generator: ScriptedGenerator) -> None:
@@ -252,8 +303,8 @@ def test_no_romcoms_keeps_comedies_and_romcoms_come_back_when_wanted(engine: Eng
 
 def test_a_reason_that_says_nothing_falls_back_to_the_template(engine: Engine, generator: ScriptedGenerator) -> None:
     # Qwen wrote "2000, I recommend this book." and "2010, no romcoms, from 2010.": true, and empty
-    generator.queue("2000, I recommend this film.", "sci-fi, as you asked.", "a quiet, haunting journey.",
-                    "a smart and quiet ride.")
+    generator.queue("2000, I recommend this film.", "a quiet, haunting journey.", "a smart and quiet ride.",
+                    "sci-fi, as you asked.")
     out = engine.ask(engine.new_session(), "a sci-fi movie")
     assert "I recommend this film" not in out.reply and "sci-fi, as you asked" not in out.reply
     assert out.explanations == {"template": 1, "first_pass": 2}

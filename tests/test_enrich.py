@@ -37,3 +37,20 @@ def test_enrich_never_overwrites_a_human_description(engine: Engine) -> None:
     stored = repo.get("movie:q")
     assert stored is not None and stored.extra["description_source"] == "generated"
     assert not repo.set_generated_description("movie:r", "overwrite?")
+
+
+def test_enrich_writes_the_descriptions_in_batches(engine: Engine) -> None:
+    from chat import enrich as enrich_module
+
+    repo = engine.catalog_repo
+    assert repo is not None
+    todo = [CatalogItem(id=f"movie:q{i}", domain="movie", title=f"Quiet Harbour {i}", year=1987, creators=("Ann Lee",),
+                        genres=("drama",)) for i in range(enrich_module.BATCH + 2)]
+    repo.upsert(todo)
+    gen = ScriptedGenerator(["A 1992 comedy that won 3 awards."], default="A drama from Ann Lee set in 1987. It is calm.")
+    seen: list[int] = []
+    report = enrich(repo, gen, progress=lambda n, total: seen.append(n))
+    assert gen.batches[:2] == [enrich_module.BATCH, 2] and seen[-1] == len(todo) and seen == sorted(seen)
+    assert report.template == 1 and report.generated == len(todo) - 1  # the invented facts fell back alone
+    first = repo.get("movie:q0")
+    assert first is not None and first.description == "A 1987 drama film directed by Ann Lee."

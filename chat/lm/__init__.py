@@ -1,5 +1,5 @@
 """Language-model backends behind the `Generator` protocol; `presets.load_generator` picks one."""
 
-from chat.lm.base import Generator, Message, ScriptedGenerator, complete
+from chat.lm.base import BatchGenerator, Generator, Message, ScriptedGenerator, complete, complete_many
 
-__all__ = ["Generator", "Message", "ScriptedGenerator", "complete"]
+__all__ = ["BatchGenerator", "Generator", "Message", "ScriptedGenerator", "complete", "complete_many"]

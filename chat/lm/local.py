@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from chat.lm.base import Message, first_stop
+from chat.lm.base import Message, cut_at_stop, first_stop
 from storage.errors import ModelUnavailableError
 
 log = logging.getLogger(__name__)
@@ -39,16 +39,54 @@ class TransformersGenerator:
         self.model.eval()
         self._lock = threading.Lock()
 
-    def _encode(self, messages: Sequence[Message]) -> Any:
+    def _prompt(self, messages: Sequence[Message]) -> str:
         # A final assistant message is a prefill: the model continues it (used to force each item's heading).
         prefill = bool(messages) and messages[-1]["role"] == "assistant"
         if prefill:  # a prompt ending in a lone space token leaves the model mid-word: Qwen then wrote "1." or
             # "1990-1999" after "— You wanted comedy: " instead of a sentence; the reply takes its space back
             messages = [*messages[:-1], {**messages[-1], "content": messages[-1]["content"].rstrip()}]
-        prompt = self.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=not prefill,
-                                                    continue_final_message=prefill)
-        enc = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+        return str(self.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=not prefill,
+                                                      continue_final_message=prefill))
+
+    def _encode(self, messages: Sequence[Message]) -> Any:
+        enc = self.tokenizer(self._prompt(messages), return_tensors="pt", add_special_tokens=False)
         return enc.to(self.model.device)
+
+    def complete_batch(self, prompts: Sequence[Sequence[Message]], max_new_tokens: int = 128,
+                       stop: Sequence[str] = ()) -> list[str]:
+        """Greedy replies to all `prompts` in one left-padded decode; each row stops at its own stop string.
+
+        A decoding step of a 0.5B model is memory-bound, so three reasons take about as long as one on a CPU
+        (bench/bench_turns.py). Padding can change a bf16 logit in its last bits, so a row may differ from
+        what `stream` gives the same prompt; both are checked alike by their callers.
+        """
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        tokenizer = self.tokenizer
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+        class _RowStops(StoppingCriteria):
+            """Ends each row at its first stop string (EOS is generate's own)."""
+
+            def __init__(self, start: int) -> None:
+                self.start = start
+
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                done = [first_stop(tokenizer.decode(row[self.start:], skip_special_tokens=True), stop) is not None
+                        for row in input_ids]
+                return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+        with self._lock:
+            enc = tokenizer([self._prompt(p) for p in prompts], return_tensors="pt", padding=True,
+                            padding_side="left", add_special_tokens=False).to(self.model.device)  # new tokens
+            # follow every prompt
+            start = enc["input_ids"].shape[1]
+            criteria = StoppingCriteriaList([_RowStops(start)] if stop else [])
+            with torch.inference_mode():
+                out = self.model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad,
+                                          stopping_criteria=criteria)
+        return [cut_at_stop(tokenizer.decode(row[start:], skip_special_tokens=True), stop) for row in out]
 
     def stream(self, messages: Sequence[Message], max_new_tokens: int = 128,
                stop: Sequence[str] = ()) -> Iterator[str]:
