@@ -139,7 +139,8 @@ class Engine:
         if generator is None and load_lm and (settings.lm_replies or settings.lm_extraction != "never"):
             from chat.lm.presets import load_generator
 
-            generator = load_generator(settings.lm, settings.cache_dir, settings.resolved_device())
+            generator = load_generator(settings.lm, settings.cache_dir, settings.resolved_device(),
+                                       settings.lm_batch)
         return cls(settings, catalog, embedder, ConversationRepository(sessions), generator, catalog_repo,
                    ProfileRepository(sessions), FeedbackRepository(sessions))
 

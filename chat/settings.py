@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     lm_extraction: Literal["auto", "always", "never"] = Field(
         "auto", description="LM preference extraction: auto = only when the rules leave something unparsed")
     lm_replies: bool = Field(True, description="write replies with the LM (False: deterministic templates)")
+    lm_batch: Literal["auto", "on", "off"] = Field(
+        "auto", description="write a list's reasons in one batched decode: auto = on a GPU, or on a CPU with "
+                            "AVX-512 and bf16, where a batch of three costs about what one does")
     recommendations: int = Field(3, ge=3, le=5, description="items shown per recommending turn")
     learn_from_likes: bool = Field(True, description="likes stored by any session feed the ranker's co-occurrence "
                                    "counts (False: fitted counts only, e.g. for reproducible simulations)")

@@ -109,6 +109,15 @@ def test_complete_many_asks_a_generator_without_batches_one_prompt_at_a_time() -
     assert complete_many(inner, []) == []
 
 
+def test_reasons_are_batched_where_a_batch_costs_about_one_prompt() -> None:
+    from chat.lm.local import batching_pays
+
+    assert batching_pays("cuda", "AVX2", set())
+    assert batching_pays("cpu", "AVX512", {"avx512f", "avx512_bf16"})
+    assert not batching_pays("cpu", "AVX512", {"avx512f"})  # no bf16 instructions: bf16 is emulated
+    assert not batching_pays("cpu", "AVX2", {"avx2", "avx512_bf16"})  # kernels held to AVX2 (ATEN_CPU_CAPABILITY)
+
+
 def test_a_broken_model_gets_templates_not_gibberish(engine: Engine, generator: ScriptedGenerator) -> None:
     from tests.test_reply import BROKEN_MODEL_TEXT
 

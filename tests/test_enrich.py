@@ -47,7 +47,8 @@ def test_enrich_writes_the_descriptions_in_batches(engine: Engine) -> None:
     todo = [CatalogItem(id=f"movie:q{i}", domain="movie", title=f"Quiet Harbour {i}", year=1987, creators=("Ann Lee",),
                         genres=("drama",)) for i in range(enrich_module.BATCH + 2)]
     repo.upsert(todo)
-    gen = ScriptedGenerator(["A 1992 comedy that won 3 awards."], default="A drama from Ann Lee set in 1987. It is calm.")
+    gen = ScriptedGenerator(["A 1992 comedy that won 3 awards."],
+                            default="A drama from Ann Lee set in 1987. It is calm.")
     seen: list[int] = []
     report = enrich(repo, gen, progress=lambda n, total: seen.append(n))
     assert gen.batches[:2] == [enrich_module.BATCH, 2] and seen[-1] == len(todo) and seen == sorted(seen)

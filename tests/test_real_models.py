@@ -68,10 +68,15 @@ def test_qwen_answers_a_batch_of_prompts_of_different_lengths_row_by_row(real_en
                  "Translate the English word 'cat' into French. Reply with the French word only, please.": "chat",
                  "Name the largest planet of our solar system, in one word.": "jupiter"}
     prompts = [[{"role": "user", "content": q}, {"role": "assistant", "content": "The answer is"}] for q in questions]
-    replies = gen.complete_batch(prompts, max_new_tokens=8, stop=("\n", ". "))  # type: ignore[arg-type]
-    assert len(replies) == 3  # left padding keeps each row to its own prompt
-    for reply, answer in zip(replies, questions.values(), strict=True):
-        assert answer in reply.lower() and "\n" not in reply, replies
+    batched = gen.batched  # type: ignore[attr-defined]
+    try:
+        for gen.batched in (True, False):  # type: ignore[attr-defined]  # one decode; one prompt after another
+            replies = gen.complete_batch(prompts, max_new_tokens=8, stop=("\n", ". "))  # type: ignore[arg-type]
+            assert len(replies) == 3  # left padding keeps each row to its own prompt
+            for reply, answer in zip(replies, questions.values(), strict=True):
+                assert answer in reply.lower() and "\n" not in reply, replies
+    finally:
+        gen.batched = batched  # type: ignore[attr-defined]
 
 
 def test_lm_extraction_returns_valid_json(real_engine: Engine) -> None:

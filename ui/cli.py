@@ -188,7 +188,8 @@ def enrich(
         engine = make_engine(settings.db_url)
         migrate(engine)
         repo = CatalogRepository(session_factory(engine))
-        generator = load_generator(settings.lm, settings.cache_dir, settings.resolved_device())
+        generator = load_generator(settings.lm, settings.cache_dir, settings.resolved_device(),
+                                   settings.lm_batch)
         bar = tqdm(desc="describing", unit="item")
 
         def progress(done: int, total: int) -> None:

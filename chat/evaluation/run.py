@@ -269,7 +269,9 @@ def _generator(settings: Settings) -> Generator:
     """The configured generative model, for `--with-llm` runs."""
     from chat.lm.presets import load_generator
 
-    return load_generator(settings.lm, settings.cache_dir, settings.resolved_device())  # type: ignore[no-any-return]
+    generator: Generator = load_generator(settings.lm, settings.cache_dir, settings.resolved_device(),
+                                          settings.lm_batch)
+    return generator
 
 
 def _fitted_on(opened: OpenedCatalog, dialogues: list[Dialogue], embedder: str) -> bool:

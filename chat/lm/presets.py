@@ -153,12 +153,13 @@ def prepare_lm(spec: str, cache: Path) -> str:
     return spec  # a hub id; transformers resolves it (offline cache only when HF_HUB_OFFLINE=1)
 
 
-def load_generator(spec: str, cache: Path, device: str = "cpu"):  # type: ignore[no-untyped-def]
-    """Build the generator named by `spec` (preset, folder, .gguf file, hub id, or 'scripted')."""
+def load_generator(spec: str, cache: Path, device: str = "cpu", batch: str = "auto"):  # type: ignore[no-untyped-def]
+    """Build the generator named by `spec` (preset, folder, .gguf file, hub id, or 'scripted'); `batch` is
+    the `lm_batch` setting."""
     if spec == "scripted":
         from chat.lm.base import ScriptedGenerator
 
         return ScriptedGenerator()
     from chat.lm.local import TransformersGenerator
 
-    return TransformersGenerator(spec, prepare_lm(spec, cache), device)
+    return TransformersGenerator(spec, prepare_lm(spec, cache), device, batch)
