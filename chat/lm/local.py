@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from chat.lm.base import Message, cut_at_stop, first_stop
+from chat.lm.base import Message, complete, cut_at_stop, first_stop
 from storage.errors import ModelUnavailableError
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ class TransformersGenerator:
         from transformers import StoppingCriteria, StoppingCriteriaList
 
         if not self.batched:
-            return [cut_at_stop("".join(self.stream(p, max_new_tokens, stop)), stop) for p in prompts]
+            return [complete(self, p, max_new_tokens, stop) for p in prompts]
 
         tokenizer = self.tokenizer
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
