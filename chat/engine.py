@@ -137,10 +137,9 @@ class Engine:
         sync_embeddings(catalog_repo, embedder)
         catalog = Catalog.load(catalog_repo, embedder, with_likes=settings.learn_from_likes)
         if generator is None and load_lm and (settings.lm_replies or settings.lm_extraction != "never"):
-            from chat.lm.presets import load_generator
+            from chat.lm.presets import configured_generator
 
-            generator = load_generator(settings.lm, settings.cache_dir, settings.resolved_device(),
-                                       settings.lm_batch)
+            generator = configured_generator(settings)
         return cls(settings, catalog, embedder, ConversationRepository(sessions), generator, catalog_repo,
                    ProfileRepository(sessions), FeedbackRepository(sessions))
 

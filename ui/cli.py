@@ -180,7 +180,7 @@ def enrich(
     from tqdm import tqdm
 
     from chat.enrich import enrich as run_enrich
-    from chat.lm.presets import load_generator
+    from chat.lm.presets import configured_generator
     from storage.engine import make_engine, migrate, session_factory
     from storage.repository import CatalogRepository
 
@@ -188,8 +188,7 @@ def enrich(
         engine = make_engine(settings.db_url)
         migrate(engine)
         repo = CatalogRepository(session_factory(engine))
-        generator = load_generator(settings.lm, settings.cache_dir, settings.resolved_device(),
-                                   settings.lm_batch)
+        generator = configured_generator(settings)
         bar = tqdm(desc="describing", unit="item")
 
         def progress(done: int, total: int) -> None:

@@ -267,11 +267,9 @@ def _fit(dialogues: list[Dialogue], opened: OpenedCatalog, embedder: Embedder, s
 
 def _generator(settings: Settings) -> Generator:
     """The configured generative model, for `--with-llm` runs."""
-    from chat.lm.presets import load_generator
+    from chat.lm.presets import configured_generator
 
-    generator: Generator = load_generator(settings.lm, settings.cache_dir, settings.resolved_device(),
-                                          settings.lm_batch)
-    return generator
+    return configured_generator(settings)
 
 
 def _fitted_on(opened: OpenedCatalog, dialogues: list[Dialogue], embedder: str) -> bool:

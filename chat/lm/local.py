@@ -88,11 +88,10 @@ class TransformersGenerator:
         may differ from what `stream` gives the same prompt; both are checked alike by their callers. Where
         batches do not pay (`self.batched`, see `batching_pays`), the prompts are decoded one after another.
         """
-        import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList
-
         if not self.batched:
             return [complete(self, p, max_new_tokens, stop) for p in prompts]
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
 
         tokenizer = self.tokenizer
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -108,10 +107,9 @@ class TransformersGenerator:
                         for row in input_ids]
                 return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
-        with self._lock:
+        with self._lock:  # padded on the left, so the new tokens of every row follow its prompt
             enc = tokenizer([self._prompt(p) for p in prompts], return_tensors="pt", padding=True,
-                            padding_side="left", add_special_tokens=False).to(self.model.device)  # new tokens
-            # follow every prompt
+                            padding_side="left", add_special_tokens=False).to(self.model.device)
             start = enc["input_ids"].shape[1]
             criteria = StoppingCriteriaList([_RowStops(start)] if stop else [])
             with torch.inference_mode():

@@ -17,7 +17,11 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chat.lm.base import Generator
+    from chat.settings import Settings
 
 from storage.errors import ModelUnavailableError
 
@@ -151,6 +155,13 @@ def prepare_lm(spec: str, cache: Path) -> str:
     if path.is_dir():
         return str(path)
     return spec  # a hub id; transformers resolves it (offline cache only when HF_HUB_OFFLINE=1)
+
+
+def configured_generator(settings: Settings) -> Generator:
+    """The generator the settings name (`lm`), on their device, batching as `lm_batch` says."""
+    generator: Generator = load_generator(settings.lm, settings.cache_dir, settings.resolved_device(),
+                                          settings.lm_batch)
+    return generator
 
 
 def load_generator(spec: str, cache: Path, device: str = "cpu", batch: str = "auto"):  # type: ignore[no-untyped-def]
