@@ -31,6 +31,10 @@ lint: install-dev
 	$(VENV)/bin/mypy
 
 test: lint
+	@command -v chromium >/dev/null || { echo "make test needs Debian chromium for the browser tests:" \
+	  "sudo apt-get install chromium fonts-noto-cjk (.ci/run does this)"; exit 1; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || { echo "make test" \
+	  "needs PostgreSQL for the database tests: sudo apt-get install postgresql (.ci/run does this)"; exit 1; }
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(VENV)/bin/pytest
 
 bench: install-dev

@@ -128,7 +128,8 @@ def main() -> None:
     port = _port()
     data = tempfile.mkdtemp(prefix="bench-api-")
     env = {**os.environ, "CONCIERGE_DATA_DIR": data, "CONCIERGE_PORT": str(port),
-           "CONCIERGE_RATE_LIMIT_PER_MINUTE": "100000", "CONCIERGE_CONCURRENCY": "8", "HF_HUB_OFFLINE": "1",
+           "CONCIERGE_RATE_LIMIT_PER_MINUTE": "100000", "CONCIERGE_NEW_SESSIONS_PER_MINUTE": "100000",
+           "CONCIERGE_CONCURRENCY": "8", "HF_HUB_OFFLINE": "1",
            "CONCIERGE_MODEL_CACHE": os.environ.get("CONCIERGE_MODEL_CACHE", str(ROOT / ".cache" / "models"))}
     if not args.real:
         env.update({"CONCIERGE_EMBEDDER": "hashing", "CONCIERGE_LM": "scripted", "CONCIERGE_LM_EXTRACTION": "never"})

@@ -9,14 +9,16 @@ import time
 from collections.abc import Generator as Generator_
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from chat import policy
 from chat.access import SessionGate, new_token
 from chat.catalog import Catalog, import_default_catalog, load_ranker, sync_embeddings
 from chat.evaluation.catalog_db import catalog_db_url
+from chat.identity import Identities, anonymous_user_id
 from chat.lm.base import Generator
-from chat.profiles import FeedbackKind, Profiles
+from chat.profiles import FeedbackKind, Profiles, merge_concurrent
 from chat.questions import (
     ItemQuestion,
     answer,
@@ -30,16 +32,18 @@ from chat.questions import (
 )
 from chat.recommend import Recommender
 from chat.reply import write_reply
+from chat.sessions import TURN_LEASE_S, clean_text, leased
 from chat.settings import Settings
 from chat.state import DialogueState
 from chat.understand import Understanding, apply, detect_language, understand
 from retrieval.embedders.base import Embedder
 from retrieval.index import Hit
 from storage.engine import make_engine, migrate, session_factory
-from storage.errors import ConfigError
+from storage.errors import ConfigError, RequestKeyError, TurnInProgressError
 from storage.importers import load_file
+from storage.limits import RateWindows, ServerSecrets
 from storage.ranker_store import RankerRepository
-from storage.records import ShownItem
+from storage.records import CatalogItem, ShownItem, TurnRecord
 from storage.repository import CatalogRepository, ConversationRepository
 from storage.users import FeedbackRepository, ProfileRepository
 
@@ -87,6 +91,7 @@ class TurnResult:
     lm_extraction: bool = False
     timings: dict[str, float] = field(default_factory=dict)
     explanations: dict[str, int] = field(default_factory=dict)  # first_pass / regenerated / template counts
+    replayed: bool = False  # a turn stored before, given back for a retried request (same Idempotency-Key)
 
     def to_json(self) -> dict[str, object]:
         return {"session_id": self.session_id, "reply": self.reply,
@@ -113,7 +118,8 @@ class Engine:
         sessions = conversations.sessions
         self.profiles = Profiles(conversations, profiles or ProfileRepository(sessions),
                                  feedback or FeedbackRepository(sessions), catalog.items)
-        self.gate = SessionGate(conversations, settings)
+        self.gate = SessionGate(conversations, RateWindows(sessions), settings)
+        self.identities = Identities(settings, ServerSecrets(sessions))
         self._likes = self.profiles.feedback_repo.like_count()
 
     @classmethod
@@ -171,14 +177,22 @@ class Engine:
         state = self.profiles.initial_state(user_id)
         return self.conversations.create(user_id, state.to_json(), digest), token
 
+    def prune(self) -> dict[str, int]:
+        """Delete expired sessions, orphaned anonymous profiles and ended rate windows (`concierge prune`)."""
+        return self.gate.prune(self.profiles.profiles)
+
     def feedback(self, session_id: str, item_id: str, kind: FeedbackKind) -> DialogueState:
         """Like, dislike or seen on an item: stored, added to the profile, and used by the very next turn."""
         return self.profiles.give_feedback(session_id, item_id, kind)
 
-    def ask(self, session_id: str, text: str) -> TurnResult:
+    def item(self, item_id: str) -> CatalogItem | None:
+        """A catalog record, from the database when there is one (so an item just imported is found)."""
+        return self.catalog_repo.get(item_id) if self.catalog_repo else self.catalog.items.get(item_id)
+
+    def ask(self, session_id: str, text: str, request_key: str | None = None) -> TurnResult:
         """Run a turn to completion."""
         result = None
-        for event in self.turn(session_id, text):
+        for event in self.turn(session_id, text, request_key):
             if isinstance(event, TurnResult):
                 result = event
         assert result is not None  # turn() always ends with a TurnResult
@@ -207,12 +221,60 @@ class Engine:
                 log.info("Catalog reloaded: %d items", len(self.catalog.items))
         return True
 
-    def turn(self, session_id: str, text: str) -> Iterator[Event]:
-        """Stream one turn: checked reply pieces, then the TurnResult (stored before it is yielded)."""
+    def turn(self, session_id: str, text: str, request_key: str | None = None) -> Iterator[Event]:
+        """Stream one turn: checked reply pieces, then the TurnResult (stored before it is yielded).
+
+        One turn at a time per session, whichever process serves it: TurnInProgressError while another turn
+        of the session runs. A `request_key` (the client's Idempotency-Key) that is already stored gives that
+        turn back instead of running it again.
+
+        Raises:
+            TurnInProgressError: another turn of this session is running. RequestKeyError: `request_key` was
+            used for another message.
+        """
+        message = clean_text(text)
+        if request_key:
+            done = self._replay(session_id, request_key, message)
+            if done is not None:
+                return done
+        owner = secrets.token_hex(8)
+        wait = self.conversations.begin_turn(session_id, owner, time.time(), TURN_LEASE_S)
+        if wait is not None:
+            raise TurnInProgressError(wait)
+        release = partial(self.conversations.end_turn, session_id, owner)
+        if request_key:  # stored by the request that held the session just before us?
+            done = self._replay(session_id, request_key, message)
+            if done is not None:
+                release()
+                return done
+        return leased(self._turn(session_id, message, request_key), release)
+
+    def _replay(self, session_id: str, request_key: str, message: str) -> Iterator[Event] | None:
+        stored = self.conversations.turn_for_request(session_id, request_key)
+        if stored is None:
+            return None
+        if stored.user_text != message[:self.settings.max_message_chars]:
+            raise RequestKeyError("This Idempotency-Key was already used for another message: send a new key "
+                                  "with each new message, and the same key only to retry the same message.")
+        result = TurnResult(session_id, stored.reply_text, self.stored_recommendations(stored), stored.language,
+                            stored.action, stored.reply_source, replayed=True)
+        events: list[Event] = [Delta(stored.reply_text), result]
+        return iter(events)
+
+    def stored_recommendations(self, turn: TurnRecord) -> list[Recommendation]:
+        """What a stored turn showed, as front ends show it (items since removed from the catalog are left out)."""
+        out = []
+        for shown in turn.shown:
+            it = self.catalog.items.get(shown.item_id)
+            if it is not None:
+                out.append(Recommendation(it.id, it.title, it.year, shown.reason, it.original_title, it.creators,
+                                          it.genres, it.domain))
+        return out
+
+    def _turn(self, session_id: str, message: str, request_key: str | None) -> Iterator[Event]:
         t0 = time.perf_counter()
         state = DialogueState.from_json(self.conversations.load_state(session_id))
         before = state.model_copy(deep=True)
-        message = (text or "").strip()
         if not message:
             reply = policy.EMPTY[state.language]
             yield Delta(reply)
@@ -292,11 +354,11 @@ class Engine:
                     state.focus = None
         full_reply = "\n".join([*notices, reply])
         scores = {h.item.id: h.score for h in hits}
-        self.profiles.keep_concurrent_changes(session_id, before, state)
+        # a card clicked while the reply was written is kept: the turn's changes go onto what is stored now
         self.conversations.record_turn(
             session_id, message, full_reply, lang, source,
             [ShownItem(r.item_id, rank, float(scores.get(r.item_id, 0.0)), r.reason) for rank, r in enumerate(shown)],
-            state.to_json(),
+            lambda stored: merge_concurrent(state, before, stored), action.value, request_key,
         )
         self.profiles.record(session_id, before, state, "chat")
         if paths:
@@ -342,11 +404,6 @@ class Engine:
                                 h.item.creators, h.item.genres, h.item.domain, claims.get(i, ""))
                  for i, h in enumerate(hits)]
         return "".join(parts).strip(), shown, paths
-
-
-def anonymous_user_id() -> str:
-    """An unguessable user id for a visitor the host site did not name."""
-    return "anon-" + secrets.token_urlsafe(12)
 
 
 _shared: dict[str, Engine] = {}

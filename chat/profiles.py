@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, Field
 
@@ -114,27 +114,25 @@ class Profiles:
             rows.append(FeedbackRecord(session_id, user_id, clicked[0], clicked[1], source, clicked[0] in before.shown))
         self.feedback_repo.add(rows)
         if user_id and diff:
-            self.profiles.save(user_id, _apply_changes(self.for_user(user_id), diff).model_dump())
-
-    def keep_concurrent_changes(self, session_id: str, before: DialogueState, state: DialogueState) -> None:
-        """Fold into `state` what was stored for the session since `before` was read (a card clicked while
-        the reply was being written), so that storing the turn does not undo it."""
-        stored = DialogueState.from_json(self.conversations.load_state(session_id))
-        diff = changes(before, stored)
-        removed = cast(dict[PrefField, list[str]], {f: r for f, (_, r) in diff.items()})
-        added = cast(dict[PrefField, list[str]], {f: a for f, (a, _) in diff.items()})
-        _edit_state(state, removed, added)
+            self.profiles.update(user_id, lambda stored: _apply_changes(Profile.model_validate(stored), diff)
+                                 .model_dump())
 
     def give_feedback(self, session_id: str, item_id: str, kind: FeedbackKind) -> DialogueState:
         """A card button: like, dislike or seen. Changes the state the very next turn starts from."""
         if item_id not in self.items:
             raise UnknownItemError(item_id)
-        state = DialogueState.from_json(self.conversations.load_state(session_id))
-        before = state.model_copy(deep=True)
-        {"like": state.like, "dislike": state.dislike, "seen": state.mark_seen}[kind](item_id)
-        self.conversations.save_state(session_id, state.to_json())
-        self.record(session_id, before, state, "button", (item_id, kind))
-        return state
+        seen: dict[str, DialogueState] = {}
+
+        def click(stored: dict[str, Any]) -> dict[str, Any]:
+            state = DialogueState.from_json(stored)
+            seen["before"] = state.model_copy(deep=True)
+            {"like": state.like, "dislike": state.dislike, "seen": state.mark_seen}[kind](item_id)
+            seen["after"] = state
+            return state.to_json()
+
+        self.conversations.update_state(session_id, click)
+        self.record(session_id, seen["before"], seen["after"], "button", (item_id, kind))
+        return seen["after"]
 
     def edit(self, session_id: str, remove: Mapping[PrefField, list[str]], add: Mapping[PrefField, list[str]]
              ) -> Profile:
@@ -142,20 +140,25 @@ class Profiles:
         for f, values in add.items():
             for v in values:
                 self._check(f, v)
+
+        def edited(stored: dict[str, Any]) -> dict[str, Any]:
+            state = DialogueState.from_json(stored)
+            _edit_state(state, remove, add)
+            return state.to_json()
+
         user_id = self.conversations.info(session_id).user_id
         targets = self.conversations.ids_of_user(user_id) if user_id else [session_id]
         for sid in targets:
-            state = DialogueState.from_json(self.conversations.load_state(sid))
-            _edit_state(state, remove, add)
-            self.conversations.save_state(sid, state.to_json())
+            self.conversations.update_state(sid, edited)
         if not user_id:
             return Profile.from_state(DialogueState.from_json(self.conversations.load_state(session_id)))
-        profile = self.for_user(user_id)
-        edited = DialogueState(**profile.model_dump())
-        _edit_state(edited, remove, add)
-        result = Profile.from_state(edited)
-        self.profiles.save(user_id, result.model_dump())
-        return result
+
+        def edited_profile(prefs: dict[str, Any]) -> dict[str, Any]:
+            state = DialogueState(**Profile.model_validate(prefs).model_dump())
+            _edit_state(state, remove, add)
+            return Profile.from_state(state).model_dump()
+
+        return Profile.model_validate(self.profiles.update(user_id, edited_profile))
 
     def _check(self, field: PrefField, value: str) -> None:
         """Raise a clear error for a value `field` cannot hold."""
@@ -193,6 +196,16 @@ class Profiles:
         n = self.profiles.forget(user_id)
         log.info("Forgot a user: %d conversations deleted", n)
         return n
+
+
+def merge_concurrent(state: DialogueState, before: DialogueState, stored: dict[str, Any]) -> dict[str, Any]:
+    """`state` (a turn's result, computed from `before`) plus the preference changes stored meanwhile (a card
+    clicked, a profile edited while the reply was being written), as the state to store."""
+    merged = state.model_copy(deep=True)
+    diff = changes(before, DialogueState.from_json(stored))
+    _edit_state(merged, cast(dict[PrefField, list[str]], {f: r for f, (_, r) in diff.items()}),
+                cast(dict[PrefField, list[str]], {f: a for f, (a, _) in diff.items()}))
+    return merged.to_json()
 
 
 def _edit_state(state: DialogueState, remove: Mapping[PrefField, list[str]], add: Mapping[PrefField, list[str]]

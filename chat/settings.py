@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from storage.errors import ConfigError
@@ -64,9 +64,28 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(65536, ge=1024, le=16 * 1024 * 1024,
                                    description="larger HTTP request bodies get 413")
     rate_limit_per_minute: int = Field(30, ge=1, le=100000,
-                                       description="API requests per session per minute; more get 429")
+                                       description="requests per session per minute on every door; more get 429")
+    new_sessions_per_minute: int = Field(20, ge=1, le=100000,
+                                         description="new sessions per client address per minute; more get 429")
+    session_idle_hours: float = Field(720.0, gt=0, description="a session unused this long expires; `concierge "
+                                      "prune` (run by the server every hour) deletes it with its turns")
+    identity_secret: SecretStr | None = Field(
+        None, description="the secret your site signs user ids with (HMAC-SHA256 of 'user_id:expires'); unset: "
+                          "user ids sent by clients are ignored and every visitor is anonymous")
+    trust_unsigned_user_ids: bool = Field(
+        False, description="UNSAFE: take user ids from clients without a signature, so anyone who knows or guesses "
+                           "an id can read, change and delete that user's profile. Only for a server no one but "
+                           "your own backend can reach")
     shared_data: Path = Field(default_factory=_default_shared_data,
                               description="ReDial data for evaluation and benchmarks")
+
+    @field_validator("identity_secret")
+    @classmethod
+    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (e.g. `python -c 'import secrets; "
+                             "print(secrets.token_urlsafe(32))'`)")
+        return value
 
     @field_validator("lm", "embedder")
     @classmethod

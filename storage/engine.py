@@ -66,6 +66,13 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     log.debug("schema at %s for %s", revision, engine.url.render_as_string(hide_password=True))
 
 
+def open_database(url: str) -> sessionmaker[Session]:
+    """The session factory of a migrated database: the usual way in for commands that need no models."""
+    engine = make_engine(url)
+    migrate(engine)
+    return session_factory(engine)
+
+
 def table_names(engine: Engine) -> list[str]:
     """Names of the tables that exist, sorted."""
     return sorted(inspect(engine).get_table_names())

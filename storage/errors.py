@@ -73,3 +73,33 @@ class UnknownItemError(ConciergeError):
 
 class InvalidPreferenceError(ConciergeError):
     """A profile edit names a preference that does not exist."""
+
+
+class SessionExpiredError(ConciergeError):
+    """A session unused for longer than the idle limit."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"Session '{session_id}' has expired after a long idle time. Start a new one with "
+                         "POST /api/v1/sessions.")
+        self.session_id = session_id
+
+
+class TurnInProgressError(ConciergeError):
+    """A message sent while the session's previous message is still being answered."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("The previous message of this session is still being answered. Wait for its reply, "
+                         "then send the next one.")
+        self.retry_after = retry_after
+
+
+class BusyError(ConciergeError):
+    """A write that kept losing to concurrent writes of the same conversation."""
+
+
+class IdentityError(ConciergeError):
+    """A user id whose signature is missing, wrong or expired while the server requires signed ids."""
+
+
+class RequestKeyError(ConciergeError):
+    """An Idempotency-Key sent again with a different message."""

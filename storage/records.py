@@ -80,6 +80,7 @@ class TurnRecord:
     language: str
     reply_source: str
     shown: tuple[ShownItem, ...] = ()
+    action: str = "recommend"
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class SessionInfo:
     session_id: str
     user_id: str | None
     token_hash: str | None
+    last_active: float = 0.0  # unix time of the last change to the conversation
 
 
 @dataclass(frozen=True)

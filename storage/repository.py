@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import case, func, select, update
+from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.errors import UnknownSessionError
+from storage.errors import BusyError, UnknownSessionError
 from storage.records import CatalogItem, SessionInfo, ShownItem, TurnRecord
-from storage.schema import Conversation, Item, ItemEmbedding, ShownRecommendation, Turn
+from storage.schema import Conversation, Feedback, Item, ItemEmbedding, ShownRecommendation, Turn
 
 
 def _to_record(row: Item) -> CatalogItem:
@@ -168,84 +169,161 @@ class ConversationRepository:
         return conv_id
 
     def info(self, conv_id: str) -> SessionInfo:
-        """Owner and token hash of a conversation; raises UnknownSessionError for an unknown id."""
+        """Owner, token hash and last activity of a conversation; UnknownSessionError for an unknown id."""
         with self._sessions() as s:
             row = s.get(Conversation, conv_id)
             if row is None:
                 raise UnknownSessionError(conv_id)
-            return SessionInfo(row.id, row.user_id, row.token_hash)
+            return SessionInfo(row.id, row.user_id, row.token_hash, _unix(row.updated_at))
+
+    def load_state(self, conv_id: str) -> dict[str, Any]:
+        """The stored dialogue state; raises UnknownSessionError for an unknown id."""
+        with self._sessions() as s:
+            return _read_state(s, conv_id)[0]
 
     def save_state(self, conv_id: str, state: dict[str, Any]) -> None:
+        """Replace the state, whatever was stored (use `update_state` to change it)."""
+        self.update_state(conv_id, lambda _: state)
+
+    def update_state(self, conv_id: str, change: StateChange) -> dict[str, Any]:
+        """Store change(stored state) as one atomic step and return it.
+
+        If another writer (a card click, a turn in another process) stored a state between our read and our
+        write, the write is refused by the version check and the change is applied again to the new state, so
+        no concurrent update is lost.
+        """
+        for _ in range(_WRITE_ATTEMPTS):
+            with self._sessions.begin() as s:
+                stored, version = _read_state(s, conv_id)
+                new = change(stored)
+                if _write_state(s, conv_id, version, new):
+                    return new
+        raise BusyError("This conversation is being changed by many requests at once. Try again in a moment.")
+
+    def record_turn(self, conv_id: str, user_text: str, reply_text: str, language: str, reply_source: str,
+                    shown: Iterable[ShownItem], state: dict[str, Any] | StateChange, action: str = "recommend",
+                    request_key: str | None = None) -> int:
+        """Store a turn, what it showed and the new state in one transaction; returns the turn index.
+
+        `state` may be a function of the stored state: it is applied under the same version check as
+        `update_state`, so a card clicked while the reply was written is kept.
+        """
+        change = state if callable(state) else (lambda _stored: state)
+        for _ in range(_WRITE_ATTEMPTS):
+            with self._sessions.begin() as s:
+                stored, version = _read_state(s, conv_id)
+                if not _write_state(s, conv_id, version, change(stored)):
+                    continue
+                # counted after the write: the conversation's row is ours until commit, so no other turn
+                # can take the same index
+                index = int(s.scalar(select(func.count()).select_from(Turn).where(Turn.conversation_id == conv_id))
+                            or 0)
+                turn = Turn(conversation_id=conv_id, index=index, user_text=user_text, reply_text=reply_text,
+                            language=language, reply_source=reply_source, action=action, request_key=request_key)
+                turn.recommendations = [
+                    ShownRecommendation(item_id=x.item_id, rank=x.rank, score=x.score, reason=x.reason) for x in shown
+                ]
+                s.add(turn)
+                return index
+        raise BusyError("This conversation is being changed by many requests at once. Try again in a moment.")
+
+    def begin_turn(self, conv_id: str, owner: str, now: float, lease_s: float) -> float | None:
+        """Take the conversation's turn lease for `lease_s` seconds.
+
+        Returns None when taken, or the seconds until the running turn's lease ends. One conditional UPDATE,
+        so two processes can never both take it; a lease left by a killed process ends on its own.
+        """
         with self._sessions.begin() as s:
+            free = Conversation.turn_until.is_(None) | (Conversation.turn_until <= now)
+            done = s.execute(update(Conversation).where(Conversation.id == conv_id, free)
+                             .values(turn_owner=owner, turn_until=now + lease_s)
+                             .execution_options(synchronize_session=False))
+            if done.rowcount:  # type: ignore[attr-defined]
+                return None
             row = s.get(Conversation, conv_id)
             if row is None:
                 raise UnknownSessionError(conv_id)
-            row.state = state
+            return max(0.0, float(row.turn_until or now) - now)
+
+    def end_turn(self, conv_id: str, owner: str) -> None:
+        """Give the lease back (only if it is still ours)."""
+        with self._sessions.begin() as s:
+            s.execute(update(Conversation).where(Conversation.id == conv_id, Conversation.turn_owner == owner)
+                      .values(turn_owner=None, turn_until=None).execution_options(synchronize_session=False))
 
     def ids_of_user(self, user_id: str) -> list[str]:
         with self._sessions() as s:
             return list(s.scalars(select(Conversation.id).where(Conversation.user_id == user_id)))
 
-    def count_request(self, conv_id: str, now: float, window_s: float) -> tuple[int, float]:
-        """Count one request in the conversation's fixed window; returns (requests in window, window start).
-
-        One UPDATE statement, so concurrent requests from several processes are all counted.
-        """
-        fresh = (Conversation.rate_window_start.is_(None)) | (Conversation.rate_window_start <= now - window_s)
-        with self._sessions.begin() as s:
-            done = s.execute(
-                update(Conversation).where(Conversation.id == conv_id).values(
-                    rate_count=case((fresh, 1), else_=Conversation.rate_count + 1),
-                    rate_window_start=case((fresh, now), else_=Conversation.rate_window_start),
-                ).execution_options(synchronize_session=False))
-            if not done.rowcount:  # type: ignore[attr-defined]
-                raise UnknownSessionError(conv_id)
-            count, start = s.execute(select(Conversation.rate_count, Conversation.rate_window_start)
-                                     .where(Conversation.id == conv_id)).one()
-        return int(count), float(start if start is not None else now)
-
     def exists(self, conv_id: str) -> bool:
         with self._sessions() as s:
             return s.get(Conversation, conv_id) is not None
-
-    def load_state(self, conv_id: str) -> dict[str, Any]:
-        """The stored dialogue state; raises UnknownSessionError for an unknown id."""
-        with self._sessions() as s:
-            row = s.get(Conversation, conv_id)
-            if row is None:
-                raise UnknownSessionError(conv_id)
-            return dict(row.state or {})
-
-    def record_turn(self, conv_id: str, user_text: str, reply_text: str, language: str, reply_source: str,
-                    shown: Iterable[ShownItem], state: dict[str, Any]) -> int:
-        """Store a turn, what it showed and the new state in one transaction; returns the turn index."""
-        with self._sessions.begin() as s:
-            conv = s.get(Conversation, conv_id)
-            if conv is None:
-                raise UnknownSessionError(conv_id)
-            index = int(s.scalar(select(func.count()).select_from(Turn).where(Turn.conversation_id == conv_id)) or 0)
-            turn = Turn(conversation_id=conv_id, index=index, user_text=user_text, reply_text=reply_text,
-                        language=language, reply_source=reply_source)
-            turn.recommendations = [
-                ShownRecommendation(item_id=x.item_id, rank=x.rank, score=x.score, reason=x.reason) for x in shown
-            ]
-            s.add(turn)
-            conv.state = state
-        return index
 
     def turns(self, conv_id: str) -> list[TurnRecord]:
         with self._sessions() as s:
             if s.get(Conversation, conv_id) is None:
                 raise UnknownSessionError(conv_id)
             rows = s.scalars(select(Turn).where(Turn.conversation_id == conv_id).order_by(Turn.index)).all()
-            return [
-                TurnRecord(
-                    index=t.index, user_text=t.user_text, reply_text=t.reply_text, language=t.language,
-                    reply_source=t.reply_source,
-                    shown=tuple(ShownItem(r.item_id, r.rank, r.score, r.reason) for r in t.recommendations),
-                )
-                for t in rows
-            ]
+            return [_turn_record(t) for t in rows]
+
+    def turn_for_request(self, conv_id: str, request_key: str) -> TurnRecord | None:
+        """The turn stored for a client's Idempotency-Key, if any."""
+        with self._sessions() as s:
+            row = s.scalars(select(Turn).where(Turn.conversation_id == conv_id, Turn.request_key == request_key)
+                            ).first()
+            return _turn_record(row) if row else None
+
+    def expire(self, idle_before: datetime, empty_before: datetime) -> int:
+        """Delete conversations untouched since `idle_before`, and those with no turn untouched since
+        `empty_before`, with their turns and feedback; returns how many."""
+        has_turns = exists().where(Turn.conversation_id == Conversation.id)
+        with self._sessions.begin() as s:
+            ids = list(s.scalars(select(Conversation.id).where(
+                (Conversation.updated_at < idle_before) | ((Conversation.updated_at < empty_before) & ~has_turns))))
+            for chunk in _chunks(ids, 500):
+                delete_conversations(s, list(chunk))
+        return len(ids)
+
+
+def delete_conversations(s: Session, conv_ids: list[str]) -> None:
+    """Delete conversations with their turns, shown items and feedback, child tables first (this does not rely
+    on the database enforcing ON DELETE CASCADE)."""
+    turn_ids = select(Turn.id).where(Turn.conversation_id.in_(conv_ids))
+    s.execute(delete(ShownRecommendation).where(ShownRecommendation.turn_id.in_(turn_ids)))
+    s.execute(delete(Turn).where(Turn.conversation_id.in_(conv_ids)))
+    s.execute(delete(Feedback).where(Feedback.conversation_id.in_(conv_ids)))
+    s.execute(delete(Conversation).where(Conversation.id.in_(conv_ids)))
+
+
+StateChange = Callable[[dict[str, Any]], dict[str, Any]]
+# Each conflicting write means another writer succeeded; a conversation never has this many at once.
+_WRITE_ATTEMPTS = 50
+
+
+def _read_state(s: Session, conv_id: str) -> tuple[dict[str, Any], int]:
+    row = s.execute(select(Conversation.state, Conversation.state_version).where(Conversation.id == conv_id)).first()
+    if row is None:
+        raise UnknownSessionError(conv_id)
+    return dict(row[0] or {}), int(row[1] or 0)
+
+
+def _write_state(s: Session, conv_id: str, version: int, state: dict[str, Any]) -> bool:
+    """Write `state` if the stored version is still `version` (compare-and-set in one UPDATE)."""
+    done = s.execute(update(Conversation).where(Conversation.id == conv_id, Conversation.state_version == version)
+                     .values(state=state, state_version=version + 1).execution_options(synchronize_session=False))
+    return bool(done.rowcount)  # type: ignore[attr-defined]
+
+
+def _turn_record(t: Turn) -> TurnRecord:
+    return TurnRecord(index=t.index, user_text=t.user_text, reply_text=t.reply_text, language=t.language,
+                      reply_source=t.reply_source, action=t.action or "recommend",
+                      shown=tuple(ShownItem(r.item_id, r.rank, r.score, r.reason) for r in t.recommendations))
+
+
+def _unix(moment: datetime | None) -> float:
+    if moment is None:
+        return 0.0
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def _chunks(seq: Sequence[str], size: int) -> Iterable[Sequence[str]]:

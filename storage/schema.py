@@ -61,9 +61,11 @@ class Conversation(Base):
     state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # sha256 of the bearer token that every API call on this session must carry (never the token itself)
     token_hash: Mapped[str | None] = mapped_column(String(64))
-    # fixed-window request counter, kept here so every server process sees the same limit
-    rate_window_start: Mapped[float | None] = mapped_column(Float)
-    rate_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # bumped by every write of `state`: a write that read an older version is redone (no lost updates)
+    state_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # the turn running on this conversation (one at a time, across processes) and when its lease ends
+    turn_owner: Mapped[str | None] = mapped_column(String(32))
+    turn_until: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
 
@@ -76,7 +78,7 @@ class Turn(Base):
     """One exchange: what the user said and what the assistant answered."""
 
     __tablename__ = "turns"
-    __table_args__ = (UniqueConstraint("conversation_id", "index"),)
+    __table_args__ = (UniqueConstraint("conversation_id", "index"), UniqueConstraint("conversation_id", "request_key"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
@@ -85,6 +87,9 @@ class Turn(Base):
     reply_text: Mapped[str] = mapped_column(Text)
     language: Mapped[str] = mapped_column(String(8), default="en")
     reply_source: Mapped[str] = mapped_column(String(20), default="template")  # "model" or "template"
+    action: Mapped[str] = mapped_column(String(16), default="recommend", server_default="recommend")
+    # the client's Idempotency-Key: a retried request with it gets this turn back instead of a second turn
+    request_key: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
     conversation: Mapped[Conversation] = relationship(back_populates="turns")
@@ -131,6 +136,7 @@ class UserProfile(Base):
 
     user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     preferences: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # as Conversation.state_version
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
 
@@ -158,3 +164,23 @@ class ItemLink(Base):
     source_id: Mapped[str] = mapped_column(String(200))  # no foreign key: counts may outlive a catalog edit
     target_id: Mapped[str] = mapped_column(String(200))
     count: Mapped[float] = mapped_column(Float)
+
+
+class RateWindow(Base):
+    """A fixed-window request counter (per session, per client address), shared by every server process."""
+
+    __tablename__ = "rate_windows"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[float] = mapped_column(Float)
+    count: Mapped[int] = mapped_column(Integer)
+
+
+class ServerSecret(Base):
+    """A random key this server made once (e.g. the one that signs anonymous visitor cookies)."""
+
+    __tablename__ = "server_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)

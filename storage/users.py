@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from itertools import combinations
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.errors import BusyError
 from storage.records import FeedbackRecord
-from storage.schema import Conversation, Feedback, ShownRecommendation, Turn, UserProfile
+from storage.repository import delete_conversations
+from storage.schema import Conversation, Feedback, UserProfile
 
 FEEDBACK_KINDS = ("like", "dislike", "seen")
 
@@ -82,33 +86,54 @@ class ProfileRepository:
             return dict(row.preferences or {}) if row else None
 
     def save(self, user_id: str, preferences: dict[str, Any]) -> None:
-        with self._sessions.begin() as s:
-            row = s.get(UserProfile, user_id)
-            if row is None:
-                s.add(UserProfile(user_id=user_id, preferences=preferences))
-            else:
-                row.preferences = preferences
+        """Replace the user's preferences, whatever was stored (use `update` to change them)."""
+        self.update(user_id, lambda _: preferences)
+
+    def update(self, user_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+        """Store change(stored preferences) atomically: a write that lost a race with another is redone on the
+        newer preferences (two conversations of one user at once lose nothing)."""
+        for _ in range(50):
+            with self._sessions.begin() as s:
+                row = s.execute(select(UserProfile.preferences, UserProfile.version)
+                                .where(UserProfile.user_id == user_id)).first()
+                new = change(dict(row[0] or {}) if row else {})
+                if row is not None:
+                    done = s.execute(update(UserProfile).where(UserProfile.user_id == user_id,
+                                                               UserProfile.version == row[1])
+                                     .values(preferences=new, version=row[1] + 1)
+                                     .execution_options(synchronize_session=False))
+                    if done.rowcount:  # type: ignore[attr-defined]
+                        return new
+                    continue
+            try:
+                with self._sessions.begin() as s:
+                    s.add(UserProfile(user_id=user_id, preferences=new))
+                return new
+            except IntegrityError:
+                continue  # another process created it first: change theirs
+        raise BusyError("This profile is being changed by many requests at once. Try again in a moment.")
 
     def forget(self, user_id: str) -> int:
         """Delete the user's profile, conversations, turns, shown items and feedback; returns conversations gone."""
         with self._sessions.begin() as s:
             conv_ids = list(s.scalars(select(Conversation.id).where(Conversation.user_id == user_id)))
             s.execute(delete(Feedback).where(Feedback.user_id == user_id))
-            _delete_conversations(s, conv_ids)
+            delete_conversations(s, conv_ids)
             s.execute(delete(UserProfile).where(UserProfile.user_id == user_id))
         return len(conv_ids)
+
+    def forget_idle_anonymous(self, before: datetime, prefix: str) -> int:
+        """Delete profiles of anonymous visitors (ids starting with `prefix`) untouched since `before` whose
+        conversations are all gone; returns how many."""
+        has_conversations = exists().where(Conversation.user_id == UserProfile.user_id)
+        with self._sessions.begin() as s:
+            done = s.execute(delete(UserProfile).where(UserProfile.user_id.startswith(prefix, autoescape=True),
+                                                       UserProfile.updated_at < before, ~has_conversations)
+                             .execution_options(synchronize_session=False))
+            return int(done.rowcount or 0)  # type: ignore[attr-defined]
 
     def forget_conversation(self, conv_id: str) -> int:
         """Delete one conversation of no known user, with its turns and feedback."""
         with self._sessions.begin() as s:
-            _delete_conversations(s, [conv_id])
+            delete_conversations(s, [conv_id])
         return 1
-
-
-def _delete_conversations(s: Session, conv_ids: list[str]) -> None:
-    # explicit deletes, child tables first: does not rely on the database enforcing ON DELETE CASCADE
-    turn_ids = select(Turn.id).where(Turn.conversation_id.in_(conv_ids))
-    s.execute(delete(ShownRecommendation).where(ShownRecommendation.turn_id.in_(turn_ids)))
-    s.execute(delete(Turn).where(Turn.conversation_id.in_(conv_ids)))
-    s.execute(delete(Feedback).where(Feedback.conversation_id.in_(conv_ids)))
-    s.execute(delete(Conversation).where(Conversation.id.in_(conv_ids)))

@@ -9,6 +9,9 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
+# read before the loop below removes them: they choose test folders, not settings
+_MODEL_CACHE = os.environ.get("CONCIERGE_TEST_MODEL_CACHE")
+_SHARED_DATA = os.environ.get("CONCIERGE_TEST_SHARED_DATA")
 for _key in [k for k in os.environ if k.startswith("CONCIERGE_")]:
     del os.environ[_key]  # tests choose their settings explicitly
 
@@ -24,8 +27,8 @@ from retrieval.embedders.hashing import HashingEmbedder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 # Built models are kept between runs (gitignored) so only the first run pays for conversion.
-MODEL_CACHE = Path(os.environ.get("CONCIERGE_TEST_MODEL_CACHE", ROOT / ".cache" / "models"))
-SHARED_DATA = Path(os.environ.get("CONCIERGE_TEST_SHARED_DATA", ROOT.parent / "shared" / "data"))
+MODEL_CACHE = Path(_MODEL_CACHE or ROOT / ".cache" / "models")
+SHARED_DATA = Path(_SHARED_DATA or ROOT.parent / "shared" / "data")
 
 
 def fake_settings(tmp: Path, **overrides: object) -> Settings:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from sqlalchemy import func, select
 
 from chat.access import hash_token
 from chat.engine import Engine
+from chat.identity import sign_user_id
 from chat.lm.base import ScriptedGenerator
 from retrieval.embedders.hashing import HashingEmbedder
 from storage.schema import Conversation, Feedback, ShownRecommendation, Turn, UserProfile
@@ -20,16 +22,19 @@ from storage.users import FeedbackRepository
 from tests.conftest import fake_settings
 from ui.server import create_app
 
+SECRET = "test-site-secret-0123456789"
+
 
 def make_engine(tmp: Path, **overrides: object) -> Engine:
-    return Engine.from_settings(fake_settings(tmp, **overrides), embedder=HashingEmbedder(),
-                                generator=ScriptedGenerator())
+    return Engine.from_settings(fake_settings(tmp, **{"identity_secret": SECRET, **overrides}),
+                                embedder=HashingEmbedder(), generator=ScriptedGenerator())
 
 
 @pytest.fixture(scope="module")
 def api_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     return make_engine(tmp_path_factory.mktemp("api"), embed_origins="http://127.0.0.1:9999",
-                       max_request_bytes=4096, max_message_chars=100, rate_limit_per_minute=1000)
+                       max_request_bytes=4096, max_message_chars=100, rate_limit_per_minute=1000,
+                       new_sessions_per_minute=1000)
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +43,14 @@ def client(api_engine: Engine) -> Iterator[TestClient]:
         yield c
 
 
+def signed(user_id: str, secret: str = SECRET, ttl: int = 3600) -> dict[str, object]:
+    """The body a host site's backend sends for one of its users."""
+    expires = int(time.time()) + ttl
+    return {"user_id": user_id, "user_expires": expires, "user_signature": sign_user_id(secret, user_id, expires)}
+
+
 def start(client: TestClient, user_id: str | None = None) -> tuple[str, dict[str, str]]:
-    r = client.post("/api/v1/sessions", json={"user_id": user_id} if user_id else None)
+    r = client.post("/api/v1/sessions", json=signed(user_id) if user_id else None)
     assert r.status_code == 201, r.text
     body = r.json()
     return body["session_id"], {"Authorization": f"Bearer {body['token']}"}
@@ -58,11 +69,12 @@ def count(engine: Engine, table: type) -> int:
 
 def test_session_ids_are_unguessable_and_only_the_token_hash_is_stored(client: TestClient,
                                                                         api_engine: Engine) -> None:
-    r1, r2 = client.post("/api/v1/sessions"), client.post("/api/v1/sessions", json={"user_id": "alice"})
+    r1, r2 = client.post("/api/v1/sessions"), client.post("/api/v1/sessions", json=signed("alice"))
     a, b = r1.json(), r2.json()
     assert r1.status_code == r2.status_code == 201
     assert a["session_id"] != b["session_id"] and len(a["session_id"]) >= 22 and len(a["token"]) >= 40
-    assert b["user_id"] == "alice" and a["user_id"].startswith("anon-")
+    assert (b["user_id"], b["identity"]) == ("alice", "signed")
+    assert a["user_id"].startswith("anon-") and a["identity"] == "anonymous"
     with api_engine.conversations._sessions() as s:
         row = s.get(Conversation, a["session_id"])
         assert row is not None and row.token_hash == hash_token(a["token"])
@@ -192,7 +204,7 @@ def test_profile_follows_the_user_into_a_new_session_and_can_be_edited(client: T
     assert out3["state"]["genres_avoided"] == [] and "animation" in out3["state"]["genres_wanted"]
     bad = client.patch(f"/api/v1/sessions/{sid}/profile", json={"add": {"genres_wanted": ["<b>x</b>"]}},
                        headers=auth)
-    assert bad.status_code == 422 and "Unknown genre" in bad.json()["detail"]
+    assert bad.status_code == 422 and "Unknown genre" in bad.json()["message"]
     bad = client.patch(f"/api/v1/sessions/{sid}/profile", json={"remove": {"colours": ["red"]}}, headers=auth)
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"].startswith("remove")
 
@@ -215,7 +227,7 @@ def test_people_and_languages_ruled_out_last_across_sessions(client: TestClient)
     for field, value, message in (("people_avoided", "Nobody Atall", "none of the catalog's directors"),
                                   ("languages_avoided", "klingon", "ISO 639-1")):
         bad = client.patch(f"/api/v1/sessions/{sid2}/profile", json={"add": {field: [value]}}, headers=auth2)
-        assert bad.status_code == 422 and message in bad.json()["detail"]
+        assert bad.status_code == 422 and message in bad.json()["message"]
     kept = client.get(f"/api/v1/sessions/{sid2}/profile", headers=auth2).json()
     assert kept["languages_avoided"] == ["zh", "ko"]  # a rejected edit loses nothing
 
@@ -233,7 +245,7 @@ def test_a_ruled_out_romcom_is_kept_as_one_kind_and_edited_as_one(client: TestCl
                                   ("genres_avoided", "comedy+cooking", "join genres with '+'"),
                                   ("genres_wanted", "comedy+romance", "Unknown genre")):
         bad = client.patch(f"/api/v1/sessions/{sid}/profile", json={"add": {field: [value]}}, headers=auth)
-        assert bad.status_code == 422 and message in bad.json()["detail"], value
+        assert bad.status_code == 422 and message in bad.json()["message"], value
     kept = client.get(f"/api/v1/sessions/{sid}/profile", headers=auth).json()
     assert kept["genres_avoided"] == ["comedy+romance", "horror+sci-fi"]  # a rejected edit loses nothing
 
@@ -275,7 +287,7 @@ def test_items_by_id(client: TestClient, api_engine: Engine) -> None:
     r = client.get(f"/api/v1/items/{item_id}")
     assert r.status_code == 200 and r.json()["title"] == api_engine.catalog.items[item_id].title
     r = client.get("/api/v1/items/movie:no-such-thing")
-    assert r.status_code == 404 and "Unknown item" in r.json()["detail"]
+    assert r.status_code == 404 and "Unknown item" in r.json()["message"]
 
 
 def test_malformed_json_and_wrong_types_are_422_naming_the_field(client: TestClient) -> None:
@@ -290,13 +302,13 @@ def test_malformed_json_and_wrong_types_are_422_naming_the_field(client: TestCli
         r = client.post(f"/api/v1/sessions/{sid}/messages", content=payload,
                         headers={**auth, "Content-Type": "application/json"})
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == field, (payload, r.text)
-        assert field in r.json()["detail"]
+        assert field in r.json()["message"]
     r = client.post(f"/api/v1/sessions/{sid}/feedback", json={"item_id": "x", "kind": "love"}, headers=auth)
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "kind"
     r = client.post("/api/v1/sessions", json={"user_id": 7})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "user_id"
     r = client.post(f"/api/v1/sessions/{sid}/feedback", json={"item_id": "movie:nope", "kind": "like"}, headers=auth)
-    assert r.status_code == 404 and "Unknown item" in r.json()["detail"]
+    assert r.status_code == 404 and "Unknown item" in r.json()["message"]
     assert client.get(f"/api/v1/sessions/{sid}/turns", headers=auth).json()["turns"] == []  # nothing stored
 
 
@@ -306,7 +318,7 @@ def test_unknown_and_foreign_sessions_are_refused_and_nothing_is_created(client:
     other, other_auth = start(client)
     convs, turns = count(api_engine, Conversation), count(api_engine, Turn)
     r = client.post("/api/v1/sessions/not-a-session/messages", json={"text": "hi"}, headers=auth)
-    assert r.status_code == 404 and "POST /api/v1/sessions" in r.json()["detail"]
+    assert r.status_code == 404 and "POST /api/v1/sessions" in r.json()["message"]
     r = client.post(f"/api/v1/sessions/{sid}/messages", json={"text": "hi"}, headers=other_auth)
     assert r.status_code == 403 and r.json()["code"] == "wrong_token"
     r = client.post(f"/api/v1/sessions/{sid}/messages", json={"text": "hi"})
@@ -323,7 +335,7 @@ def test_unknown_and_foreign_sessions_are_refused_and_nothing_is_created(client:
 def test_payload_over_the_limit_is_413_and_long_messages_are_cut_and_said_so(client: TestClient) -> None:
     sid, auth = start(client)
     r = client.post(f"/api/v1/sessions/{sid}/messages", json={"text": "x" * 5000}, headers=auth)
-    assert r.status_code == 413 and "4096" in r.json()["detail"]
+    assert r.status_code == 413 and "4096" in r.json()["message"]
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: the body is counted as it arrives
         yield b'{"text": "'
@@ -348,7 +360,7 @@ def test_too_many_requests_on_one_session_get_429_with_retry_after(tmp_path: Pat
         assert codes == [200, 200, 200, 429]
         r = c.post(f"/api/v1/sessions/{sid}/messages", json={"text": "hi"}, headers=auth)
         assert r.status_code == 429 and 1 <= int(r.headers["retry-after"]) <= 60
-        assert "Wait" in r.json()["detail"]
+        assert "Wait" in r.json()["message"]
         assert c.get(f"/api/v1/sessions/{other}/turns", headers=other_auth).status_code == 200  # per session
 
 
@@ -367,7 +379,7 @@ def test_two_server_processes_share_sessions_through_the_database(tmp_path: Path
 
 def test_embedding_origins_come_from_settings(client: TestClient) -> None:
     r = client.get("/widget")
-    assert r.headers["content-security-policy"] == "frame-ancestors 'self' http://127.0.0.1:9999"
+    assert r.headers["content-security-policy"].endswith("; frame-ancestors 'self' http://127.0.0.1:9999")
     ok = client.options("/api/v1/sessions", headers={"Origin": "http://127.0.0.1:9999",
                                                       "Access-Control-Request-Method": "POST"})
     assert ok.headers.get("access-control-allow-origin") == "http://127.0.0.1:9999"

@@ -112,3 +112,42 @@ def test_enrich_describes_only_items_without_a_description(env: Path, monkeypatc
     assert a.description == "A 1999 adventure film directed by Jo Bloggs."
     assert a.extra["description_source"] == "generated"
     assert b.description == "Written by a person." and "description_source" not in b.extra
+
+
+def test_prune_deletes_expired_sessions_and_says_how_many(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from chat.settings import load_settings
+    from storage.engine import open_database
+    from storage.repository import ConversationRepository
+    from storage.schema import Conversation
+
+    first = runner.invoke(app, ["ask", "a sci-fi movie please", "--json"])
+    kept = runner.invoke(app, ["ask", "a comedy please", "--json"])
+    old, new = json.loads(first.stdout)["session_id"], json.loads(kept.stdout)["session_id"]
+    sessions = open_database(load_settings().db_url)
+    with sessions.begin() as s:
+        s.execute(update(Conversation).where(Conversation.id == old)
+                  .values(updated_at=datetime.now(UTC) - timedelta(days=31)))
+    out = runner.invoke(app, ["prune"])
+    assert out.exit_code == 0 and "Deleted 1 expired sessions" in out.output
+    repo = ConversationRepository(sessions)
+    assert not repo.exists(old) and repo.exists(new)
+    monkeypatch.setenv("CONCIERGE_SESSION_IDLE_HOURS", "-1")
+    bad = runner.invoke(app, ["prune"])
+    assert bad.exit_code == 2 and "session_idle_hours" in bad.output
+
+
+def test_sign_user_prints_what_the_api_takes(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chat.identity import sign_user_id
+
+    assert "CONCIERGE_IDENTITY_SECRET" in runner.invoke(app, ["sign-user", "customer-42"]).output
+    monkeypatch.setenv("CONCIERGE_IDENTITY_SECRET", "a-site-secret-of-some-length")
+    out = runner.invoke(app, ["sign-user", "customer-42", "--ttl", "60"])
+    body = json.loads(out.stdout)
+    assert body["user_id"] == "customer-42"
+    assert body["user_signature"] == sign_user_id("a-site-secret-of-some-length", "customer-42", body["user_expires"])
+    monkeypatch.setenv("CONCIERGE_IDENTITY_SECRET", "short")
+    assert "at least 16 characters" in runner.invoke(app, ["sign-user", "x"]).output

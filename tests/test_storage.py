@@ -27,7 +27,8 @@ def test_blank_database_gets_every_table(tmp_path: Path) -> None:
     migrate(engine)
     migrate(engine)  # idempotent
     assert table_names(engine) == ["alembic_version", "conversations", "feedback", "item_embeddings", "item_links",
-                                   "items", "ranker_models", "shown_recommendations", "turns", "user_profiles"]
+                                   "items", "ranker_models", "rate_windows", "server_secrets",
+                                   "shown_recommendations", "turns", "user_profiles"]
 
 
 def test_upsert_is_idempotent_and_detects_changes(sessions) -> None:  # type: ignore[no-untyped-def]

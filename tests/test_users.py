@@ -24,7 +24,8 @@ def test_upgrading_a_0001_database_keeps_its_conversations(tmp_path: Path) -> No
     repo = ConversationRepository(session_factory(engine))
     info = repo.info("old")
     assert (info.user_id, info.token_hash) == ("u1", None) and repo.load_state("old") == {"liked": ["m:1"]}
-    assert repo.count_request("old", 100.0, 60.0) == (1, 100.0)
+    assert repo.update_state("old", lambda st: {**st, "turns": 1}) == {"liked": ["m:1"], "turns": 1}
+    assert repo.begin_turn("old", "me", 100.0, 60.0) is None and repo.begin_turn("old", "you", 101.0, 60.0) == 59.0
 
 
 def test_the_migrated_schema_has_every_column_of_the_models(tmp_path: Path) -> None:
@@ -36,9 +37,11 @@ def test_the_migrated_schema_has_every_column_of_the_models(tmp_path: Path) -> N
 
 
 def test_rate_windows_count_within_a_minute_and_restart_after_it(engine: Engine) -> None:
-    sid = engine.new_session()
-    counts = [engine.conversations.count_request(sid, t, 60.0)[0] for t in (0.0, 10.0, 59.0, 60.0, 61.0)]
-    assert counts == [1, 2, 3, 1, 2]
+    windows = engine.gate.windows
+    counts = [windows.hit("session:x", t, 60.0)[0] for t in (0.0, 10.0, 59.0, 60.0, 61.0)]
+    assert counts == [1, 2, 3, 1, 2] and windows.hit("session:y", 61.0, 60.0) == (1, 61.0)
+    assert windows.forget_before(61.0) == 1  # x's window (from 60.0) ended; y's goes on
+    assert windows.hit("session:x", 62.0, 60.0) == (1, 62.0) and windows.hit("session:y", 62.0, 60.0) == (2, 61.0)
 
 
 def test_the_latest_word_wins_across_conversations() -> None:

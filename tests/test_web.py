@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from playwright.sync_api import expect
 
 from chat.catalog import import_default_catalog, sync_embeddings
 from chat.engine import Engine
+from chat.identity import sign_user_id
 from retrieval.embedders.hashing import HashingEmbedder
 from storage.engine import make_engine, migrate, session_factory
 from storage.records import CatalogItem
@@ -25,11 +27,14 @@ from tests.browser import Browser, Server, StaticSite, free_port
 
 pytestmark = pytest.mark.browser
 
-FAKES = {"embedder": "hashing", "lm": "scripted", "lm_extraction": "never"}
+SECRET = "web-test-site-secret-0123456789"
+FAKES = {"embedder": "hashing", "lm": "scripted", "lm_extraction": "never", "identity_secret": SECRET}
+# markdown that would link out and fetch an image from another site if it were rendered
+PHISH = "[x](https://evil.example/phish) ![](https://evil.example/pixel.png) $$x^2$$"
 EVIL_TITLE = "<img src=x onerror=\"window.__xss='title'\">Zyxwvut <script>window.__xss='script'</script>"
 EVIL = CatalogItem("movie:evil", "movie", EVIL_TITLE, year=2001, genres=("sci-fi",), language="en",
-                   description="zyxwvut quantum llama <a href=\"javascript:window.__xss='link'\">click</a>")
-EVIL_MESSAGE = "<img src=x onerror=\"window.__xss='msg'\"> zyxwvut quantum llama <b>bold</b>"
+                   description=f"{PHISH} zyxwvut quantum llama <a href=\"javascript:window.__xss='link'\">click</a>")
+EVIL_MESSAGE = f"<img src=x onerror=\"window.__xss='msg'\"> zyxwvut quantum llama <b>bold</b> {PHISH}"
 
 
 def _seed_catalog(data_dir: Path) -> None:
@@ -66,6 +71,11 @@ def api(base: str, method: str, path: str, body: Any = None, token: str | None =
                                           **({"Authorization": f"Bearer {token}"} if token else {})})
     with urllib.request.urlopen(req, timeout=60) as r:
         return json.loads(r.read())
+
+
+def signed(user_id: str) -> dict[str, Any]:
+    expires = int(time.time()) + 3600
+    return {"user_id": user_id, "user_expires": expires, "user_signature": sign_user_id(SECRET, user_id, expires)}
 
 
 def open_chat(browser: Browser, url: str) -> Any:
@@ -130,9 +140,11 @@ def test_like_one_card_dislike_another_and_the_next_turn_reflects_both(server: S
 
 
 def test_widget_on_another_origin_keeps_the_conversation_across_reloads(server: Server, site_port: int) -> None:
+    user = signed("shopper-1")  # what the shop's backend puts into its page
     host = f"""<!doctype html><html><body><h1>Partner shop</h1>
 <script src="{server.url}/widget.js" data-title="Shop helper" data-color="#0f766e" data-lang="en"
-        data-user-id="shopper-1"></script></body></html>"""
+        data-user-id="shopper-1" data-user-expires="{user['user_expires']}"
+        data-user-signature="{user['user_signature']}"></script></body></html>"""
     site = StaticSite({"shop.html": host}, port=site_port)  # the origin the server's settings allow
     try:
         with Browser() as browser:
@@ -143,6 +155,8 @@ def test_widget_on_another_origin_keeps_the_conversation_across_reloads(server: 
             # the widget script sets the title after the frame loads: wait for it, then read it
             expect(frame.locator("#w-title")).to_have_text("Shop helper", timeout=30_000)
             assert frame.locator("#w-title").inner_text() == "Shop helper"
+            src = page.locator("#concierge-frame").get_attribute("src")
+            assert "shopper" not in src and "signature" not in src  # the user id never travels in a URL
             frame.locator("#w-msg").fill("a cozy mystery book")
             frame.locator("#w-send").click()
             frame.locator(".rec-card").nth(2).wait_for(timeout=60_000)
@@ -160,7 +174,8 @@ def test_widget_on_another_origin_keeps_the_conversation_across_reloads(server: 
             frame.locator("#w-send").click()
             frame.locator(".w-bot").nth(1).wait_for(timeout=60_000)
         assert browser.external == []
-        profile = api(server.url, "POST", "/api/v1/sessions", {"user_id": "shopper-1"})
+        profile = api(server.url, "POST", "/api/v1/sessions", signed("shopper-1"))
+        assert profile["identity"] == "signed"
         liked = api(server.url, "GET", f"/api/v1/sessions/{profile['session_id']}/profile", token=profile["token"])
         assert [x["title"] for x in liked["liked"]] == [titles[0].rsplit(" (", 1)[0]]
         # the same page from an origin that is not in CONCIERGE_EMBED_ORIGINS: the browser refuses the frame
@@ -190,6 +205,8 @@ def test_markup_in_messages_and_catalog_is_shown_as_text(server: Server, site_po
         assert EVIL_TITLE in page.locator("#taste").inner_text()
         assert page.evaluate("window.__xss") is None
         assert page.locator("img[src=x], #chatbot b, #cards script, #taste script").count() == 0
+        assert "[x](https://evil.example/phish)" in chat and "$$x^2$$" in chat  # markdown stays text
+        assert page.locator("a[href*='evil.example'], img[src*='evil.example'], .katex").count() == 0
 
         browser.ctx.clear_cookies()  # another visitor: this one's profile already holds the item
         page.goto(server.url + "/demo", wait_until="load")  # the widget, on the server's own demo page
@@ -201,7 +218,7 @@ def test_markup_in_messages_and_catalog_is_shown_as_text(server: Server, site_po
         assert frame.locator(".w-user").first.inner_text() == EVIL_MESSAGE
         titles = frame.locator(".rec-card .rec-title").all_inner_texts()
         assert any(t.startswith(EVIL_TITLE) for t in titles)
-        assert frame.locator("img, b, .rec-card script").count() == 0
+        assert frame.locator("img, b, a, .rec-card script").count() == 0
         assert page.frames[-1].evaluate("window.__xss") is None and page.evaluate("window.__xss") is None
     assert browser.external == []
 
@@ -212,7 +229,7 @@ def test_the_session_continues_after_a_server_restart(tmp_path: Path) -> None:
         with Browser() as browser:
             page = open_chat(browser, srv.url)
             first = send(page, "I want a sci-fi movie")
-            api_session = api(srv.url, "POST", "/api/v1/sessions", {"user_id": "restart-user"})
+            api_session = api(srv.url, "POST", "/api/v1/sessions", signed("restart-user"))
             api(srv.url, "POST", f"/api/v1/sessions/{api_session['session_id']}/messages", {"text": "comedy please"},
                 api_session["token"])
             srv.stop()

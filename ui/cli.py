@@ -205,6 +205,44 @@ def enrich(
 
 
 @app.command()
+def prune(verbose: Verbose = False) -> None:
+    """Delete sessions unused for session_idle_hours (and new ones never used after an hour), with their turns
+    and feedback. The server does this every hour too."""
+    settings = setup_command(verbose)
+    from chat.access import SessionGate
+    from storage.engine import open_database
+    from storage.limits import RateWindows
+    from storage.repository import ConversationRepository
+    from storage.users import ProfileRepository
+
+    try:
+        sessions = open_database(settings.db_url)
+        gate = SessionGate(ConversationRepository(sessions), RateWindows(sessions), settings)
+        gone = gate.prune(ProfileRepository(sessions))
+    except ConciergeError as exc:
+        raise exit_error(exc) from None
+    typer.echo(f"Deleted {gone['sessions']} expired sessions, {gone['anonymous_profiles']} anonymous profiles left "
+               f"without a session and {gone['rate_windows']} ended rate windows.")
+
+
+@app.command("sign-user")
+def sign_user(
+    user_id: Annotated[str, typer.Argument(help="your site's id for the user")],
+    ttl: Annotated[int, typer.Option(help="seconds the signature holds")] = 3600,
+) -> None:
+    """Print a signed user id (with CONCIERGE_IDENTITY_SECRET) as POST /api/v1/sessions takes it: for trying the
+    API by hand. Your site signs ids on its own server the same way (see the README)."""
+    settings = setup_command(False)
+    from chat.identity import sign_user_id
+
+    if settings.identity_secret is None:
+        raise exit_error(ConciergeError("No identity secret is set: set CONCIERGE_IDENTITY_SECRET first."))
+    expires = int(time.time()) + ttl
+    typer.echo(json.dumps({"user_id": user_id, "user_expires": expires, "user_signature": sign_user_id(
+        settings.identity_secret.get_secret_value(), user_id, expires)}))
+
+
+@app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="interface to listen on (default 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(help="port (default 7860)")] = None,

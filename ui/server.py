@@ -8,68 +8,95 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
+import re
+import threading
 from http.cookies import SimpleCookie
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chat.engine import Engine, shared_engine
+from chat.identity import VISITOR_COOKIE, Identities, anonymous_user_id
 from chat.settings import Settings
 from ui.api import errors
-from ui.api.routes import USER_COOKIE, router
+from ui.api.routes import router
 from ui.widget import router as widget_router
 
 log = logging.getLogger(__name__)
 
 GRADIO_PATH = "/chat"
-# pages that get the anonymous user id cookie when they have none
+# pages that get the anonymous visitor cookie when they have none
 _PAGES = ("/chat", "/widget", "/demo")
+# Gradio's file upload route: the page has no file input, so nothing may be uploaded (and served back)
+_UPLOAD = re.compile(r"^/chat/.*upload")
+# What pages may load: only this server, for scripts, images, styles, fonts and fetches, so that even text
+# that slipped through as markup could neither fetch nor send anything elsewhere. The widget and demo pages
+# run only their own script files; the API docs need an inline script, and Gradio's page inline scripts and
+# eval (its front end does not start without it).
+_CSP_BASE = ("default-src 'self'; img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
+             "media-src 'self' blob:; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'self'; "
+             "form-action 'self'")
+_SCRIPTS = (("/chat", "'self' 'unsafe-inline' 'unsafe-eval'"), ("/docs", "'self' 'unsafe-inline'"), ("", "'self'"))
 
 
 class SecurityHeaders:
-    """CSP frame-ancestors (who may embed us) on every response; an anonymous user id cookie on pages."""
+    """A content security policy and nosniff on every response; a signed anonymous visitor cookie on pages;
+    uploads refused."""
 
-    def __init__(self, app: ASGIApp, origins: tuple[str, ...]) -> None:
-        self.app = app
-        self.csp = ("frame-ancestors " + " ".join(("'self'", *origins))).encode()
+    def __init__(self, app: ASGIApp, origins: tuple[str, ...], identities: Identities) -> None:
+        self.app, self.identities = app, identities
+        ancestors = "frame-ancestors " + " ".join(("'self'", *origins))
+        self.policies = [(prefix, f"{_CSP_BASE}; script-src {scripts}; {ancestors}".encode())
+                         for prefix, scripts in _SCRIPTS]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
-        needs_uid = path.startswith(_PAGES) and scope.get("method") == "GET" and not _has_uid(scope)
+        if scope.get("method") == "POST" and _UPLOAD.match(path):
+            response = JSONResponse(errors.error_body("uploads_disabled", "This server takes no file uploads."),
+                                    status_code=403)
+            await response(scope, receive, send)
+            return
+        csp = next(policy for prefix, policy in self.policies if path.startswith(prefix))
+        needs_uid = (path.startswith(_PAGES) and scope.get("method") == "GET"
+                     and self.identities.visitor(_cookie(scope, VISITOR_COOKIE)) is None)
+        secure = "; Secure" if scope.get("scheme") == "https" else ""
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers.append((b"content-security-policy", self.csp))
+                headers.append((b"content-security-policy", csp))
                 headers.append((b"x-content-type-options", b"nosniff"))
+                headers.append((b"referrer-policy", b"same-origin"))
                 ctype = dict(headers).get(b"content-type", b"")
                 if needs_uid and ctype.startswith(b"text/html"):
-                    uid = "anon-" + secrets.token_urlsafe(12)
-                    headers.append((b"set-cookie", f"{USER_COOKIE}={uid}; Path=/; Max-Age=31536000; "
-                                                    "HttpOnly; SameSite=Lax".encode()))
+                    value = self.identities.visitor_cookie(anonymous_user_id())
+                    headers.append((b"set-cookie", f"{VISITOR_COOKIE}={value}; Path=/; Max-Age=31536000; "
+                                                    f"HttpOnly; SameSite=Lax{secure}".encode()))
                 message = {**message, "headers": headers}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
 
 
-def _has_uid(scope: Scope) -> bool:
+def _cookie(scope: Scope, name: str) -> str | None:
     for key, value in scope.get("headers") or []:
         if key == b"cookie":
             jar: SimpleCookie = SimpleCookie()
-            jar.load(value.decode("latin-1"))
-            if USER_COOKIE in jar:
-                return True
-    return False
+            try:
+                jar.load(value.decode("latin-1"))
+            except Exception:  # noqa: BLE001 (a malformed Cookie header is no cookie)
+                return None
+            if name in jar:
+                return jar[name].value
+    return None
 
 
 def create_app(engine: Engine, with_gradio: bool = True) -> FastAPI:
@@ -95,7 +122,7 @@ def create_app(engine: Engine, with_gradio: bool = True) -> FastAPI:
     if with_gradio:
         _mount_gradio(app, engine)
     # outermost last: limit the body first, then CORS, then the headers on whatever comes back
-    app.add_middleware(SecurityHeaders, origins=settings.embed_origins)
+    app.add_middleware(SecurityHeaders, origins=settings.embed_origins, identities=engine.identities)
     app.add_middleware(CORSMiddleware, allow_origins=list(settings.embed_origins), allow_credentials=False,
                        allow_methods=["GET", "POST", "PATCH", "DELETE"],
                        allow_headers=["Authorization", "Content-Type"], expose_headers=["Retry-After"])
@@ -127,7 +154,7 @@ def _mount_gradio(app: FastAPI, engine: Engine) -> None:
     demo = build(engine)
     demo.queue(default_concurrency_limit=engine.settings.concurrency)
     gr.mount_gradio_app(app, demo, path=GRADIO_PATH, theme=theme(), css=CSS, head=HEAD, footer_links=[],
-                        show_error=True)
+                        show_error=True, max_file_size=engine.settings.max_request_bytes)
 
 
 def run(settings: Settings, host: str, port: int) -> None:
@@ -141,7 +168,25 @@ def run(settings: Settings, host: str, port: int) -> None:
     logging.getLogger("chat").setLevel(logging.INFO)
     print("Preparing models and catalog (the first run builds the cache, about a minute)...", flush=True)
     engine = shared_engine(settings)
+    _prune_every_hour(engine)
     app = create_app(engine)
     print(f"Concierge is ready: http://{host}:{port}  (API docs: http://{host}:{port}/docs, "
           f"widget demo: http://{host}:{port}/demo)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+
+
+def _prune_every_hour(engine: Engine) -> None:
+    """Delete expired sessions now and every hour after (several processes may all do it: deleting is idempotent)."""
+
+    def loop() -> None:
+        while True:
+            try:
+                gone = engine.prune()
+                if any(gone.values()):
+                    log.info("Pruned %s", gone)
+            except Exception:  # noqa: BLE001 (a failed prune must not stop the server; it is tried again)
+                log.exception("Pruning expired sessions failed")
+            stop.wait(3600)
+
+    stop = threading.Event()
+    threading.Thread(target=loop, name="concierge-prune", daemon=True).start()

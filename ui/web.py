@@ -10,10 +10,10 @@ import html
 import logging
 import os
 from collections.abc import Iterator
-from http.cookies import SimpleCookie
 from typing import Any
 
 from chat.engine import Delta, Engine, Recommendation, TurnResult
+from chat.identity import VISITOR_COOKIE
 from chat.profiles import FIELDS, Profile
 from chat.reply import genre_label, language_label
 from chat.state import DialogueState
@@ -31,7 +31,6 @@ for _key, _value in OFFLINE_ENV.items():
 # the `gr.Request` annotations below and pass the request in
 import gradio as gr  # noqa: E402
 
-USER_COOKIE = "concierge_uid"
 # BrowserState encrypts what it keeps in localStorage with this key. The key must survive a server
 # restart (a random one would lose every conversation); the real protection is the session token.
 BROWSER_KEY = "concierge-browser-state-v1"
@@ -131,13 +130,20 @@ def taste_html(engine: Engine, profile: Profile) -> str:
     return "".join(parts) + "</div>"
 
 
-def _user_id(request: Any) -> str | None:
-    raw = request.headers.get("cookie") if request is not None and request.request is not None else None
-    if not raw:
-        return None
-    jar: SimpleCookie = SimpleCookie()
-    jar.load(raw)
-    return jar[USER_COOKIE].value if USER_COOKIE in jar else None
+def open_session(engine: Engine, request: Any) -> dict[str, str]:
+    """A new session for this browser: counted against its address's limit, owned by the visitor the signed
+    cookie names (a fresh anonymous visitor without one)."""
+    engine.gate.admit(request.client.host if request is not None and request.client else None)
+    cookie = request.cookies.get(VISITOR_COOKIE) if request is not None else None
+    who = engine.identities.resolve(None, None, None, cookie)
+    sid, token = engine.open_session(who.user_id)
+    return {"session_id": sid, "token": token}
+
+
+def as_text(text: str) -> str:
+    """Chat text as the Chatbot shows it: markup escaped, line breaks kept (markdown is off, so a link or an
+    image written in a message or a catalog record stays text)."""
+    return html.escape(text).replace("\n", "<br>")
 
 
 def _valid(engine: Engine, saved: dict[str, Any] | None) -> dict[str, str] | None:
@@ -156,15 +162,9 @@ def history_of(engine: Engine, session_id: str) -> tuple[list[dict[str, str]], l
     history: list[dict[str, str]] = []
     last: list[Recommendation] = []
     for t in engine.conversations.turns(session_id):
-        history += [{"role": "user", "content": html.escape(t.user_text)},
-                    {"role": "assistant", "content": html.escape(t.reply_text)}]
-        recs = []
-        for shown in t.shown:
-            it = engine.catalog.items.get(shown.item_id)
-            if it is not None:
-                recs.append(Recommendation(it.id, it.title, it.year, shown.reason, it.original_title, it.creators,
-                                           it.genres, it.domain))
-        last = recs or last
+        history += [{"role": "user", "content": as_text(t.user_text)},
+                    {"role": "assistant", "content": as_text(t.reply_text)}]
+        last = engine.stored_recommendations(t) or last
     return history, last
 
 
@@ -179,22 +179,21 @@ def respond(engine: Engine, message: str, history: list[dict[str, Any]], session
     """Stream one turn: (history, cards, taste, session, saved session, textbox value)."""
     history = list(history or [])
     try:
-        session = _valid(engine, session)
-        if session is None:
-            sid, token = engine.open_session(_user_id(request))
-            session = {"session_id": sid, "token": token}
+        session = _valid(engine, session) or open_session(engine, request)
         sid = session["session_id"]
-        history.append({"role": "user", "content": html.escape(message)})
+        engine.gate.throttle(sid)  # the same per-session limit as the API's
+        events = engine.turn(sid, message)
+        history.append({"role": "user", "content": as_text(message)})
         history.append({"role": "assistant", "content": ""})
         text = ""
-        for event in engine.turn(sid, message):
+        for event in events:
             if isinstance(event, Delta):
                 text += event.text
-                history[-1] = {"role": "assistant", "content": html.escape(text)}
+                history[-1] = {"role": "assistant", "content": as_text(text)}
                 yield history, gr.skip(), gr.skip(), session, session, ""
             elif isinstance(event, TurnResult):
                 if not event.stored:
-                    history = history[:-2] + [{"role": "assistant", "content": html.escape(event.reply)}]
+                    history = history[:-2] + [{"role": "assistant", "content": as_text(event.reply)}]
                 cards, taste = _views(engine, sid, event.recommendations)
                 yield history, cards if event.recommendations else gr.skip(), taste, session, session, ""
     except ConciergeError as exc:
@@ -209,6 +208,7 @@ def apply_action(engine: Engine, action: str, session: dict[str, str] | None) ->
     sid = session["session_id"]
     kind, _, rest = action.partition(":")
     try:
+        engine.gate.throttle(sid)
         if kind in ("like", "dislike", "seen"):
             engine.feedback(sid, rest, kind)  # type: ignore[arg-type]
         elif kind == "remove":
@@ -230,7 +230,9 @@ def build(engine: Engine) -> Any:
         session = gr.State(None)
         with gr.Row():
             with gr.Column(scale=3):
-                chatbot = gr.Chatbot(elem_id="chatbot", label="Concierge", height=420)
+                # no markdown, no LaTeX: messages and catalog text are shown as text (see as_text)
+                chatbot = gr.Chatbot(elem_id="chatbot", label="Concierge", height=420, render_markdown=False,
+                                     latex_delimiters=[])
                 cards = gr.HTML(elem_id="cards")
                 with gr.Row():
                     box = gr.Textbox(elem_id="msg", placeholder="e.g. something like Inception but lighter",
@@ -256,9 +258,11 @@ def build(engine: Engine) -> Any:
             return state, history, cards_view, taste_view
 
         def on_new(request: gr.Request) -> tuple[Any, ...]:
-            sid, token = engine.open_session(_user_id(request))
-            state = {"session_id": sid, "token": token}
-            _, profile = engine.profiles.profile_of(sid)
+            try:
+                state = open_session(engine, request)
+            except ConciergeError as exc:
+                raise gr.Error(str(exc)) from None
+            _, profile = engine.profiles.profile_of(state["session_id"])
             return state, state, [], "", taste_html(engine, profile)
 
         outputs = [chatbot, cards, taste, session, saved, box]

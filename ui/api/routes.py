@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 import time
 from collections.abc import Iterator
 from typing import Annotated, cast
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from chat.engine import Delta, Engine, Recommendation, TurnResult
-from storage.errors import UnknownItemError
+from chat.identity import VISITOR_COOKIE
+from storage.errors import ConciergeError, UnknownItemError
 from storage.records import SessionInfo, TurnRecord
+from ui.api.errors import error_body
 from ui.api.schemas import (
     ERRORS,
+    REQUEST_KEY,
+    TURN_ERRORS,
     FeedbackIn,
     FeedbackOut,
     Forgotten,
@@ -33,7 +39,7 @@ from ui.api.schemas import (
     TurnsOut,
 )
 
-USER_COOKIE = "concierge_uid"
+log = logging.getLogger(__name__)
 bearer = HTTPBearer(auto_error=False, description="the token returned by POST /api/v1/sessions")
 
 
@@ -54,16 +60,22 @@ def session_access(session_id: str, request: Request,
 
 
 Access = Annotated[SessionInfo, Depends(session_access)]
+RequestKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", pattern=REQUEST_KEY,
+    description="any unique string per message (e.g. a UUID): a retry with the same key gets the stored turn back "
+                "instead of a second turn")]
 router = APIRouter(prefix="/api/v1", tags=["concierge"], responses=ERRORS)
 
 
 @router.post("/sessions", status_code=201, response_model=SessionCreated)
 def create_session(engine: EngineDep, request: Request, body: NewSession | None = None) -> SessionCreated:
-    """Start a conversation. A known user id starts from that user's profile."""
-    user_id = (body.user_id if body else None) or request.cookies.get(USER_COOKIE) or None
-    session_id, token = engine.open_session(user_id)
-    return SessionCreated(session_id=session_id, token=token, user_id=engine.conversations.info(session_id).user_id
-                          or "")
+    """Start a conversation. A user id the host site signed starts from that user's profile."""
+    engine.gate.admit(request.client.host if request.client else None)
+    body = body or NewSession.model_validate({})
+    who = engine.identities.resolve(body.user_id, body.user_expires, body.user_signature,
+                                    request.cookies.get(VISITOR_COOKIE))
+    session_id, token = engine.open_session(who.user_id)
+    return SessionCreated(session_id=session_id, token=token, user_id=who.user_id, identity=who.source)
 
 
 def _rec(r: Recommendation) -> RecommendationOut:
@@ -79,13 +91,17 @@ def _turn_out(engine: Engine, result: TurnResult, text: str) -> TurnOut:
                    truncated=len(text.strip()) > engine.settings.max_message_chars)
 
 
-@router.post("/sessions/{session_id}/messages", response_model=TurnOut)
-def post_message(session_id: str, body: Message, engine: EngineDep, _: Access, response: Response) -> TurnOut:
-    """One turn. The reply, the recommendations and the new state are stored before this returns."""
+@router.post("/sessions/{session_id}/messages", response_model=TurnOut, responses=TURN_ERRORS)
+def post_message(session_id: str, body: Message, engine: EngineDep, _: Access, response: Response,
+                 key: RequestKey = None) -> TurnOut:
+    """One turn. The reply, the recommendations and the new state are stored before this returns. One message
+    at a time per session: another sent before this one's reply gets 409."""
     t0 = time.perf_counter()
-    result = engine.ask(session_id, body.text)
+    result = engine.ask(session_id, body.text, key)
     # the engine's share of the request (models, retrieval, storing the turn): clients can tell it from overhead
     response.headers["Server-Timing"] = f"engine;dur={(time.perf_counter() - t0) * 1000:.2f}"
+    if result.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
     return _turn_out(engine, result, body.text)
 
 
@@ -94,24 +110,34 @@ def sse(event: str, data: object) -> str:
 
 
 @router.post("/sessions/{session_id}/messages/stream", response_class=StreamingResponse,
-             responses={200: {"content": {"text/event-stream": {}},
+             responses={**TURN_ERRORS,
+                        200: {"content": {"text/event-stream": {}},
                               "description": "`token` events ({\"text\"}), then `recommendations` "
                                              "({\"recommendations\", \"action\", \"state\", \"truncated\"}), "
-                                             "then `done` "
-                                             "({\"reply\"})"}})
-def stream_message(session_id: str, body: Message, engine: EngineDep, _: Access) -> StreamingResponse:
+                                             "then `done` ({\"reply\"}); a fault after the first event ends the "
+                                             "stream with `error` ({\"code\", \"message\"})"}})
+def stream_message(session_id: str, body: Message, engine: EngineDep, _: Access,
+                   key: RequestKey = None) -> StreamingResponse:
     """The same turn as Server-Sent Events."""
+    turn = engine.turn(session_id, body.text, key)  # 409 here, before the stream starts, if a turn is running
 
     def events() -> Iterator[str]:
-        for event in engine.turn(session_id, body.text):
-            if isinstance(event, Delta):
-                yield sse("token", {"text": event.text})
-            elif isinstance(event, TurnResult):  # stored before it is yielded
-                out = _turn_out(engine, event, body.text)
-                yield sse("recommendations", {"recommendations": [r.model_dump() for r in out.recommendations],
-                                              "action": out.action, "state": out.state,
-                                              "truncated": out.truncated})
-                yield sse("done", {"reply": out.reply})
+        try:
+            for event in turn:
+                if isinstance(event, Delta):
+                    yield sse("token", {"text": event.text})
+                elif isinstance(event, TurnResult):  # stored before it is yielded
+                    out = _turn_out(engine, event, body.text)
+                    yield sse("recommendations", {"recommendations": [r.model_dump() for r in out.recommendations],
+                                                  "action": out.action, "state": out.state,
+                                                  "truncated": out.truncated})
+                    yield sse("done", {"reply": out.reply})
+        except ConciergeError as exc:
+            yield sse("error", error_body("turn_failed", str(exc)))
+        except Exception:  # the status line is sent: say it in the stream, log the cause
+            log.exception("A streamed turn failed")
+            yield sse("error", error_body("internal_error", "Something went wrong on the server; it was logged. "
+                                                            "Send the message again."))
 
     return StreamingResponse(events(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
@@ -125,14 +151,8 @@ def post_feedback(session_id: str, body: FeedbackIn, engine: EngineDep, _: Acces
 
 
 def _stored_turn(engine: Engine, t: TurnRecord) -> StoredTurn:
-    recs = []
-    for shown in t.shown:
-        item = engine.catalog.items.get(shown.item_id)
-        if item is not None:
-            recs.append(RecommendationOut(item_id=item.id, title=item.title, year=item.year, reason=shown.reason,
-                                          original_title=item.original_title, creators=list(item.creators),
-                                          genres=list(item.genres), domain=item.domain))
-    return StoredTurn(index=t.index, user=t.user_text, reply=t.reply_text, language=t.language, recommendations=recs)
+    return StoredTurn(index=t.index, user=t.user_text, reply=t.reply_text, language=t.language,
+                      recommendations=[_rec(r) for r in engine.stored_recommendations(t)])
 
 
 @router.get("/sessions/{session_id}/turns", response_model=TurnsOut)
@@ -158,7 +178,7 @@ def patch_profile(session_id: str, body: ProfilePatch, engine: EngineDep, _: Acc
 @router.delete("/sessions/{session_id}/profile", response_model=Forgotten)
 def delete_profile(session_id: str, engine: EngineDep, _: Access, response: Response) -> Forgotten:
     """Forget me: the user's profile, sessions, turns and feedback are deleted from the database."""
-    response.delete_cookie(USER_COOKIE)
+    response.delete_cookie(VISITOR_COOKIE)
     return Forgotten(deleted_sessions=engine.profiles.forget(session_id))
 
 
@@ -175,12 +195,15 @@ def profile_out(engine: Engine, session_id: str) -> ProfileOut:
                       languages_avoided=list(profile.languages_avoided))
 
 
+_ITEM_ID = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
+
+
 @router.get("/items/{item_id:path}", response_model=ItemOut)
 def get_item(item_id: str, engine: EngineDep) -> ItemOut:
-    """One catalog item."""
-    it = engine.catalog.items.get(item_id)
+    """One catalog item (read from the database: an item imported a moment ago is there)."""
+    it = engine.item(item_id) if _ITEM_ID.fullmatch(item_id) else None
     if it is None:
-        raise UnknownItemError(item_id)
+        raise UnknownItemError(item_id[:200])
     return ItemOut(item_id=it.id, domain=it.domain, title=it.title, original_title=it.original_title, year=it.year,
                    creators=list(it.creators), genres=list(it.genres), description=it.description,
                    language=it.language)

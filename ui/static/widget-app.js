@@ -5,14 +5,14 @@
   var q = new URLSearchParams(window.location.search);
   function colour(value, fallback) { return value && CSS.supports("color", value) ? value : fallback; }
   var lang = q.get("lang") === "zh" ? "zh" : "en";
-  var user = q.get("user") || "";
+  var user = null;  // {user_id, user_expires, user_signature} from the host page (postMessage), or anonymous
   var T = {
     en: { placeholder: "Tell me a movie or book you loved...", send: "Send", fresh: "New",
           like: "\uD83D\uDC4D", dislike: "\uD83D\uDC4E", seen: "Seen", busy: "Too many messages; wait a moment.",
-          failed: "Something went wrong; please try again." },
+          pending: "Still answering your last message; wait for it.", failed: "Something went wrong; please try again." },
     zh: { placeholder: "告诉我你喜欢的电影或书……", send: "发送", fresh: "新对话",
           like: "\uD83D\uDC4D", dislike: "\uD83D\uDC4E", seen: "看过", busy: "消息太多了，请稍等。",
-          failed: "出错了，请再试一次。" }
+          pending: "上一条消息还在回答中，请稍等。", failed: "出错了，请再试一次。" }
   }[lang];
   document.documentElement.lang = lang;
   document.documentElement.style.setProperty("--accent", colour(q.get("color"), "#2563eb"));
@@ -29,9 +29,14 @@
   sendBtn.textContent = T.send;
   document.getElementById("w-new").textContent = T.fresh;
 
-  var key = "concierge-session:" + (user || "anonymous");
+  var key = "concierge-session:anonymous";
   var session = null;
-  try { session = JSON.parse(localStorage.getItem(key) || "null"); } catch (e) { session = null; }
+  function load() {
+    key = "concierge-session:" + (user && user.user_id ? user.user_id : "anonymous");
+    try { session = JSON.parse(localStorage.getItem(key) || "null"); } catch (e) { session = null; }
+  }
+  function gone(status) { return status === 401 || status === 403 || status === 404 || status === 410; }
+  function problem(status) { return status === 429 ? T.busy : status === 409 ? T.pending : T.failed; }
 
   function save() {
     try {
@@ -86,7 +91,7 @@
     fetch("/api/v1/sessions/" + encodeURIComponent(session.session_id) + "/feedback", {
       method: "POST", headers: headers(), body: JSON.stringify({ item_id: itemId, kind: kind })
     }).then(function (res) {
-      if (!res.ok) { showError(res.status === 429 ? T.busy : T.failed); return; }
+      if (!res.ok) { showError(problem(res.status)); return; }
       actions.querySelectorAll("button").forEach(function (b) { b.setAttribute("aria-pressed", "false"); });
       button.setAttribute("aria-pressed", "true");
     });
@@ -94,7 +99,7 @@
   function start() {
     return fetch("/api/v1/sessions", {
       method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(user ? { user_id: user } : {})
+      body: JSON.stringify(user && user.user_id ? user : {})
     }).then(function (res) {
       if (!res.ok) throw new Error("session " + res.status);
       return res.json();
@@ -107,7 +112,7 @@
     if (!session) return Promise.resolve();
     return fetch("/api/v1/sessions/" + encodeURIComponent(session.session_id) + "/turns", { headers: headers() })
       .then(function (res) {
-        if (res.status === 401 || res.status === 403 || res.status === 404) { session = null; save(); return; }
+        if (gone(res.status)) { session = null; save(); return; }
         if (!res.ok) return;
         return res.json().then(function (body) {
           var last = [];
@@ -145,8 +150,8 @@
     }).then(function (res) {
       if (!res.ok) {
         bot.remove();
-        showError(res.status === 429 ? T.busy : T.failed);
-        if (res.status === 401 || res.status === 403 || res.status === 404) { session = null; save(); }
+        showError(problem(res.status));
+        if (gone(res.status)) { session = null; save(); }
         return;
       }
       var reader = res.body.getReader();
@@ -159,6 +164,7 @@
             if (name === "token") bot.textContent += data.text;
             else if (name === "recommendations") renderCards(data.recommendations, data.state);
             else if (name === "done") bot.textContent = data.reply;
+            else if (name === "error") showError(T.failed);
             log.scrollTop = log.scrollHeight;
           });
           return pump();
@@ -178,5 +184,19 @@
     session = null; save();
     log.textContent = ""; cardsEl.textContent = ""; showError("");
   });
-  restore();
+  // Embedded: wait for the host page to say who the user is (its answer may be "anonymous"). Opened on its
+  // own: anonymous at once.
+  function ready() { load(); sendBtn.disabled = false; restore(); }
+  sendBtn.disabled = true;
+  if (window.parent === window) { ready(); return; }
+  var started = false;
+  window.addEventListener("message", function (ev) {
+    if (started || ev.source !== window.parent || !ev.data || ev.data.type !== "concierge-identity") return;
+    started = true;
+    var u = ev.data.user;
+    user = u && typeof u.user_id === "string" ? { user_id: u.user_id.slice(0, 200), user_expires: u.user_expires,
+                                                  user_signature: u.user_signature } : null;
+    ready();
+  });
+  window.parent.postMessage({ type: "concierge-ready" }, "*");
 })();

@@ -1,7 +1,9 @@
 /* Concierge widget: add one tag to any page whose origin is in CONCIERGE_EMBED_ORIGINS:
  *   <script src="https://concierge.example/widget.js" data-title="Ask us" data-color="#0f766e"
- *           data-text-color="#ffffff" data-lang="en" data-user-id="customer-42"></script>
- * It adds a chat bubble; the chat opens in an iframe served by the Concierge server. */
+ *           data-text-color="#ffffff" data-lang="en" data-user-id="customer-42"
+ *           data-user-expires="1767225600" data-user-signature="(hex HMAC-SHA256, made by your server)"></script>
+ * It adds a chat bubble; the chat opens in an iframe served by the Concierge server. The user id and its
+ * signature go to the iframe by postMessage, never in its URL. */
 (function () {
   "use strict";
   var script = document.currentScript;
@@ -17,7 +19,8 @@
   var ink = colour(d.textColor, "#ffffff");
   var lang = d.lang === "zh" ? "zh" : "en";
   var params = new URLSearchParams({ title: title, color: accent, text: ink, lang: lang });
-  if (d.userId) params.set("user", d.userId.slice(0, 200));
+  var user = d.userId ? { user_id: d.userId.slice(0, 200), user_expires: parseInt(d.userExpires, 10) || null,
+                          user_signature: d.userSignature || null } : null;
   var openKey = "concierge-widget-open";
 
   var bubble = document.createElement("button");
@@ -32,6 +35,13 @@
   bubble.style.color = ink;
 
   var frame = null;
+  // the frame asks who the user is once it has loaded; only our own frame, from our own server, is answered
+  window.addEventListener("message", function (ev) {
+    if (!frame || ev.source !== frame.contentWindow || ev.origin !== base) return;
+    if (ev.data && ev.data.type === "concierge-ready") {
+      frame.contentWindow.postMessage({ type: "concierge-identity", user: user }, base);
+    }
+  });
   function open() {
     if (!frame) {
       frame = document.createElement("iframe");
