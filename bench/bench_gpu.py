@@ -39,7 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from chat.engine import Engine, TurnResult  # noqa: E402
+from chat.build import build_engine_for
+from chat.engine import TurnResult  # noqa: E402
 from chat.lm.presets import load_generator, prepare_lm  # noqa: E402
 from chat.settings import Settings, load_settings  # noqa: E402
 from retrieval.embedders.presets import load_embedder  # noqa: E402
@@ -213,7 +214,7 @@ def check_embedder(settings: Settings, device: str, holder: dict[str, object]) -
 
 def check_engine(settings: Settings, holder: dict[str, object]) -> dict[str, object]:
     t = time.perf_counter()
-    engine = Engine.for_catalog(settings, "redial", embedder=holder.get("embedder"),  # type: ignore[arg-type]
+    engine = build_engine_for(settings, "redial", embedder=holder.get("embedder"),  # type: ignore[arg-type]
                                 generator=holder.get("lm"))  # type: ignore[arg-type]
     start_s = time.perf_counter() - t
     titles = {item.title for item in engine.catalog.items.values()}
@@ -233,7 +234,7 @@ def check_engine(settings: Settings, holder: dict[str, object]) -> dict[str, obj
 
 
 def check_train(settings: Settings, shared: Path, seconds: float, work: Path) -> dict[str, object]:
-    from chat.evaluation.train import run_train
+    from evaluation.train import run_train
     from retrieval.embedders.finetune import FinetuneConfig
     from retrieval.embedders.presets import prepare_embedder
 

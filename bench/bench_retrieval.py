@@ -21,7 +21,7 @@ from chat.catalog import Catalog, sync_embeddings  # noqa: E402
 from chat.settings import load_settings  # noqa: E402
 from retrieval.embedders.presets import load_embedder  # noqa: E402
 from retrieval.index import Filters  # noqa: E402
-from storage.engine import make_engine, migrate, session_factory  # noqa: E402
+from storage.engine import open_database  # noqa: E402
 from storage.importers import load_file  # noqa: E402
 from storage.repository import CatalogRepository  # noqa: E402
 
@@ -36,9 +36,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path(".cache/bench"))
     args = ap.parse_args()
     settings = load_settings()
-    engine = make_engine(f"sqlite:///{args.data / 'redial.db'}")
-    migrate(engine)
-    repo = CatalogRepository(session_factory(engine))
+    repo = CatalogRepository(open_database(f"sqlite:///{args.data / 'redial.db'}"))
     repo.upsert(load_file(settings.shared_data / "redial" / "movies.json"))
     embedder = load_embedder(args.embedder, settings.cache_dir)
     t = time.perf_counter()

@@ -25,7 +25,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
-from chat.engine import Delta, Engine  # noqa: E402
+from chat.build import build_engine
+from chat.engine import Delta  # noqa: E402
 from chat.settings import load_settings  # noqa: E402
 
 DIALOGUE = ["hi", "I loved Inception and Interstellar, something sci-fi please", "not the first one",
@@ -73,9 +74,9 @@ def main() -> None:
             out["first_run_prepare_s"] = round(time.perf_counter() - t, 1)
     data = args.data or Path(tempfile.mkdtemp(prefix="bench-"))
     settings = load_settings(data_dir=data, model_cache=load_settings().cache_dir)  # fresh database, warm models
-    Engine.from_settings(settings, load_lm=False)  # first start in this data dir: imports + embeds the catalog
+    build_engine(settings, load_lm=False)  # first start in this data dir: imports + embeds the catalog
     t = time.perf_counter()
-    engine = Engine.from_settings(settings)
+    engine = build_engine(settings)
     out["warm_start_s"] = round(time.perf_counter() - t, 2)
     assert engine.generator is not None
     timer = _FirstModelToken(engine.generator)

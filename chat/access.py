@@ -1,4 +1,5 @@
-"""Who may use a session: bearer tokens (stored only as hashes), rate limits on every door, idle expiry."""
+"""Who may use a session, and when: bearer tokens (stored only as hashes), rate limits on every door, idle expiry,
+and one turn at a time (the lease a turn holds); and the text a turn reads."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import hmac
 import re
 import secrets
 import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from chat.identity import ANONYMOUS_PREFIX
 from chat.settings import Settings
-from storage.errors import RateLimitedError, SessionAuthError, SessionExpiredError, UnknownSessionError
+from common.errors import RateLimitedError, SessionAuthError, SessionExpiredError, UnknownSessionError
 from storage.limits import RateWindows
 from storage.records import SessionInfo
 from storage.repository import ConversationRepository
@@ -84,3 +87,32 @@ class SessionGate:
         return {"sessions": sessions,
                 "anonymous_profiles": profiles.forget_idle_anonymous(moment - idle, ANONYMOUS_PREFIX),
                 "rate_windows": self.windows.forget_before(now - WINDOW_S)}
+
+
+T = TypeVar("T")
+# How long a turn may hold its session before another may start: longer than any turn takes; a process killed
+# in the middle of a turn frees the session after this.
+TURN_LEASE_S = 300.0
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def clean_text(text: str | None) -> str:
+    """A message as it is read and stored: line breaks kept, other control characters (which some databases
+    refuse, such as NUL) removed, surrounding whitespace stripped."""
+    return _CONTROL.sub("", (text or "").replace("\r\n", "\n").replace("\r", "\n")).strip()
+
+
+def leased(events: Iterator[T], release: Callable[[], None]) -> Iterator[T]:
+    """`events`, with `release` called however the iteration ends: finished, failed, closed, or dropped unread."""
+
+    def run() -> Iterator[T | None]:
+        try:
+            yield None  # started here, so that closing or collecting it before the first event still releases
+            yield from events
+        finally:
+            release()
+
+    started = run()
+    next(started)
+    return started  # type: ignore[return-value]  # the None was consumed above

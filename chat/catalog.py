@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from chat.linker import TitleIndex, normalise
+from common.errors import EmptyCatalogError
 from retrieval.adapter import from_bytes
 from retrieval.embedders.base import Embedder
 from retrieval.index import VectorIndex
 from retrieval.ranking import ContextLikeness, HybridRanker, HybridWeights, LinkCounts, item_people
-from storage.errors import EmptyCatalogError
 from storage.importers import embedded_catalog_files, load_file
 from storage.ranker_store import RankerRepository
 from storage.records import CatalogItem
@@ -142,3 +144,10 @@ def likeness_for(index: VectorIndex) -> ContextLikeness:
     """The catalog facts the likeness features read (years, genres, titles of `index`'s items): one place for
     live ranking and the fit, so both score the same features."""
     return ContextLikeness(index.years, index.genre_matrix, [it.title for it in index.items])
+
+
+def catalog_db_url(catalog_file: Path, folder: Path) -> str:
+    """`<folder>/<file stem>-<sha1 of the file, 10 hex>.db`: the database a catalog file is imported into once
+    (a changed file gets a fresh one)."""
+    digest = hashlib.sha1(catalog_file.read_bytes()).hexdigest()[:10]
+    return f"sqlite:///{folder / f'{catalog_file.stem}-{digest}.db'}"

@@ -10,12 +10,10 @@ from collections.abc import Generator as Generator_
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 
 from chat import policy
-from chat.access import SessionGate, new_token
-from chat.catalog import Catalog, import_default_catalog, load_ranker, sync_embeddings
-from chat.evaluation.catalog_db import catalog_db_url
+from chat.access import TURN_LEASE_S, SessionGate, clean_text, leased, new_token
+from chat.catalog import Catalog, load_ranker, sync_embeddings
 from chat.identity import Identities, anonymous_user_id
 from chat.lm.base import Generator
 from chat.profiles import FeedbackKind, Profiles, merge_concurrent
@@ -32,15 +30,12 @@ from chat.questions import (
 )
 from chat.recommend import Recommender
 from chat.reply import write_reply
-from chat.sessions import TURN_LEASE_S, clean_text, leased
 from chat.settings import Settings
 from chat.state import DialogueState
 from chat.understand import Understanding, apply, detect_language, understand
+from common.errors import RequestKeyError, TurnInProgressError
 from retrieval.embedders.base import Embedder
 from retrieval.index import Hit
-from storage.engine import make_engine, migrate, session_factory
-from storage.errors import ConfigError, RequestKeyError, TurnInProgressError
-from storage.importers import load_file
 from storage.limits import RateWindows, ServerSecrets
 from storage.ranker_store import RankerRepository
 from storage.records import CatalogItem, ShownItem, TurnRecord
@@ -63,6 +58,12 @@ class Recommendation:
     genres: tuple[str, ...] = ()
     domain: str = "movie"
     claim: str = ""  # the generated (or template) part of the reason, as the ExplanationChecker saw it
+
+    @classmethod
+    def of(cls, item: CatalogItem, reason: str, claim: str = "") -> Recommendation:
+        """An item of the catalog with the reason given for it."""
+        return cls(item.id, item.title, item.year, reason, item.original_title, item.creators, item.genres,
+                   item.domain, claim)
 
     def to_json(self) -> dict[str, object]:
         return {"item_id": self.item_id, "title": self.title, "year": self.year, "reason": self.reason,
@@ -121,50 +122,6 @@ class Engine:
         self.gate = SessionGate(conversations, RateWindows(sessions), settings)
         self.identities = Identities(settings, ServerSecrets(sessions))
         self._likes = self.profiles.feedback_repo.like_count()
-
-    @classmethod
-    def from_settings(cls, settings: Settings, embedder: Embedder | None = None,
-                      generator: Generator | None = None, load_lm: bool = True,
-                      catalog_file: Path | None = None) -> Engine:
-        """Open the database (migrating it), import the default catalog (or `catalog_file`) if it is empty,
-        sync embeddings, load models."""
-        engine = make_engine(settings.db_url)
-        migrate(engine)
-        sessions = session_factory(engine)
-        catalog_repo = CatalogRepository(sessions)
-        if catalog_repo.count() == 0:
-            report = catalog_repo.upsert(load_file(catalog_file)) if catalog_file else import_default_catalog(
-                catalog_repo)
-            log.info("Imported the %s catalog: %d items", catalog_file or "default", report.added)
-        if embedder is None:
-            from retrieval.embedders.presets import load_embedder
-
-            embedder = load_embedder(settings.embedder, settings.cache_dir, settings.resolved_device())
-        sync_embeddings(catalog_repo, embedder)
-        catalog = Catalog.load(catalog_repo, embedder, with_likes=settings.learn_from_likes)
-        if generator is None and load_lm and (settings.lm_replies or settings.lm_extraction != "never"):
-            from chat.lm.presets import configured_generator
-
-            generator = configured_generator(settings)
-        return cls(settings, catalog, embedder, ConversationRepository(sessions), generator, catalog_repo,
-                   ProfileRepository(sessions), FeedbackRepository(sessions))
-
-    @classmethod
-    def for_catalog(cls, settings: Settings, catalog: str, embedder: Embedder | None = None,
-                    generator: Generator | None = None) -> Engine:
-        """An engine over a named catalog: "default" (the settings' database), "redial" (the shared ReDial
-        movies) or a catalog file, each file kept in its own database under data_dir/eval."""
-        if catalog == "default":
-            return cls.from_settings(settings, embedder, generator)
-        path = settings.shared_data / "redial" / "movies.json" if catalog == "redial" else Path(catalog)
-        if not path.is_file():
-            hint = "set CONCIERGE_SHARED_DATA to the folder holding redial/" if catalog == "redial" else \
-                "give a .jsonl, .csv or ReDial movies.json file"
-            raise ConfigError(f"No catalog file at {path}: {hint}.")
-        folder = settings.data_dir / "eval"  # shared with `concierge eval redial`: one embedding, one fitted ranker
-        folder.mkdir(parents=True, exist_ok=True)
-        scoped = settings.model_copy(update={"database_url": catalog_db_url(path, folder)})
-        return cls.from_settings(scoped, embedder, generator, catalog_file=path)
 
     def new_session(self, user_id: str | None = None) -> str:
         """A session without a token (CLI, scripted dialogues); a known user starts from their profile."""
@@ -267,8 +224,7 @@ class Engine:
         for shown in turn.shown:
             it = self.catalog.items.get(shown.item_id)
             if it is not None:
-                out.append(Recommendation(it.id, it.title, it.year, shown.reason, it.original_title, it.creators,
-                                          it.genres, it.domain))
+                out.append(Recommendation.of(it, shown.reason))
         return out
 
     def _turn(self, session_id: str, message: str, request_key: str | None) -> Iterator[Event]:
@@ -400,20 +356,5 @@ class Engine:
                 claims[piece.item_index] = piece.claim or ""
                 paths[piece.path or "template"] = paths.get(piece.path or "template", 0) + 1
             yield Delta(piece.text)
-        shown = [Recommendation(h.item.id, h.item.title, h.item.year, reasons.get(i, ""), h.item.original_title,
-                                h.item.creators, h.item.genres, h.item.domain, claims.get(i, ""))
-                 for i, h in enumerate(hits)]
+        shown = [Recommendation.of(h.item, reasons.get(i, ""), claims.get(i, "")) for i, h in enumerate(hits)]
         return "".join(parts).strip(), shown, paths
-
-
-_shared: dict[str, Engine] = {}
-_shared_lock = threading.Lock()
-
-
-def shared_engine(settings: Settings) -> Engine:
-    """One engine per process and settings: models load once and are shared by every session."""
-    key = settings.model_dump_json()
-    with _shared_lock:
-        if key not in _shared:
-            _shared[key] = Engine.from_settings(settings)
-        return _shared[key]

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from chat.settings import Settings
-from storage.errors import IdentityError
+from common.errors import IdentityError
 from storage.limits import ServerSecrets
 
 log = logging.getLogger(__name__)

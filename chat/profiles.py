@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field
 
 from chat.lexicon import GENRES, LANGUAGES, compound_genre, genre_parts
 from chat.state import DialogueState
+from common.errors import InvalidPreferenceError, UnknownItemError
 from retrieval.ranking import item_people
-from storage.errors import InvalidPreferenceError, UnknownItemError
 from storage.records import CatalogItem, FeedbackRecord
 from storage.repository import ConversationRepository
 from storage.users import FeedbackRepository, ProfileRepository

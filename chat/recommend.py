@@ -19,7 +19,7 @@ from retrieval.diversity import mmr
 from retrieval.embedders.base import Embedder
 from retrieval.index import Filters, Hit, VectorIndex
 from retrieval.interest import InterestWeights, interest_vector
-from retrieval.ranking import PeopleIndex, item_people
+from retrieval.ranking import PeopleIndex, RankContext, item_people
 
 DIRECTION_STRENGTH = 0.35  # how far one critique moves the (unit) interest vector
 # without a fitted ranker, what liked items lend to the items like them (cosine units; fitted on the fit part
@@ -182,7 +182,8 @@ class Recommender:
         item_sim = index.scores(np.mean(vecs, axis=0)) if vecs and ranker.weights.items else None
         share = self.genre_share(state) if ranker.soft_genres else None
         era = self.in_era(state) if self.soft_years(state) else None
-        return ranker.prior(cosine, liked, others, item_sim, share, state.people_wanted, state.genres_wanted, era)
+        ctx = RankContext(liked, others, item_sim, share, state.people_wanted, state.genres_wanted, era)
+        return ranker.prior(cosine, ctx)
 
     def in_era(self, state: DialogueState) -> np.ndarray | None:
         """Per item, 1 inside the year bounds the user gave by an era word ("older ones"), else 0 (n,); None
@@ -241,8 +242,7 @@ class Recommender:
             return self._varied(filters, k, seed=state.turns)
         index = self.catalog.index
         prior = self.prior(state, vec)
-        for relaxed in (filters, replace(filters, genres_any=frozenset()),
-                        replace(filters, genres_any=frozenset(), year_min=None, year_max=None)):
+        for relaxed in filters.relaxations():
             if relaxed.domain is None:
                 # keep one list coherent: the domain of the best match overall
                 top = index.search(vec, relaxed, 1, prior)
@@ -300,15 +300,8 @@ class Recommender:
             filters = replace(filters, exclude_ids=frozenset())
         if scores is None:
             return [h.item.id for h in self._varied(filters, k, seed=state.turns)]
-        if filters.domain is None:
-            best = int(np.argmax(np.where(index.mask(filters), scores, -np.inf)))
-            filters = replace(filters, domain=index.items[best].domain)
-        levels = (filters, replace(filters, genres_any=frozenset()),
-                  replace(filters, genres_any=frozenset(), year_min=None, year_max=None))
-        level = np.full(len(index), len(levels), dtype=np.int64)  # items failing every level stay out
-        for i, f in reversed(list(enumerate(levels))):
-            level[index.mask(f)] = i
-        keep = np.flatnonzero(level < len(levels))
+        level = index.relaxation_levels(index.with_best_domain(filters, scores))
+        keep = np.flatnonzero(level < len(filters.relaxations()))  # items failing every level stay out
         order = keep[np.lexsort((-scores[keep], level[keep]))][:k]
         return [index.items[i].id for i in order]
 

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from storage.errors import ConfigError
+from common.errors import ConfigError
 
 ENV_PREFIX = "CONCIERGE_"
 # Variables with our prefix that are not settings (read by entry points directly).

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -25,6 +25,12 @@ class Filters:
     languages_none: frozenset[str] = frozenset()
     max_minutes: int | None = None  # applied only to items whose record has a runtime
     exclude_ids: frozenset[str] = field(default_factory=frozenset)
+
+    def relaxations(self) -> tuple[Filters, Filters, Filters]:
+        """What is loosened, in order, when nothing passes: these filters, then without the wanted genres, then
+        without the years too. The one ladder live ranking, evaluation and the fit all climb."""
+        no_genres = replace(self, genres_any=frozenset())
+        return self, no_genres, replace(no_genres, year_min=None, year_max=None)
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,22 @@ class VectorIndex:
     @property
     def has_runtimes(self) -> bool:
         return bool(np.isfinite(self.runtimes).any())
+
+    def relaxation_levels(self, filters: Filters) -> np.ndarray:
+        """Per item (n,), the first of `filters.relaxations()` it passes (0 the strictest), 3 when it passes none."""
+        ladder = filters.relaxations()
+        level = np.full(len(self.items), len(ladder), dtype=np.int64)
+        for i, f in reversed(list(enumerate(ladder))):
+            level[self.mask(f)] = i
+        return level
+
+    def with_best_domain(self, filters: Filters, scores: np.ndarray) -> Filters:
+        """`filters`, held to the domain of the best-scored item that passes them when they name none: one list
+        stays one kind of thing."""
+        if filters.domain is not None:
+            return filters
+        best = int(np.argmax(np.where(self.mask(filters), scores, -np.inf)))
+        return replace(filters, domain=self.items[best].domain)
 
     def genre_prior(self, boosts: dict[str, float]) -> np.ndarray:
         """(n,) additive scores: the sum of the boosts of each item's genres."""

@@ -69,6 +69,26 @@ class HybridWeights:
         return cls(**{k: float(v) for k, v in data.items() if k in names})
 
 
+@dataclass(frozen=True)
+class RankContext:
+    """What one moment of a conversation gives the hybrid ranker."""
+
+    liked: Sequence[str] = ()  # items the user liked, latest last
+    shown: Sequence[str] = ()  # the other items named or shown, not rejected
+    item_sim: np.ndarray | None = None  # cosine to the mean vector of those items (n,)
+    genre_share: np.ndarray | None = None  # share of the wanted genres each item has (n,)
+    named: Sequence[str] = ()  # people the user asked for by name
+    genres: Sequence[str] = ()  # the wanted genres
+    in_era: np.ndarray | None = None  # 1 inside year bounds given by an era word, else 0 (n,)
+
+
+# Every feature, in the order `boost` adds them up. Those a fit needs no counts for, and those built from counts.
+FEATURES = ("popularity", "recency", "items", "genre", "people", "liked", "shown", "liked2", "shown2", "named_people",
+            "genre_items", "context_genres", "context_era", "year", "series")
+CONTENT_FEATURES = ("items", "genre", "people", "named_people", "context_genres", "context_era", "year", "series")
+COUNT_FEATURES = ("liked", "shown", "liked2", "shown2", "genre_items", "popularity", "recency")
+
+
 @dataclass
 class LinkCounts:
     """Counts the collaborative part learns from: how often items are named, and named together.
@@ -219,50 +239,59 @@ class HybridRanker:
         """Whether year bounds read from an era word ("older ones") are a fitted boost rather than a hard filter."""
         return self.weights.year > 0
 
-    def boost(self, liked: Sequence[str], shown: Sequence[str], item_sim: np.ndarray | None = None,
-              genre_share: np.ndarray | None = None, named: Sequence[str] = (),
-              genres: Sequence[str] = (), in_era: np.ndarray | None = None) -> np.ndarray:
-        """The weighted non-content parts, shape (n,), in z-units of the content score.
+    def feature(self, name: str, ctx: RankContext) -> np.ndarray | None:
+        """What the weight `name` multiplies for a moment of a conversation (n,); None where it adds nothing.
 
-        `named`: people the user asked for by name (`DialogueState.people_wanted`); `genres`: the wanted genres;
-        `in_era`: 1 where the item is inside year bounds the user gave by an era word, else 0 (n,).
+        The one computation of every feature: live ranking (`boost`) and the fit (evaluation/fit.py) both call it.
         """
-        w = self.weights
-        context = [self.position[i] for i in dict.fromkeys([*liked, *shown]) if i in self.position]
-        total = w.popularity * self.popularity + w.recency * self.recency
-        if w.items and item_sim is not None:
-            total = total + w.items * zscore(item_sim)
-        if w.genre and genre_share is not None:
-            total = total + w.genre * genre_share
-        if w.people and self.people is not None:
-            total = total + w.people * self.people.shared(context)
-        if w.liked and liked:
-            total = total + w.liked * self.collaborative(liked)
-        if w.shown and shown:
-            total = total + w.shown * self.collaborative(shown)
-        if w.liked2 and liked:
-            total = total + w.liked2 * self.two_hop(liked)
-        if w.shown2 and shown:
-            total = total + w.shown2 * self.two_hop(shown)
-        if w.named_people and named and self.people is not None:
-            total = total + w.named_people * self.people.named(named)
-        if w.genre_items and genres:
-            total = total + w.genre_items * self.genre_targets(genres)
-        if w.context_genres and self.likeness is not None:
-            total = total + w.context_genres * self.likeness.genres(context)
-        if w.context_era and self.likeness is not None:
-            total = total + w.context_era * self.likeness.era(context)
-        if w.year and in_era is not None:
-            total = total + w.year * in_era
-        if w.series and self.likeness is not None:
-            total = total + w.series * self.likeness.series(context)
+        context = [self.position[i] for i in dict.fromkeys([*ctx.liked, *ctx.shown]) if i in self.position]
+        match name:
+            case "popularity":
+                return self.popularity
+            case "recency":
+                return self.recency
+            case "items":
+                return zscore(ctx.item_sim) if ctx.item_sim is not None else None
+            case "genre":
+                return ctx.genre_share
+            case "people":
+                return self.people.shared(context) if self.people is not None else None
+            case "liked":
+                return self.collaborative(ctx.liked) if ctx.liked else None
+            case "shown":
+                return self.collaborative(ctx.shown) if ctx.shown else None
+            case "liked2":
+                return self.two_hop(ctx.liked) if ctx.liked else None
+            case "shown2":
+                return self.two_hop(ctx.shown) if ctx.shown else None
+            case "named_people":
+                return self.people.named(ctx.named) if ctx.named and self.people is not None else None
+            case "genre_items":
+                return self.genre_targets(ctx.genres) if ctx.genres else None
+            case "context_genres":
+                return self.likeness.genres(context) if self.likeness is not None else None
+            case "context_era":
+                return self.likeness.era(context) if self.likeness is not None else None
+            case "year":
+                return ctx.in_era
+            case "series":
+                return self.likeness.series(context) if self.likeness is not None else None
+        raise ValueError(f"no feature {name!r}")
+
+    def boost(self, ctx: RankContext) -> np.ndarray:
+        """The weighted non-content parts, shape (n,), in z-units of the content score."""
+        weights = self.weights.to_json()
+        total: np.ndarray = np.zeros(self.size, dtype=np.float32)
+        for name in FEATURES:
+            value = weights[name]
+            feature = self.feature(name, ctx) if value else None
+            if feature is not None:
+                total = total + value * feature
         return total.astype(np.float32)
 
-    def prior(self, cosine: np.ndarray | None, liked: Sequence[str], shown: Sequence[str],
-              item_sim: np.ndarray | None = None, genre_share: np.ndarray | None = None,
-              named: Sequence[str] = (), genres: Sequence[str] = (), in_era: np.ndarray | None = None) -> np.ndarray:
+    def prior(self, cosine: np.ndarray | None, ctx: RankContext) -> np.ndarray:
         """What to add to the cosine scores (n,); with no content score the boost alone ranks."""
-        boost = self.boost(liked, shown, item_sim, genre_share, named, genres, in_era)
+        boost = self.boost(ctx)
         if cosine is None:
             return boost
         spread = float(cosine.std()) or 1.0

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.errors import ConfigError
+from common.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

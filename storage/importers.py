@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from storage.errors import CatalogImportError
+from common.errors import CatalogImportError
 from storage.records import CatalogItem
 
 log = logging.getLogger(__name__)

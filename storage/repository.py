@@ -12,7 +12,7 @@ import numpy as np
 from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.errors import BusyError, UnknownSessionError
+from common.errors import BusyError, UnknownSessionError
 from storage.records import CatalogItem, SessionInfo, ShownItem, TurnRecord
 from storage.schema import Conversation, Feedback, Item, ItemEmbedding, ShownRecommendation, Turn
 

@@ -12,7 +12,7 @@ from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.errors import BusyError
+from common.errors import BusyError
 from storage.records import FeedbackRecord
 from storage.repository import delete_conversations
 from storage.schema import Conversation, Feedback, UserProfile

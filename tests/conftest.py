@@ -20,6 +20,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
+from chat.build import build_engine  # noqa: E402
 from chat.engine import Engine  # noqa: E402
 from chat.lm.base import ScriptedGenerator  # noqa: E402
 from chat.settings import Settings, load_settings  # noqa: E402
@@ -51,7 +52,7 @@ def generator() -> ScriptedGenerator:
 @pytest.fixture
 def engine(settings: Settings, generator: ScriptedGenerator) -> Engine:
     """The whole engine on the embedded catalog with a hashing embedder and a scripted generator."""
-    return Engine.from_settings(settings, embedder=HashingEmbedder(), generator=generator)
+    return build_engine(settings, embedder=HashingEmbedder(), generator=generator)
 
 
 @pytest.fixture(scope="session")
@@ -59,4 +60,4 @@ def real_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """The default models (Qwen2.5-Coder-0.5B, multilingual-e5-small) on the embedded catalog."""
     data = tmp_path_factory.mktemp("real")
     settings = load_settings(data_dir=data, model_cache=MODEL_CACHE, shared_data=SHARED_DATA)
-    yield Engine.from_settings(settings)
+    yield build_engine(settings)

@@ -8,10 +8,10 @@ import numpy as np
 from sqlalchemy import text
 
 from chat.catalog import Catalog
-from chat.evaluation.dialogues import load_dialogues
-from chat.evaluation.fit import FitResult, fit_and_store
 from chat.recommend import Recommender
 from chat.state import DialogueState
+from evaluation.dialogues import load_dialogues
+from evaluation.fit import FitResult, fit_and_store
 from retrieval.adapter import MIN_PAIRS, adapt, fit_adapter, from_bytes, to_bytes
 from retrieval.embedders.hashing import HashingEmbedder
 from storage.engine import make_engine, migrate, session_factory

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from chat.access import hash_token
+from chat.build import build_engine
 from chat.engine import Engine
 from chat.identity import sign_user_id
 from chat.lm.base import ScriptedGenerator
@@ -26,7 +27,7 @@ SECRET = "test-site-secret-0123456789"
 
 
 def make_engine(tmp: Path, **overrides: object) -> Engine:
-    return Engine.from_settings(fake_settings(tmp, **{"identity_secret": SECRET, **overrides}),
+    return build_engine(fake_settings(tmp, **{"identity_secret": SECRET, **overrides}),
                                 embedder=HashingEmbedder(), generator=ScriptedGenerator())
 
 

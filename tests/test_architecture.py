@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ALLOWED = {"storage": set(), "retrieval": {"storage"}, "chat": {"retrieval", "storage"},
-           "ui": {"chat", "retrieval", "storage"}}
+ALLOWED = {"common": set(), "storage": {"common"}, "retrieval": {"common", "storage"},
+           "chat": {"common", "retrieval", "storage"}, "evaluation": {"common", "chat", "retrieval", "storage"},
+           "ui": {"common", "evaluation", "chat", "retrieval", "storage"}}
 
 
 def test_importing_the_packages_loads_no_heavy_library() -> None:
@@ -21,15 +22,46 @@ def test_importing_the_packages_loads_no_heavy_library() -> None:
     assert out.stdout.strip() == ""
 
 
+def imports(path: Path) -> list[str]:
+    """The absolute module names a file imports."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.append(node.module)
+    return out
+
+
 def test_packages_import_only_downwards() -> None:
     bad = []
     for package, allowed in ALLOWED.items():
         for path in (ROOT / package).rglob("*.py"):
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                    [node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else [])
-                for name in names:
-                    top = name.split(".")[0]
-                    if top in ALLOWED and top != package and top not in allowed:
-                        bad.append(f"{path.relative_to(ROOT)} imports {name}")
+            for name in imports(path):
+                top = name.split(".")[0]
+                if top in ALLOWED and top != package and top not in allowed:
+                    bad.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert bad == []
+
+
+# Inside the packages. Model backends, embedders and migrations import only their own kind; the stages of a turn
+# never import what runs them (the engine, its wiring, the session service), nor the engine the wiring.
+SELF_CONTAINED = {"chat/lm": ("chat.lm", "chat.settings", "chat.prompts", "common"),
+                  "retrieval/embedders": ("retrieval.embedders", "common"),
+                  "storage/migrations": ("storage.schema",)}
+RUNNERS = {"chat.engine": 1, "chat.build": 2, "chat.sessions": 2}  # a module may import a runner of a lower rank
+
+
+def test_subpackages_keep_to_their_rooms() -> None:
+    bad = []
+    for folder, allowed in SELF_CONTAINED.items():
+        for path in (ROOT / folder).rglob("*.py"):
+            bad += [f"{path.relative_to(ROOT)} imports {n}" for n in imports(path)
+                    if n.split(".")[0] in ALLOWED and not n.startswith(allowed)]
+    for path in (ROOT / "chat").rglob("*.py"):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        rank = RUNNERS.get(module, 0)
+        bad += [f"{module} imports {n}" for n in imports(path) if n in RUNNERS and rank <= RUNNERS[n]]
+    for path in (ROOT / "ui" / "api").rglob("*.py"):  # the API never loads the Gradio page
+        bad += [f"{path.relative_to(ROOT)} imports {n}" for n in imports(path) if n.startswith("ui.web")]
     assert bad == []

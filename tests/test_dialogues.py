@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from chat.dialogues import load_script, run_script
+from chat.build import build_engine, build_engine_for
 from chat.engine import Engine
 from chat.lm.base import ScriptedGenerator
+from evaluation.scripts import load_script, run_script
 from retrieval.embedders.hashing import HashingEmbedder
 from tests.conftest import SHARED_DATA, fake_settings
 
@@ -27,7 +28,7 @@ def test_the_suite_is_big_varied_and_partly_on_redial() -> None:
 @pytest.fixture(scope="session")
 def fake_redial_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     settings = fake_settings(tmp_path_factory.mktemp("redial-fake"))
-    return Engine.for_catalog(settings, "redial", HashingEmbedder(), ScriptedGenerator())
+    return build_engine_for(settings, "redial", HashingEmbedder(), ScriptedGenerator())
 
 
 @pytest.fixture(scope="session")
@@ -39,13 +40,13 @@ def real_script_engine(real_engine: Engine) -> Engine:
     test_reply and `concierge eval dialogues` cover the model-written reasons.
     """
     settings = real_engine.settings.model_copy(update={"lm_replies": False})
-    return Engine.from_settings(settings, embedder=real_engine.embedder, generator=real_engine.generator)
+    return build_engine(settings, embedder=real_engine.embedder, generator=real_engine.generator)
 
 
 @pytest.fixture(scope="session")
 def real_redial_engine(real_script_engine: Engine) -> Engine:
     """The ReDial catalog with the default models (shared with real_engine: loaded once)."""
-    return Engine.for_catalog(real_script_engine.settings, "redial", real_script_engine.embedder,
+    return build_engine_for(real_script_engine.settings, "redial", real_script_engine.embedder,
                               real_script_engine.generator)
 
 

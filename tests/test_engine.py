@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from chat.build import build_engine, build_engine_for
 from chat.engine import Delta, Engine, TurnResult
 from chat.lm.base import ScriptedGenerator
 from chat.state import DialogueState
+from common.errors import UnknownSessionError
 from retrieval.embedders.hashing import HashingEmbedder
-from storage.errors import UnknownSessionError
 from storage.records import CatalogItem
 from storage.schema import ShownRecommendation, Turn
 from tests.conftest import fake_settings
@@ -179,10 +180,10 @@ def test_chinese_in_chinese_out(engine: Engine) -> None:
 def test_session_continues_from_another_engine(settings, generator) -> None:  # type: ignore[no-untyped-def]
     from retrieval.embedders.hashing import HashingEmbedder
 
-    a = Engine.from_settings(settings, embedder=HashingEmbedder(), generator=generator)
+    a = build_engine(settings, embedder=HashingEmbedder(), generator=generator)
     sid = a.new_session()
     first = a.ask(sid, "a crime movie")
-    b = Engine.from_settings(settings, embedder=HashingEmbedder(), generator=generator)  # a "restarted server"
+    b = build_engine(settings, embedder=HashingEmbedder(), generator=generator)  # a "restarted server"
     second = b.ask(sid, "another one")
     assert not {r.item_id for r in first.recommendations} & {r.item_id for r in second.recommendations}
     assert len(b.conversations.turns(sid)) == 2
@@ -191,7 +192,7 @@ def test_session_continues_from_another_engine(settings, generator) -> None:  # 
 def test_template_only_mode_needs_no_model(tmp_path: Path) -> None:
     from retrieval.embedders.hashing import HashingEmbedder
 
-    engine = Engine.from_settings(fake_settings(tmp_path, lm_replies=False), embedder=HashingEmbedder(),
+    engine = build_engine(fake_settings(tmp_path, lm_replies=False), embedder=HashingEmbedder(),
                                   load_lm=False)
     out = engine.ask(engine.new_session(), "mystery books")
     assert out.reply_source == "template" and len(out.recommendations) == 3
@@ -291,7 +292,7 @@ def test_a_catalog_without_languages_says_it_could_not_filter_by_one(tmp_path: P
              f'"description": "A mystery number {i}."}}' for i in range(4)]
     path = tmp_path / "books.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    engine = Engine.for_catalog(fake_settings(tmp_path, lm_replies=False), str(path), embedder=HashingEmbedder())
+    engine = build_engine_for(fake_settings(tmp_path, lm_replies=False), str(path), embedder=HashingEmbedder())
     out = engine.ask(engine.new_session(), "French mystery books please")
     assert "does not record languages" in out.reply and out.recommendations
 

@@ -10,13 +10,13 @@ import pytest
 from typer.testing import CliRunner
 
 from chat.catalog import Catalog, sync_embeddings
-from chat.evaluation.baselines import PopularityBaseline, RepeatBaseline, mention_counts
-from chat.evaluation.dialogues import DialogueFileError, MentionResolver, load_dialogues, select, split_of
-from chat.evaluation.fit import FIT_VERSION
-from chat.evaluation.metrics import MethodScore, RecallCounter, hits_at, without
-from chat.evaluation.redial import evaluate
-from chat.evaluation.replay import Replayer
 from chat.recommend import Recommender
+from evaluation.baselines import PopularityBaseline, RepeatBaseline, mention_counts
+from evaluation.dialogues import DialogueFileError, MentionResolver, load_dialogues, select, split_of
+from evaluation.fit import FIT_VERSION
+from evaluation.metrics import MethodScore, RecallCounter, hits_at, without
+from evaluation.redial import evaluate
+from evaluation.replay import Replayer
 from retrieval.embedders.hashing import HashingEmbedder
 from storage.engine import make_engine, migrate, session_factory
 from storage.ranker_store import RankerRepository, model_name
@@ -154,7 +154,7 @@ def test_replay_never_sees_the_predicted_turn_or_the_questionnaire(catalog: Cata
 
 
 def load_line(line: str):  # type: ignore[no-untyped-def]
-    from chat.evaluation.dialogues import _parse_line
+    from evaluation.dialogues import _parse_line
 
     return _parse_line(line, 1)
 
@@ -275,7 +275,7 @@ def test_cli_eval_redial_without_train_fits_on_the_shared_dialogues(tmp_path: Pa
 @pytest.mark.skipif(not (SHARED_DATA / "redial" / "dialogues_dev.jsonl").is_file(), reason="no shared ReDial data")
 def test_real_redial_dialogues_replay(tmp_path: Path) -> None:
     """A few real conversations against the real catalog (hashing embedder: embedding 6,581 items is instant)."""
-    from chat.evaluation.run import run_redial
+    from evaluation.run import run_redial
     from tests.conftest import fake_settings
 
     settings = fake_settings(tmp_path)

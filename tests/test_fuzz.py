@@ -22,7 +22,7 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from schemathesis.specs.openapi import checks as openapi_checks
 
-from chat.engine import Engine
+from chat.build import build_engine
 from chat.lm.base import ScriptedGenerator
 from retrieval.embedders.hashing import HashingEmbedder
 from tests.conftest import fake_settings
@@ -34,7 +34,7 @@ STATUSES: Counter[int] = Counter()
 
 _FOLDER = tempfile.mkdtemp(prefix="concierge-fuzz-")
 # built when this module is collected: schemathesis 4.32's lazy schema (from_fixture) fails under pytest 9
-ENGINE = Engine.from_settings(fake_settings(Path(_FOLDER), rate_limit_per_minute=100000, new_sessions_per_minute=100000,
+ENGINE = build_engine(fake_settings(Path(_FOLDER), rate_limit_per_minute=100000, new_sessions_per_minute=100000,
                                             max_request_bytes=262144),
                               embedder=HashingEmbedder(), generator=ScriptedGenerator())
 schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(ENGINE, with_gradio=False))

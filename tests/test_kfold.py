@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import chat.evaluation.kfold as kfold
-from chat.evaluation.dialogues import Dialogue, load_dialogues, split_of
-from chat.evaluation.fit import FitResult
-from chat.evaluation.kfold import HELDOUT_FOLD, outer_fold
-from chat.evaluation.run import run_fit, run_redial
+import evaluation.kfold as kfold
+from evaluation.dialogues import Dialogue, load_dialogues, split_of
+from evaluation.fit import FitResult
+from evaluation.kfold import HELDOUT_FOLD, outer_fold
+from evaluation.run import run_fit, run_redial
 from retrieval.embedders.hashing import HashingEmbedder
 from tests.conftest import fake_settings
 from tests.test_evaluation import conversation, redial_movies

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from chat.catalog import Catalog, load_ranker, ranker_for, twin_ids
-from chat.evaluation.dialogues import MentionResolver, load_dialogues
-from chat.evaluation.fit import GENRE_HARD, YEAR_HARD, features, fit_and_store, weight_sample
 from chat.recommend import Recommender, context_items
 from chat.state import DialogueState
 from chat.understand import apply, understand
+from common.errors import ConciergeError
+from evaluation.dialogues import MentionResolver, load_dialogues
+from evaluation.fit import GENRE_HARD, YEAR_HARD, features, fit_and_store, weight_sample
 from retrieval.embedders.hashing import HashingEmbedder
 from retrieval.index import Filters, VectorIndex
 from retrieval.ranking import (
@@ -22,11 +23,11 @@ from retrieval.ranking import (
     HybridWeights,
     LinkCounts,
     PeopleIndex,
+    RankContext,
     item_people,
     series_key,
 )
 from storage.engine import make_engine, migrate, session_factory
-from storage.errors import ConciergeError
 from storage.ranker_store import RankerRepository, model_name
 from storage.records import CatalogItem
 from storage.repository import CatalogRepository
@@ -47,7 +48,7 @@ def test_link_counts_and_collaborative_scores() -> None:
     assert cf[1] == np.float32(2 / (3 + 5)) and cf[2] == np.float32(1 / 8) and cf[0] == 0 and cf[3] == 0
     assert ranker.popularity.argmin() == 2  # "c" is named least
     cos = np.array([0.9, 0.1, 0.1, 0.1], dtype=np.float32)
-    prior = ranker.prior(cos, liked=["a"], shown=[])
+    prior = ranker.prior(cos, RankContext(liked=["a"]))
     assert np.allclose(prior, cos.std() * cf)
 
 
@@ -137,7 +138,7 @@ def test_a_large_training_file_fits_the_weights_on_a_fixed_sample_and_counts_on_
         tmp_path: Path, catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     # ReDial's full training split (10,000 conversations) would need ~14 GB of turn features: past the cap only a
     # sample fits the weights, picked by conversation id, so reordering the file picks the same sample.
-    monkeypatch.setattr("chat.evaluation.fit.WEIGHT_CONVERSATIONS", 6)
+    monkeypatch.setattr("evaluation.fit.WEIGHT_CONVERSATIONS", 6)
     path = tmp_path / "train.jsonl"
     path.write_text("\n".join(conversation(str(i), [("s", "I loved @4"), ("r", "Then watch @3")])
                               for i in range(20)) + "\n", encoding="utf-8")
@@ -183,7 +184,7 @@ def test_people_shared_with_the_conversation() -> None:
         "Ridley Scott", "Sigourney Weaver"]
     ranker = HybridRanker(HybridWeights(people=1.0), LinkCounts(), ["a", "b", "c", "d"],
                           people=[["x"], ["x", "y"], ["y"], []])
-    assert ranker.boost(["a"], []).tolist() == [1.0, 1.0, 0.0, 0.0]
+    assert ranker.boost(RankContext(liked=["a"])).tolist() == [1.0, 1.0, 0.0, 0.0]
 
 
 def test_two_hop_reaches_the_neighbours_of_neighbours() -> None:
@@ -194,7 +195,7 @@ def test_two_hop_reaches_the_neighbours_of_neighbours() -> None:
     assert ranker.collaborative(["a"])[2] == 0  # a and c were never named together
     # a -> b (1 / (1 + 5)), then b -> c (1 / (2 + 5)); and back to a itself
     assert np.allclose(ranker.two_hop(["a"]), [1 / 42, 0.0, 1 / 42, 0.0])
-    assert np.allclose(ranker.boost(["a"], []), ranker.two_hop(["a"]))
+    assert np.allclose(ranker.boost(RankContext(liked=["a"])), ranker.two_hop(["a"]))
 
 
 def test_people_asked_for_by_name() -> None:
@@ -202,7 +203,7 @@ def test_people_asked_for_by_name() -> None:
     assert people.named(["Sigourney Weaver", "Ridley Scott", "Nobody"]).tolist() == [2.0, 1.0, 0.0]
     ranker = HybridRanker(HybridWeights(named_people=3.0), LinkCounts(), ["a", "b", "c"],
                           people=[["x"], ["x", "y"], ["y"]])
-    assert ranker.boost([], [], named=["y"]).tolist() == [0.0, 3.0, 3.0]
+    assert ranker.boost(RankContext(named=["y"])).tolist() == [0.0, 3.0, 3.0]
 
 
 FILMS = [("Cast Away", "Tom Hanks"), ("Big", "Tom Hanks"), ("Gravity", "Sandra Bullock"),
@@ -252,7 +253,7 @@ def test_genre_targets_are_counted_stored_and_scored() -> None:
     assert again.pairs == {} and again.popularity == {}  # genre rows are neither pairs nor mentions
     ranker = HybridRanker(HybridWeights(genre_items=1.0), again, ["a", "b", "c"])
     assert np.allclose(ranker.genre_targets(["horror"]), np.log1p([2.0, 1.0, 0.0]))
-    assert np.allclose(ranker.boost([], [], genres=["horror", "sci-fi"]), np.log1p([2.0, 1.0, 0.0]) + np.log1p(
+    assert np.allclose(ranker.boost(RankContext(genres=["horror", "sci-fi"])), np.log1p([2.0, 1.0, 0.0]) + np.log1p(
         [1.0, 1.0, 0.0]))
 
 
@@ -275,7 +276,7 @@ def test_fit_learns_what_is_recommended_for_a_genre(tmp_path: Path, catalog: Cat
 def test_evaluation_ranks_with_fitted_counts_only_never_stored_likes(tmp_path: Path) -> None:
     # Sessions on the evaluation database (scripted dialogues, the simulator) store likes; the product's
     # ranker adds them to its counts, an evaluation must not, or its figures would depend on that history.
-    from chat.evaluation.catalog_db import open_catalog
+    from evaluation.catalog_db import open_catalog
     from storage.records import FeedbackRecord
     from storage.repository import ConversationRepository
     from storage.users import FeedbackRepository
@@ -439,11 +440,11 @@ def test_the_conversations_genres_and_era_reach_items_no_dialogue_named() -> Non
     assert not likeness.genres([]).any() and not likeness.era([3]).any()  # nothing named, or no year known
     ranker = HybridRanker(HybridWeights(context_era=1.0, context_genres=1.0), LinkCounts(), ["a", "b", "c", "d"],
                           years, likeness=likeness)
-    boost = ranker.boost(["a"], ["b"])
+    boost = ranker.boost(RankContext(liked=["a"], shown=["b"]))
     assert np.allclose(boost, likeness.genres([0, 1]) + likeness.era([0, 1]))
     assert boost[0] > boost[3] > boost[2]  # the 80s horror film, the horror film of no known year, the 2014 comedy
     assert not HybridRanker(HybridWeights(), LinkCounts(), ["a", "b", "c", "d"], years, likeness=likeness).boost(
-        ["a"], ["b"]).any()  # weights 0: nothing added
+        RankContext(liked=["a"], shown=["b"])).any()  # weights 0: nothing added
 
 
 def test_the_fitted_context_features_are_what_live_chat_adds(tmp_path: Path, catalog: Catalog) -> None:  # noqa: F811
@@ -456,8 +457,8 @@ def test_the_fitted_context_features_are_what_live_chat_adds(tmp_path: Path, cat
     state = DialogueState(liked=["redial:1", "redial:3"], statements=["I loved Alien and The Shining"])
     catalog.ranker = ranker_for(HybridWeights(context_genres=2.0, context_era=3.0), LinkCounts(), catalog.index)
     liked, others = context_items(state)
-    live = catalog.ranker.boost(liked, others)
-    assert np.allclose(live, 2.0 * feats.context_genres[0] + 3.0 * feats.context_era[0])
+    live = catalog.ranker.boost(RankContext(liked, others))
+    assert np.allclose(live, 2.0 * feats.content['context_genres'][0] + 3.0 * feats.content['context_era'][0])
     order = [catalog.index.items[i].title for i in np.argsort(-live)]
     assert order[:2] == ["The Shining", "Alien"] and order[-1] == "Finding Nemo"  # 1979-80 horror first, 2003 last
 
@@ -510,7 +511,7 @@ def test_fit_learns_when_era_words_are_a_preference_not_a_limit(tmp_path: Path, 
     dialogues = load_dialogues(path).dialogues
     rec = Recommender(catalog, HashingEmbedder())
     feats = features(dialogues, catalog, rec, MentionResolver(catalog.items), show_progress=False)
-    assert feats.in_era[0].tolist() == [1, 1, 1, 1, 1, 0]  # up to 1995, kept for Toy Story
+    assert feats.content['year'][0].tolist() == [1, 1, 1, 1, 1, 0]  # up to 1995, kept for Toy Story
     assert np.isfinite(feats.base[0][5])  # Finding Nemo is not filtered out: the weight decides
     rankers = RankerRepository(session_factory(make_engine(f"sqlite:///{tmp_path / 'c.db'}")))
     result = fit_and_store(dialogues, catalog, rec, rankers, "test", show_progress=False)
@@ -537,7 +538,7 @@ def test_series_keys_join_a_film_and_its_sequels_only() -> None:
     assert likeness.series([0, 1, 0]).tolist() == [2, 2, 2, 0, 0, 0]  # each named item once
     assert not likeness.series([3, 4]).any()  # no sequel of Heat; "It" has no series key
     ranker = HybridRanker(HybridWeights(series=3.0), LinkCounts(), [f"m{i}" for i in range(6)], likeness=likeness)
-    assert ranker.boost(["m0"], []).tolist() == [3, 3, 3, 0, 0, 0]
+    assert ranker.boost(RankContext(liked=["m0"])).tolist() == [3, 3, 3, 0, 0, 0]
     assert not ContextLikeness(np.zeros(2), np.zeros((2, 1), dtype=bool)).series([0, 1]).any()  # no titles given
 
 

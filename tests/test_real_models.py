@@ -10,7 +10,7 @@ import pytest
 
 from chat.engine import Engine
 from chat.lm.base import complete
-from storage.errors import ModelUnavailableError
+from common.errors import ModelUnavailableError
 from tests.conftest import MODEL_CACHE
 
 pytestmark = pytest.mark.real_models
@@ -92,7 +92,7 @@ def test_lm_extraction_returns_valid_json(real_engine: Engine) -> None:
 def test_qwen_rewords_the_simulated_seeker_without_changing_what_it_says(real_engine: Engine) -> None:
     import random
 
-    from chat.evaluation.simulate import LMSeeker, RuleSeeker, keeps_the_facts
+    from evaluation.simulate import LMSeeker, RuleSeeker, keeps_the_facts
 
     items = list(real_engine.catalog.items.values())
     target = next(it for it in items if it.genres and it.year and it.creators and it.description)

@@ -20,6 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
+from chat.build import build_engine
 from chat.engine import Engine
 from chat.identity import VISITOR_COOKIE, sign_user_id
 from chat.lm.base import ScriptedGenerator
@@ -35,7 +36,7 @@ SECRET = "site-secret-for-tests-0123456789"
 
 
 def make_engine(tmp: Path, **overrides: object) -> Engine:
-    return Engine.from_settings(fake_settings(tmp, **overrides), embedder=HashingEmbedder(),
+    return build_engine(fake_settings(tmp, **overrides), embedder=HashingEmbedder(),
                                 generator=ScriptedGenerator())
 
 
@@ -362,27 +363,29 @@ class _Request:
 def test_the_chat_page_counts_turns_and_new_sessions_like_the_api(tmp_path: Path) -> None:
     import gradio as gr
 
+    from chat.sessions import SessionService
     from ui.web import apply_action, respond
 
     engine = make_engine(tmp_path, rate_limit_per_minute=3, new_sessions_per_minute=2)
+    sessions = SessionService(engine)
     session = None
     for text in ("a sci-fi movie", "more"):
-        *_, last = respond(engine, text, [], session, _Request("10.0.0.1"))
+        *_, last = respond(sessions, text, [], session, _Request("10.0.0.1"))
         session = last[3]
-    apply_action(engine, "like:movie:inception-2010", session)  # the third request of the minute
+    apply_action(sessions, "like:movie:inception-2010", session)  # the third request of the minute
     with pytest.raises(gr.Error, match="Too many requests"):
-        list(respond(engine, "and more", [], session, _Request("10.0.0.1")))
+        list(respond(sessions, "and more", [], session, _Request("10.0.0.1")))
     with pytest.raises(gr.Error, match="Too many requests"):
-        apply_action(engine, "like:movie:alien-1979", session)
+        apply_action(sessions, "like:movie:alien-1979", session)
     assert len(engine.conversations.turns(session["session_id"])) == 2
     assert engine.conversations.load_state(session["session_id"])["liked"] == ["movie:inception-2010"]
     for _ in range(2):
-        list(respond(engine, "hi", [], None, _Request("10.0.0.2")))
+        list(respond(sessions, "hi", [], None, _Request("10.0.0.2")))
     with pytest.raises(gr.Error, match="Too many requests"):
-        list(respond(engine, "hi", [], None, _Request("10.0.0.2")))  # a third new session from this address
+        list(respond(sessions, "hi", [], None, _Request("10.0.0.2")))  # a third new session from this address
     visitor = engine.identities.visitor_cookie("anon-AAAAAAAAAAAAAAAA")
-    *_, last = respond(engine, "hi", [], None, _Request("10.0.0.3", {VISITOR_COOKIE: visitor}))
+    *_, last = respond(sessions, "hi", [], None, _Request("10.0.0.3", {VISITOR_COOKIE: visitor}))
     assert engine.conversations.info(last[3]["session_id"]).user_id == "anon-AAAAAAAAAAAAAAAA"
-    *_, last = respond(engine, "hi", [], None, _Request("10.0.0.3", {VISITOR_COOKIE: "customer-42"}))
+    *_, last = respond(sessions, "hi", [], None, _Request("10.0.0.3", {VISITOR_COOKIE: "customer-42"}))
     assert engine.conversations.info(last[3]["session_id"]).user_id.startswith("anon-")
     assert engine.conversations.info(last[3]["session_id"]).user_id != "customer-42"

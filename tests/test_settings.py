@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from chat.settings import load_settings
-from storage.errors import ConfigError
+from common.errors import ConfigError
 
 
 def test_environment_and_file_are_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

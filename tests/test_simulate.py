@@ -5,9 +5,12 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from chat.build import build_engine
 from chat.engine import Engine
-from chat.evaluation.dialogues import MentionResolver
-from chat.evaluation.simulate import (
+from chat.linker import TitleIndex
+from chat.lm.base import Message, ScriptedGenerator
+from evaluation.dialogues import MentionResolver
+from evaluation.simulate import (
     Episode,
     LMSeeker,
     RuleSeeker,
@@ -17,8 +20,6 @@ from chat.evaluation.simulate import (
     same_reading,
     simulate,
 )
-from chat.linker import TitleIndex
-from chat.lm.base import Message, ScriptedGenerator
 from retrieval.embedders.hashing import HashingEmbedder
 from storage.records import CatalogItem
 from tests.conftest import fake_settings
@@ -39,7 +40,7 @@ def engine_on_tiny_catalog(tmp_path: Path, **settings_overrides: object) -> Engi
                  for mid, (t, y, g, p) in MOVIES.items()])
     sync_embeddings(repo, HashingEmbedder(), show_progress=False)
     settings = fake_settings(tmp_path, database_url=url, lm_replies=False, **settings_overrides)
-    return Engine.from_settings(settings, embedder=HashingEmbedder(), load_lm=False)
+    return build_engine(settings, embedder=HashingEmbedder(), load_lm=False)
 
 
 def test_episodes_take_the_first_new_suggestion_and_are_seeded(tmp_path: Path) -> None:
@@ -96,7 +97,7 @@ def test_stored_likes_steer_the_ranker_only_when_learning_from_likes(tmp_path: P
         learning.feedback(session, item, "like")
     learning.refresh_catalog()
     assert learning.catalog.ranker is not None and learning.catalog.ranker.collaborative(["redial:4"]).sum() > 0
-    fixed = Engine.from_settings(learning.settings.model_copy(update={"learn_from_likes": False}),
+    fixed = build_engine(learning.settings.model_copy(update={"learn_from_likes": False}),
                                  embedder=HashingEmbedder(), load_lm=False)
     fixed.feedback(fixed.new_session("u2"), "redial:1", "like")
     fixed.refresh_catalog()

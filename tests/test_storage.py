@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from common.errors import CatalogImportError, UnknownSessionError
 from storage.engine import make_engine, migrate, session_factory, table_names
-from storage.errors import CatalogImportError, UnknownSessionError
 from storage.importers import embedded_catalog_files, load_file
 from storage.records import CatalogItem, ShownItem
 from storage.repository import CatalogRepository, ConversationRepository

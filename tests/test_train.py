@@ -11,12 +11,12 @@ import pytest
 from typer.testing import CliRunner
 
 from chat.catalog import Catalog
-from chat.evaluation.dialogues import MentionResolver, load_dialogues, split_of
-from chat.evaluation.fit import fold_of
-from chat.evaluation.train import RESERVED_FOLD, GateResult, run_train, training_pairs
+from common.errors import ConciergeError
+from evaluation.dialogues import MentionResolver, load_dialogues, split_of
+from evaluation.fit import fold_of
+from evaluation.train import RESERVED_FOLD, GateResult, run_train, training_pairs
 from retrieval.embedders.finetune import FinetuneConfig, TrainingPair, batches, finetune
 from retrieval.embedders.presets import TRAIN_INFO, load_embedder, prepare_embedder
-from storage.errors import ConciergeError
 from tests.conftest import MODEL_CACHE, fake_settings
 from tests.test_evaluation import catalog, conversation, redial_movies  # noqa: F401  (fixture)
 from ui.cli import app

@@ -89,10 +89,12 @@ def send(page: Any, text: str, cards_before: list[str] | None = None) -> list[st
     """Send a message on the Gradio page and wait for the new cards; returns their item ids."""
     page.locator("#msg textarea").fill(text)
     page.locator("#msg textarea").press("Enter")
-    page.wait_for_function(
+    # the ids are read where the wait ends: under load the cards may be drawn again right after
+    handle = page.wait_for_function(
         "old => { const ids = [...document.querySelectorAll('#cards .rec-card')].map(e => e.dataset.itemId);"
-        " return ids.length === 3 && ids.join() !== old; }", arg=",".join(cards_before or []), timeout=60_000)
-    return card_ids(page)
+        " return ids.length === 3 && ids.join() !== old ? ids : null; }", arg=",".join(cards_before or []),
+        timeout=60_000)
+    return list(handle.json_value())
 
 
 def card_ids(page: Any) -> list[str]:
@@ -254,10 +256,12 @@ def test_the_session_continues_after_a_server_restart(tmp_path: Path) -> None:
 
 def test_the_taste_panel_lists_people_and_languages_ruled_out(engine: Engine) -> None:
     from chat.profiles import Profile
+    from chat.sessions import SessionService
     from ui.web import taste_html
 
-    html_out = taste_html(engine, Profile(people_avoided=["Christopher Nolan"], languages_avoided=["zh"]))
+    sessions = SessionService(engine)
+    html_out = taste_html(sessions, Profile(people_avoided=["Christopher Nolan"], languages_avoided=["zh"]))
     assert "People you avoid" in html_out and "Christopher Nolan" in html_out
     assert "Languages you avoid" in html_out and ">Chinese<" in html_out
     assert "remove:languages_avoided:zh" in html_out and "remove:people_avoided:Christopher Nolan" in html_out
-    assert ">romcoms<" in taste_html(engine, Profile(genres_avoided=["comedy+romance"]))
+    assert ">romcoms<" in taste_html(sessions, Profile(genres_avoided=["comedy+romance"]))

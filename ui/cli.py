@@ -11,8 +11,9 @@ from typing import Annotated
 
 import typer
 
+from chat.build import build_engine
 from chat.settings import Settings
-from storage.errors import ConciergeError
+from common.errors import ConciergeError
 from ui.cli_common import Verbose, exit_error, setup_command
 from ui.cli_eval import eval_app, train_command
 
@@ -29,7 +30,7 @@ def models(verbose: Verbose = False) -> None:
     from chat.catalog import import_default_catalog, sync_embeddings
     from chat.lm.presets import prepare_lm
     from retrieval.embedders.presets import load_embedder
-    from storage.engine import make_engine, migrate, session_factory
+    from storage.engine import open_database
     from storage.repository import CatalogRepository
 
     try:
@@ -42,9 +43,7 @@ def models(verbose: Verbose = False) -> None:
         embedder = load_embedder(settings.embedder, settings.cache_dir, settings.resolved_device())
         typer.echo(f"      ready ({time.perf_counter() - t0:.0f} s)")
         typer.echo(f"[3/3] catalog in {settings.db_url} ...")
-        engine = make_engine(settings.db_url)
-        migrate(engine)
-        repo = CatalogRepository(session_factory(engine))
+        repo = CatalogRepository(open_database(settings.db_url))
         if repo.count() == 0:
             report = import_default_catalog(repo)
             typer.echo(f"      imported the default catalog: {report.added} items")
@@ -82,16 +81,14 @@ def ingest(
     """Import (upsert) a catalog file; only new or changed items are embedded."""
     settings = setup_command(verbose)
     from chat.catalog import sync_embeddings
-    from storage.engine import make_engine, migrate, session_factory
+    from storage.engine import open_database
     from storage.importers import load_file
     from storage.repository import CatalogRepository
 
     try:
         pairs = dict(_split_mapping(m) for m in mapping or [])
         items = load_file(file, fmt, pairs, domain)
-        engine = make_engine(settings.db_url)
-        migrate(engine)
-        repo = CatalogRepository(session_factory(engine))
+        repo = CatalogRepository(open_database(settings.db_url))
         report = repo.upsert(items)
         typer.echo(f"{file}: {len(items)} rows: {report.added} added, {report.updated} updated, "
                    f"{report.unchanged} unchanged")
@@ -122,10 +119,9 @@ def ask(
 ) -> None:
     """One turn, non-interactive; pass the printed session id back with --session to continue."""
     settings = setup_command(verbose)
-    from chat.engine import Engine
 
     try:
-        engine = Engine.from_settings(settings)
+        engine = build_engine(settings)
         if session is not None:
             engine.conversations.load_state(session)  # unknown id: a clear error, nothing created
         session_id = session or engine.new_session()
@@ -143,10 +139,10 @@ def ask(
 def chat_repl(verbose: Verbose = False) -> None:
     """A conversation in the terminal (Ctrl-D or 'quit' to leave)."""
     settings = setup_command(verbose)
-    from chat.engine import Delta, Engine
+    from chat.engine import Delta
 
     try:
-        engine = Engine.from_settings(settings)
+        engine = build_engine(settings)
     except ConciergeError as exc:
         raise exit_error(exc) from None
     session_id = engine.new_session()
@@ -181,13 +177,11 @@ def enrich(
 
     from chat.enrich import enrich as run_enrich
     from chat.lm.presets import configured_generator
-    from storage.engine import make_engine, migrate, session_factory
+    from storage.engine import open_database
     from storage.repository import CatalogRepository
 
     try:
-        engine = make_engine(settings.db_url)
-        migrate(engine)
-        repo = CatalogRepository(session_factory(engine))
+        repo = CatalogRepository(open_database(settings.db_url))
         generator = configured_generator(settings)
         bar = tqdm(desc="describing", unit="item")
 

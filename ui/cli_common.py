@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from chat.settings import Settings, load_settings
-from storage.errors import ConciergeError
+from common.errors import ConciergeError
 
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="log progress and details")]
 

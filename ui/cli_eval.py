@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from storage.errors import ConciergeError
+from chat.build import build_engine_for
+from common.errors import ConciergeError
 from ui.cli_common import Verbose, exit_error, setup_command
 
 eval_app = typer.Typer(no_args_is_help=True,
@@ -24,15 +25,15 @@ def dialogues(
 ) -> None:
     """Run the scripted dialogue suite (docs/dialogue-scripts.md) and print a pass table."""
     settings = setup_command(verbose)
-    from chat.dialogues import run_folder
     from chat.engine import Engine
+    from evaluation.scripts import run_folder
 
     engines: dict[str, Engine] = {}
 
     def engine_for(catalog: str) -> Engine:
         if catalog not in engines:
             base = engines.get("default")
-            engines[catalog] = Engine.for_catalog(settings, catalog, base.embedder if base else None,
+            engines[catalog] = build_engine_for(settings, catalog, base.embedder if base else None,
                                                   base.generator if base else None)
         return engines[catalog]
 
@@ -100,8 +101,8 @@ def eval_redial(
 ) -> None:
     """Replay ReDial conversations through live state tracking and ranking; R@k for concierge and baselines."""
     settings = setup_command(verbose)
-    from chat.evaluation.redial import plot
-    from chat.evaluation.run import run_redial
+    from evaluation.redial import plot
+    from evaluation.run import run_redial
 
     logging.getLogger("chat.catalog").setLevel(logging.INFO)  # the embedding progress bar
     try:
@@ -159,7 +160,7 @@ def eval_fit(
 ) -> None:
     """Fit the hybrid ranker (content + co-occurrence + popularity) on training dialogues; stored with the catalog."""
     settings = setup_command(verbose)
-    from chat.evaluation.run import run_fit
+    from evaluation.run import run_fit
 
     logging.getLogger("chat.catalog").setLevel(logging.INFO)
     try:
@@ -186,7 +187,7 @@ def eval_simulate(
 ) -> None:
     """A rule-based seeker with a hidden target talks to the engine: success@3, success@5, mean turns."""
     settings = setup_command(verbose)
-    from chat.evaluation.run import run_simulate
+    from evaluation.run import run_simulate
 
     logging.getLogger("chat.catalog").setLevel(logging.INFO)
     try:
@@ -237,7 +238,7 @@ def train_command(
     settings = setup_command(verbose)
     from tqdm import tqdm
 
-    from chat.evaluation.train import run_train
+    from evaluation.train import run_train
     from retrieval.embedders.finetune import FinetuneConfig
 
     logging.getLogger("chat.catalog").setLevel(logging.INFO)

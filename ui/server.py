@@ -20,8 +20,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chat.engine import Engine, shared_engine
+from chat.build import shared_engine
+from chat.engine import Engine
 from chat.identity import VISITOR_COOKIE, Identities, anonymous_user_id
+from chat.sessions import SessionService
 from chat.settings import Settings
 from ui.api import errors
 from ui.api.routes import router
@@ -106,6 +108,7 @@ def create_app(engine: Engine, with_gradio: bool = True) -> FastAPI:
                   description="A conversational recommender. Start a session with POST /api/v1/sessions, then send "
                               "every call on it with 'Authorization: Bearer <token>'.")
     app.state.engine = engine
+    app.state.sessions = SessionService(engine)
     errors.install(app)
     app.include_router(router)
     app.include_router(widget_router)
@@ -151,7 +154,7 @@ def _mount_gradio(app: FastAPI, engine: Engine) -> None:
         os.environ.setdefault(key, value)
     import gradio as gr
 
-    demo = build(engine)
+    demo = build(SessionService(engine), engine.settings.concurrency)
     demo.queue(default_concurrency_limit=engine.settings.concurrency)
     gr.mount_gradio_app(app, demo, path=GRADIO_PATH, theme=theme(), css=CSS, head=HEAD, footer_links=[],
                         show_error=True, max_file_size=engine.settings.max_request_bytes)

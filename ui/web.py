@@ -12,12 +12,13 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from chat.engine import Delta, Engine, Recommendation, TurnResult
+from chat.engine import Delta, Recommendation, TurnResult
 from chat.identity import VISITOR_COOKIE
 from chat.profiles import FIELDS, Profile
 from chat.reply import genre_label, language_label
+from chat.sessions import SessionService
 from chat.state import DialogueState
-from storage.errors import ConciergeError
+from common.errors import ConciergeError
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ def marks_of(state: DialogueState) -> dict[str, str]:
     return marks
 
 
-def taste_html(engine: Engine, profile: Profile) -> str:
+def taste_html(sessions: SessionService, profile: Profile) -> str:
     """The "your taste" panel: each extracted preference with a button that removes it."""
     parts = ["<div class='taste'>"]
     empty = True
@@ -117,7 +118,8 @@ def taste_html(engine: Engine, profile: Profile) -> str:
         empty = False
         chips = []
         for value in values:
-            item = engine.catalog.items.get(value) if field in ("liked", "disliked", "seen") else None
+            found = sessions.items([value]) if field in ("liked", "disliked", "seen") else []
+            item = found[0] if found else None
             label = (f"{item.title} ({item.year})" if item and item.year else item.title if item else
                      language_label(value, "en") if field == "languages_avoided" else
                      genre_label(value, "en") if field.startswith("genres_") else value)
@@ -130,14 +132,12 @@ def taste_html(engine: Engine, profile: Profile) -> str:
     return "".join(parts) + "</div>"
 
 
-def open_session(engine: Engine, request: Any) -> dict[str, str]:
+def open_session(sessions: SessionService, request: Any) -> dict[str, str]:
     """A new session for this browser: counted against its address's limit, owned by the visitor the signed
     cookie names (a fresh anonymous visitor without one)."""
-    engine.gate.admit(request.client.host if request is not None and request.client else None)
-    cookie = request.cookies.get(VISITOR_COOKIE) if request is not None else None
-    who = engine.identities.resolve(None, None, None, cookie)
-    sid, token = engine.open_session(who.user_id)
-    return {"session_id": sid, "token": token}
+    opened = sessions.open(request.client.host if request is not None and request.client else None,
+                           cookie=request.cookies.get(VISITOR_COOKIE) if request is not None else None)
+    return {"session_id": opened.session_id, "token": opened.token}
 
 
 def as_text(text: str) -> str:
@@ -146,43 +146,40 @@ def as_text(text: str) -> str:
     return html.escape(text).replace("\n", "<br>")
 
 
-def _valid(engine: Engine, saved: dict[str, Any] | None) -> dict[str, str] | None:
-    """The saved {session_id, token} if it still opens its session (deleted or tampered: None)."""
+def _valid(sessions: SessionService, saved: dict[str, Any] | None) -> dict[str, str] | None:
+    """The saved {session_id, token} if it still opens its session (deleted, expired or tampered: None)."""
     if not saved or not saved.get("session_id") or not saved.get("token"):
         return None
-    try:
-        engine.gate.check(str(saved["session_id"]), str(saved["token"]))
-    except ConciergeError:
+    if not sessions.is_open(str(saved["session_id"]), str(saved["token"])):
         return None
     return {"session_id": str(saved["session_id"]), "token": str(saved["token"])}
 
 
-def history_of(engine: Engine, session_id: str) -> tuple[list[dict[str, str]], list[Recommendation]]:
+def history_of(sessions: SessionService, session_id: str) -> tuple[list[dict[str, str]], list[Recommendation]]:
     """The stored conversation as chat messages, plus the cards of its latest recommending turn."""
     history: list[dict[str, str]] = []
     last: list[Recommendation] = []
-    for t in engine.conversations.turns(session_id):
+    for t, shown in sessions.turns(session_id):
         history += [{"role": "user", "content": as_text(t.user_text)},
                     {"role": "assistant", "content": as_text(t.reply_text)}]
-        last = engine.stored_recommendations(t) or last
+        last = shown or last
     return history, last
 
 
-def _views(engine: Engine, session_id: str, recs: list[Recommendation]) -> tuple[str, str]:
-    state = DialogueState.from_json(engine.conversations.load_state(session_id))
-    _, profile = engine.profiles.profile_of(session_id)
-    return (cards_html(recs, marks_of(state)) if recs else ""), taste_html(engine, profile)
+def _views(sessions: SessionService, session_id: str, recs: list[Recommendation]) -> tuple[str, str]:
+    _, profile = sessions.profile(session_id)
+    return (cards_html(recs, marks_of(sessions.state(session_id))) if recs else ""), taste_html(sessions, profile)
 
 
-def respond(engine: Engine, message: str, history: list[dict[str, Any]], session: dict[str, str] | None,
+def respond(sessions: SessionService, message: str, history: list[dict[str, Any]], session: dict[str, str] | None,
             request: Any = None) -> Iterator[tuple[Any, ...]]:
     """Stream one turn: (history, cards, taste, session, saved session, textbox value)."""
     history = list(history or [])
     try:
-        session = _valid(engine, session) or open_session(engine, request)
+        session = _valid(sessions, session) or open_session(sessions, request)
         sid = session["session_id"]
-        engine.gate.throttle(sid)  # the same per-session limit as the API's
-        events = engine.turn(sid, message)
+        sessions.check(sid, session["token"])  # the same per-session limit as the API's
+        events = sessions.turn(sid, message)
         history.append({"role": "user", "content": as_text(message)})
         history.append({"role": "assistant", "content": ""})
         text = ""
@@ -194,35 +191,35 @@ def respond(engine: Engine, message: str, history: list[dict[str, Any]], session
             elif isinstance(event, TurnResult):
                 if not event.stored:
                     history = history[:-2] + [{"role": "assistant", "content": as_text(event.reply)}]
-                cards, taste = _views(engine, sid, event.recommendations)
+                cards, taste = _views(sessions, sid, event.recommendations)
                 yield history, cards if event.recommendations else gr.skip(), taste, session, session, ""
     except ConciergeError as exc:
         raise gr.Error(str(exc)) from None
 
 
-def apply_action(engine: Engine, action: str, session: dict[str, str] | None) -> tuple[str, str]:
+def apply_action(sessions: SessionService, action: str, session: dict[str, str] | None) -> tuple[str, str]:
     """A card or taste-panel button: 'like:<item>', 'dislike:<item>', 'seen:<item>', 'remove:<field>:<value>'."""
-    session = _valid(engine, session)
+    session = _valid(sessions, session)
     if session is None or ":" not in action:
         return gr.skip(), gr.skip()
     sid = session["session_id"]
     kind, _, rest = action.partition(":")
     try:
-        engine.gate.throttle(sid)
+        sessions.check(sid, session["token"])
         if kind in ("like", "dislike", "seen"):
-            engine.feedback(sid, rest, kind)  # type: ignore[arg-type]
+            sessions.feedback(sid, rest, kind)  # type: ignore[arg-type]
         elif kind == "remove":
             field, _, value = rest.partition(":")
             if field in FIELDS:
-                engine.profiles.edit(sid, {field: [value]}, {})  # type: ignore[dict-item]
+                sessions.edit_profile(sid, {field: [value]}, {})  # type: ignore[dict-item]
     except ConciergeError as exc:
         raise gr.Error(str(exc)) from None
-    _, recs = history_of(engine, sid)
-    return _views(engine, sid, recs)
+    _, recs = history_of(sessions, sid)
+    return _views(sessions, sid, recs)
 
 
-def build(engine: Engine) -> Any:
-    """The Blocks app for an engine (shared by every browser session)."""
+def build(sessions: SessionService, concurrency: int) -> Any:
+    """The Blocks app (shared by every browser session); `concurrency`: turns served at once."""
     with gr.Blocks(title="Concierge", analytics_enabled=False) as demo:
         gr.Markdown("## Concierge\nTell me a movie or book you loved, a genre, or a mood. "
                     "告诉我你喜欢的电影、书或类型。")
@@ -240,36 +237,36 @@ def build(engine: Engine) -> Any:
                     send = gr.Button("Send", elem_id="send", variant="primary", scale=1)
             with gr.Column(scale=1):
                 gr.Markdown("### Your taste")
-                taste = gr.HTML(taste_html(engine, Profile()), elem_id="taste")
+                taste = gr.HTML(taste_html(sessions, Profile()), elem_id="taste")
                 new = gr.Button("New conversation", elem_id="new-chat")
         action = gr.Textbox(elem_id="cc-action", elem_classes=["cc-hidden"], show_label=False, container=False)
         apply = gr.Button("apply", elem_id="cc-apply", elem_classes=["cc-hidden"])
 
         def on_message(message: str, history: list[dict[str, Any]], state: dict[str, str] | None,
                        request: gr.Request) -> Iterator[Any]:
-            yield from respond(engine, message, history, state, request)
+            yield from respond(sessions, message, history, state, request)
 
         def on_load(stored: dict[str, Any] | None) -> tuple[Any, ...]:
-            state = _valid(engine, stored)
+            state = _valid(sessions, stored)
             if state is None:
-                return None, [], "", taste_html(engine, Profile())
-            history, recs = history_of(engine, state["session_id"])
-            cards_view, taste_view = _views(engine, state["session_id"], recs)
+                return None, [], "", taste_html(sessions, Profile())
+            history, recs = history_of(sessions, state["session_id"])
+            cards_view, taste_view = _views(sessions, state["session_id"], recs)
             return state, history, cards_view, taste_view
 
         def on_new(request: gr.Request) -> tuple[Any, ...]:
             try:
-                state = open_session(engine, request)
+                state = open_session(sessions, request)
             except ConciergeError as exc:
                 raise gr.Error(str(exc)) from None
-            _, profile = engine.profiles.profile_of(state["session_id"])
-            return state, state, [], "", taste_html(engine, profile)
+            _, profile = sessions.profile(state["session_id"])
+            return state, state, [], "", taste_html(sessions, profile)
 
         outputs = [chatbot, cards, taste, session, saved, box]
-        limit = engine.settings.concurrency
+        limit = concurrency
         box.submit(on_message, [box, chatbot, session], outputs, concurrency_limit=limit)
         send.click(on_message, [box, chatbot, session], outputs, concurrency_limit=limit)
-        apply.click(lambda a, s: apply_action(engine, a, s), [action, session], [cards, taste], js=_APPLY_JS)
+        apply.click(lambda a, s: apply_action(sessions, a, s), [action, session], [cards, taste], js=_APPLY_JS)
         new.click(on_new, None, [session, saved, chatbot, cards, taste])
         demo.load(on_load, [saved], [session, chatbot, cards, taste])
     return demo

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from chat.lm.base import Message, complete, cut_at_stop, first_stop
-from storage.errors import ModelUnavailableError
+from common.errors import ModelUnavailableError
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from chat.lm.base import Generator
     from chat.settings import Settings
 
-from storage.errors import ModelUnavailableError
+from common.errors import ModelUnavailableError
 
 log = logging.getLogger(__name__)
 

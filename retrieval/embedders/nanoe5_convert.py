@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from storage.errors import ModelUnavailableError
+from common.errors import ModelUnavailableError
 
 QK = 32  # weights per Q4_0 block
 PROMPTS = {"query": "query: ", "document": "passage: ", "passage": "passage: "}

@@ -13,9 +13,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.errors import ModelUnavailableError
 from retrieval.embedders.base import Embedder
 from retrieval.embedders.hashing import HashingEmbedder
-from storage.errors import ModelUnavailableError
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from common.errors import ModelUnavailableError
 from retrieval.embedders.base import Embedder
-from storage.errors import ModelUnavailableError
 
 log = logging.getLogger(__name__)
 

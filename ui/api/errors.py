@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from storage.errors import (
+from common.errors import (
     BusyError,
     ConciergeError,
     IdentityError,

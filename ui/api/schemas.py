@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from chat.access import clean_text
 from chat.profiles import FeedbackKind, PrefField
-from chat.sessions import clean_text
 
 
 class Strict(BaseModel):

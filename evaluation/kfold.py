@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING
 from tqdm import tqdm
 
 from chat.catalog import ranker_for
-from chat.evaluation.baselines import mention_counts
-from chat.evaluation.dialogues import Dialogue, MentionResolver, split_of
-from chat.evaluation.fit import FOLDS, dialogue_links, features, fit_weights, fold_of, link_counts
-from chat.evaluation.redial import EvalReport, evaluate
-from chat.evaluation.replay import Replayer
 from chat.recommend import Recommender
+from evaluation.baselines import mention_counts
+from evaluation.dialogues import Dialogue, MentionResolver, split_of
+from evaluation.fit import FOLDS, dialogue_links, features, fit_weights, fold_of, link_counts
+from evaluation.redial import EvalReport, evaluate
+from evaluation.replay import Replayer
 
 if TYPE_CHECKING:
     from chat.catalog import Catalog

@@ -31,17 +31,17 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from chat.catalog import Catalog, likeness_for, ranker_for
-from chat.evaluation.dialogues import Dialogue, MentionResolver
-from chat.evaluation.redial import CachingEmbedder
-from chat.evaluation.replay import Replayer
+from chat.catalog import Catalog, ranker_for
 from chat.linker import TitleIndex
 from chat.recommend import Recommender, context_items
+from common.errors import ConciergeError
+from evaluation.dialogues import Dialogue, MentionResolver
+from evaluation.redial import CachingEmbedder
+from evaluation.replay import Replayer
 from retrieval.adapter import adapt, fit_adapter, to_bytes
 from retrieval.index import VectorIndex
-from retrieval.ranking import HybridWeights, LinkCounts, PeopleIndex, item_people, zscore
+from retrieval.ranking import CONTENT_FEATURES, COUNT_FEATURES, HybridWeights, LinkCounts, RankContext, zscore
 from retrieval.threads import all_cores
-from storage.errors import ConciergeError
 from storage.ranker_store import RankerRepository, model_name
 
 log = logging.getLogger(__name__)
@@ -119,15 +119,9 @@ class TurnFeatures:
     conversation: list[str] = field(default_factory=list)  # the conversation each prediction point is from
     z: list[np.ndarray] = field(default_factory=list)  # z-scored content score (n,)
     vec: list[np.ndarray | None] = field(default_factory=list)  # the interest vector (dim,) before any adapter
-    items: list[np.ndarray] = field(default_factory=list)  # z-scored similarity to the named items (n,)
     base: list[np.ndarray] = field(default_factory=list)  # filter level offset, -inf where excluded (n,)
-    genre: list[np.ndarray] = field(default_factory=list)  # share of the wanted genres each item has (n,)
-    people: list[np.ndarray] = field(default_factory=list)  # people shared with the conversation's items (n,)
-    named: list[np.ndarray] = field(default_factory=list)  # people the seeker asked for by name, per item (n,)
-    context_genres: list[np.ndarray] = field(default_factory=list)  # genre likeness to the conversation's items (n,)
-    context_era: list[np.ndarray] = field(default_factory=list)  # year closeness to the conversation's items (n,)
-    in_era: list[np.ndarray] = field(default_factory=list)  # 1 inside year bounds given by an era word, else 0 (n,)
-    series: list[np.ndarray] = field(default_factory=list)  # items of the conversation of the item's series (n,)
+    # per feature of CONTENT_FEATURES, what its weight multiplies at each prediction point (n,)
+    content: dict[str, list[np.ndarray]] = field(default_factory=lambda: {f: [] for f in CONTENT_FEATURES})
     genres: list[list[str]] = field(default_factory=list)  # the wanted genres
     liked: list[list[str]] = field(default_factory=list)
     others: list[list[str]] = field(default_factory=list)
@@ -136,7 +130,9 @@ class TurnFeatures:
     def subset(self, conversations: Container[str]) -> TurnFeatures:
         """The prediction points of the given conversations only (same order)."""
         keep = [t for t, c in enumerate(self.conversation) if c in conversations]
-        return TurnFeatures(**{f.name: [getattr(self, f.name)[t] for t in keep] for f in fields(self)})
+        pick = lambda values: [values[t] for t in keep]  # noqa: E731
+        return TurnFeatures(**{f.name: pick(getattr(self, f.name)) for f in fields(self) if f.name != "content"},
+                            content={name: pick(values) for name, values in self.content.items()})
 
 
 def features(dialogues: list[Dialogue], catalog: Catalog, recommender: Recommender, resolver: MentionResolver,
@@ -145,7 +141,7 @@ def features(dialogues: list[Dialogue], catalog: Catalog, recommender: Recommend
 
     Embedding the one or two query texts of each turn one call at a time was most of the work; batches of
     `QUERY_BATCH` on every core embed the same texts about three times faster (the vectors are the same up to
-    float rounding).
+    float rounding). The features that need no counts come from `HybridRanker.feature`, as in live ranking.
     """
     index = catalog.index
     replayer = Replayer(catalog.titles, resolver)
@@ -162,8 +158,8 @@ def features(dialogues: list[Dialogue], catalog: Catalog, recommender: Recommend
         for start in tqdm(range(0, len(texts), QUERY_BATCH), desc="embedding queries", unit="batch",
                           disable=not show_progress):
             cached.embed_queries(texts[start:start + QUERY_BATCH])
-    people = PeopleIndex([item_people(it.creators, it.extra) for it in index.items])
-    likeness = likeness_for(index)
+    content = ranker_for(HybridWeights(), LinkCounts(), index)  # no counts: what the content features read
+    zeros = np.zeros(len(index), dtype=np.float32)
     out = TurnFeatures()
     saved, catalog.ranker = catalog.ranker, None  # content features only; the boost is what we fit
     recommender.embedder = cached
@@ -174,22 +170,16 @@ def features(dialogues: list[Dialogue], catalog: Catalog, recommender: Recommend
             z = zscore(index.scores(vec)) if vec is not None else np.zeros(len(index), dtype=np.float32)
             liked, others = context_items(state)
             vecs = [v for v in (index.vector(i) for i in [*liked, *others]) if v is not None]
+            ctx = RankContext(liked, others, index.scores(np.mean(vecs, axis=0)) if vecs else None,
+                              recommender.genre_share(state), state.people_wanted, state.genres_wanted,
+                              recommender.in_era(state))
             out.conversation.append(conversation)
             out.z.append(z)
             out.vec.append(vec)
-            out.items.append(zscore(index.scores(np.mean(vecs, axis=0))) if vecs
-                             else np.zeros(len(index), dtype=np.float32))
             out.base.append(_levels(recommender, state, context_ids, z))
-            share = recommender.genre_share(state)
-            out.genre.append(share if share is not None else np.zeros(len(index), dtype=np.float32))
-            context = [index.position[i] for i in dict.fromkeys([*liked, *others]) if i in index.position]
-            out.people.append(people.shared(context))
-            out.context_genres.append(likeness.genres(context))
-            out.context_era.append(likeness.era(context))
-            out.series.append(likeness.series(context))
-            out.named.append(people.named(state.people_wanted))
-            era = recommender.in_era(state)
-            out.in_era.append(era if era is not None else np.zeros(len(index), dtype=np.float32))
+            for name in CONTENT_FEATURES:
+                value = content.feature(name, ctx)
+                out.content[name].append(value if value is not None else zeros)
             out.genres.append(list(state.genres_wanted))
             out.liked.append(liked)
             out.others.append(others)
@@ -208,15 +198,8 @@ def _levels(recommender: Recommender, state: Any, context: tuple[str, ...], z: n
     filters = replace(filters, genres_any=frozenset(), exclude_ids=filters.exclude_ids | frozenset(context))
     if state.year_vague:
         filters = replace(filters, year_min=None, year_max=None)
-    if filters.domain is None:
-        best = int(np.argmax(np.where(index.mask(filters), z, -np.inf)))
-        filters = replace(filters, domain=index.items[best].domain)
-    levels = (filters, replace(filters, genres_any=frozenset()),
-              replace(filters, genres_any=frozenset(), year_min=None, year_max=None))
-    base = np.full(len(index), -np.inf, dtype=np.float32)
-    for i, f in reversed(list(enumerate(levels))):
-        base[index.mask(f)] = -_LEVEL_GAP * i
-    return base
+    level = index.relaxation_levels(index.with_best_domain(filters, z))
+    return np.where(level < len(filters.relaxations()), -_LEVEL_GAP * level, -np.inf).astype(np.float32)
 
 
 @dataclass
@@ -263,20 +246,19 @@ def fit_weights(feats: TurnFeatures, dialogues: list[Dialogue], links: dict[str,
     adapter_bar.update(1)
     adapter_bar.close()
     B = np.stack(feats.base)  # (T, n)
-    X = {"items": np.stack(feats.items), "genre": np.stack(feats.genre), "people": np.stack(feats.people),
-         "named_people": np.stack(feats.named), "context_genres": np.stack(feats.context_genres),
-         "context_era": np.stack(feats.context_era),
-         "year": np.stack(feats.in_era), "series": np.stack(feats.series)}  # (T, n) each: what each weight multiplies
-    for name in ("liked", "shown", "liked2", "shown2", "genre_items", "popularity", "recency"):
+    # (T, n) each: what each weight multiplies; the count features from counts of the other groups only
+    X = {name: np.stack(values) for name, values in feats.content.items()}
+    for name in COUNT_FEATURES:
         X[name] = np.zeros_like(plain)
     for f in groups:
         train = [links[d.conversation_id] for d in dialogues if group_of(d.conversation_id) != f]
         ranker = ranker_for(HybridWeights(), link_counts(train), index)
         for t in np.flatnonzero(folds == f):
-            X["liked"][t], X["liked2"][t] = ranker.collaborative(feats.liked[t]), ranker.two_hop(feats.liked[t])
-            X["shown"][t], X["shown2"][t] = ranker.collaborative(feats.others[t]), ranker.two_hop(feats.others[t])
-            X["popularity"][t], X["recency"][t] = ranker.popularity, ranker.recency
-            X["genre_items"][t] = ranker.genre_targets(feats.genres[t])
+            ctx = RankContext(feats.liked[t], feats.others[t], genres=feats.genres[t])
+            for name in COUNT_FEATURES:
+                value = ranker.feature(name, ctx)
+                if value is not None:
+                    X[name][t] = value
     pair_turn = np.array([t for t, ts in enumerate(feats.targets) for _ in ts])
     pair_item = np.array([p for ts in feats.targets for p in ts])
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from chat.catalog import Catalog, sync_embeddings
+from chat.catalog import Catalog, catalog_db_url, sync_embeddings
 from retrieval.embedders.base import Embedder
-from storage.engine import make_engine, migrate, session_factory
+from storage.engine import open_database
 from storage.importers import load_file
 from storage.ranker_store import RankerRepository
 from storage.repository import CatalogRepository
@@ -28,20 +27,12 @@ class OpenedCatalog:
     embed_seconds: float
 
 
-def catalog_db_url(catalog_file: Path, folder: Path) -> str:
-    """`<folder>/<file stem>-<sha1 of the file, 10 hex>.db`: a changed file gets a fresh database."""
-    digest = hashlib.sha1(catalog_file.read_bytes()).hexdigest()[:10]
-    return f"sqlite:///{folder / f'{catalog_file.stem}-{digest}.db'}"
-
-
 def open_catalog(catalog_file: Path, embedder: Embedder, folder: Path, url: str | None = None,
                  show_progress: bool = True) -> OpenedCatalog:
     """Import `catalog_file` (idempotent upsert) into its cached database, embed what is missing, load it."""
     items = load_file(catalog_file)
     url = url or catalog_db_url(catalog_file, folder)
-    engine = make_engine(url)
-    migrate(engine)
-    sessions = session_factory(engine)
+    sessions = open_database(url)
     repo = CatalogRepository(sessions)
     report = repo.upsert(items)
     if report.added or report.updated:

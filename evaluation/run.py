@@ -11,20 +11,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chat.evaluation.baselines import mention_counts
-from chat.evaluation.catalog_db import OpenedCatalog, open_catalog
-from chat.evaluation.dialogues import KFOLD, Dialogue, LoadReport, MentionResolver, load_dialogues, select
-from chat.evaluation.redial import CachingEmbedder, EvalReport, evaluate
-from chat.evaluation.replay import Replayer
+from chat.build import build_engine
 from chat.recommend import Recommender
 from chat.settings import Settings
+from common.errors import ConciergeError
+from evaluation.baselines import mention_counts
+from evaluation.catalog_db import OpenedCatalog, open_catalog
+from evaluation.dialogues import KFOLD, Dialogue, LoadReport, MentionResolver, load_dialogues, select
+from evaluation.redial import CachingEmbedder, EvalReport, evaluate
+from evaluation.replay import Replayer
 from retrieval.adapter import MIN_PAIRS
-from storage.errors import ConciergeError
 from storage.records import CatalogItem
 
 if TYPE_CHECKING:
-    from chat.evaluation.fit import FitResult
     from chat.lm.base import Generator
+    from evaluation.fit import FitResult
     from retrieval.embedders.base import Embedder
 
 log = logging.getLogger(__name__)
@@ -181,7 +182,7 @@ def _run_kfold(settings: Settings, dialogues_file: Path, catalog_file: Path, tra
                limit: int | None, ks: tuple[int, ...], with_llm: bool, use_ranker: bool, db_url: str | None,
                show_progress: bool) -> RedialRun:
     """Nested k-fold over every conversation of `dialogues_file` (chat/evaluation/kfold.py)."""
-    from chat.evaluation.kfold import run_folds
+    from evaluation.kfold import run_folds
 
     if train_file is not None:
         raise ConciergeError("--split kfold trains each fold on the other folds of --dialogues: drop --train "
@@ -259,7 +260,7 @@ def _embedder_saw(settings: Settings) -> frozenset[str]:
 
 def _fit(dialogues: list[Dialogue], opened: OpenedCatalog, embedder: Embedder, source: str, show_progress: bool,
          embedder_saw: frozenset[str]) -> FitResult:
-    from chat.evaluation.fit import fit_and_store
+    from evaluation.fit import fit_and_store
 
     return fit_and_store(dialogues, opened.catalog, Recommender(opened.catalog, embedder), opened.rankers, source,
                          show_progress, embedder_saw)
@@ -274,7 +275,7 @@ def _generator(settings: Settings) -> Generator:
 
 def _fitted_on(opened: OpenedCatalog, dialogues: list[Dialogue], embedder: str) -> bool:
     """Whether the stored ranker was fitted on exactly these conversations, with this embedder, by this fit."""
-    from chat.evaluation.fit import FIT_VERSION
+    from evaluation.fit import FIT_VERSION
 
     stored = opened.rankers.load_for(embedder)
     if stored is None or not stored.weights or stored.meta.get("embedder") != embedder:
@@ -289,15 +290,14 @@ def run_simulate(settings: Settings, dialogues_file: Path, catalog_file: Path, s
                  show_progress: bool = True, with_llm: bool = False) -> dict[str, object]:
     """Simulated seekers with hidden targets (taken from `split` of the dialogues) against the live engine;
     `with_llm`: the generative model rewords the seekers' messages (the engine still reads them by rules)."""
-    from chat.engine import Engine
-    from chat.evaluation.simulate import episodes, simulate
+    from evaluation.simulate import episodes, simulate
 
     dialogues = select(load_dialogues(dialogues_file).dialogues, split)
     opened, embedder = open_eval_catalog(settings, catalog_file, db_url, show_progress)
     # likes the simulated seekers (of this run or earlier ones) store must not steer later episodes
     live = settings.model_copy(update={"database_url": opened.url, "lm_replies": False, "lm_extraction": "never",
                                        "learn_from_likes": False})
-    engine = Engine.from_settings(live, embedder=embedder, load_lm=False)
+    engine = build_engine(live, embedder=embedder, load_lm=False)
     eps = episodes(dialogues, MentionResolver(engine.catalog.items), episodes_n, seed)
     report = simulate(engine, eps, seed, max_turns, show_progress, _generator(settings) if with_llm else None)
     out = report.to_json()

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from storage.errors import ConciergeError
+from common.errors import ConciergeError
 from storage.records import CatalogItem
 
 log = logging.getLogger(__name__)

@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from chat.evaluation.dialogues import Dialogue, MentionResolver
 from chat.lexicon import SEEN_CUES
 from chat.linker import Mention, TitleIndex, clause_of, cue_positions, plain_text, polarity
 from chat.lm.base import Generator
 from chat.state import DialogueState
 from chat.understand import apply, understand
+from evaluation.dialogues import Dialogue, MentionResolver
 
 
 @dataclass(frozen=True)

@@ -23,13 +23,13 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 
-from chat import prompts
 from chat.critique import parse_critique
 from chat.engine import Engine
-from chat.evaluation.dialogues import Dialogue, MentionResolver
 from chat.lexicon import GENRES, STOPWORDS
 from chat.linker import TitleIndex, parse
 from chat.lm.base import Generator, Message, complete
+from evaluation import prompts
+from evaluation.dialogues import Dialogue, MentionResolver
 from storage.records import CatalogItem
 
 log = logging.getLogger(__name__)

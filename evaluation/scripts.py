@@ -33,9 +33,9 @@ from chat.engine import Engine, TurnResult
 from chat.lexicon import genre_parts
 from chat.state import DialogueState
 from chat.understand import detect_language
+from common.errors import ConciergeError
 from retrieval.diversity import franchise_key
 from retrieval.ranking import item_people
-from storage.errors import ConciergeError
 from storage.records import CatalogItem
 
 KNOWN_EXPECTATIONS = {"asks", "recommends", "answers", "min_items", "genre_any", "genre_none", "genre_all", "domain",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from chat.evaluation.dialogues import Dialogue, MentionResolver
+from evaluation.dialogues import Dialogue, MentionResolver
 
 
 def mention_counts(dialogues: Iterable[Dialogue], resolver: MentionResolver) -> Counter[str]:

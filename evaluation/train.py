@@ -24,17 +24,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chat.catalog import Catalog, sync_embeddings
-from chat.evaluation.dialogues import Dialogue, MentionResolver, load_dialogues, select
-from chat.evaluation.fit import FOLDS, fold_of
-from chat.evaluation.redial import evaluate
-from chat.evaluation.replay import Replayer
-from chat.evaluation.run import open_eval_catalog
 from chat.recommend import Recommender
 from chat.settings import Settings
+from common.errors import ConciergeError
+from evaluation.dialogues import Dialogue, MentionResolver, load_dialogues, select
+from evaluation.fit import FOLDS, fold_of
+from evaluation.redial import evaluate
+from evaluation.replay import Replayer
+from evaluation.run import open_eval_catalog
 from retrieval.embedders.base import Embedder
 from retrieval.embedders.finetune import FinetuneConfig, TrainingPair, finetune
 from retrieval.embedders.presets import TRAIN_INFO, prepare_embedder, trained_embedder
-from storage.errors import ConciergeError
 
 log = logging.getLogger(__name__)
 

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from chat.evaluation.baselines import PopularityBaseline, RepeatBaseline
-from chat.evaluation.dialogues import Dialogue, MentionResolver
-from chat.evaluation.metrics import DEFAULT_KS, MethodScore, without
-from chat.evaluation.replay import Replayer, ReplayTurn
 from chat.recommend import Recommender
+from evaluation.baselines import PopularityBaseline, RepeatBaseline
+from evaluation.dialogues import Dialogue, MentionResolver
+from evaluation.metrics import DEFAULT_KS, MethodScore, without
+from evaluation.replay import Replayer, ReplayTurn
 from retrieval.embedders.base import Embedder
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,74 @@
+"""Wiring: an engine from the settings (database, catalog, models), and one shared engine per process."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from chat.catalog import Catalog, catalog_db_url, import_default_catalog, sync_embeddings
+from chat.engine import Engine
+from chat.lm.base import Generator
+from chat.settings import Settings
+from common.errors import ConfigError
+from retrieval.embedders.base import Embedder
+from storage.engine import open_database
+from storage.importers import load_file
+from storage.repository import CatalogRepository, ConversationRepository
+from storage.users import FeedbackRepository, ProfileRepository
+
+log = logging.getLogger(__name__)
+
+
+def build_engine(settings: Settings, embedder: Embedder | None = None, generator: Generator | None = None,
+                 load_lm: bool = True, catalog_file: Path | None = None) -> Engine:
+    """Open the database (migrating it), import the default catalog (or `catalog_file`) if it is empty,
+    sync embeddings, load models."""
+    sessions = open_database(settings.db_url)
+    catalog_repo = CatalogRepository(sessions)
+    if catalog_repo.count() == 0:
+        report = catalog_repo.upsert(load_file(catalog_file)) if catalog_file else import_default_catalog(
+            catalog_repo)
+        log.info("Imported the %s catalog: %d items", catalog_file or "default", report.added)
+    if embedder is None:
+        from retrieval.embedders.presets import load_embedder
+
+        embedder = load_embedder(settings.embedder, settings.cache_dir, settings.resolved_device())
+    sync_embeddings(catalog_repo, embedder)
+    catalog = Catalog.load(catalog_repo, embedder, with_likes=settings.learn_from_likes)
+    if generator is None and load_lm and (settings.lm_replies or settings.lm_extraction != "never"):
+        from chat.lm.presets import configured_generator
+
+        generator = configured_generator(settings)
+    return Engine(settings, catalog, embedder, ConversationRepository(sessions), generator, catalog_repo,
+                  ProfileRepository(sessions), FeedbackRepository(sessions))
+
+
+def build_engine_for(settings: Settings, catalog: str, embedder: Embedder | None = None,
+                     generator: Generator | None = None) -> Engine:
+    """An engine over a named catalog: "default" (the settings' database), "redial" (the shared ReDial
+    movies) or a catalog file, each file kept in its own database under data_dir/eval."""
+    if catalog == "default":
+        return build_engine(settings, embedder, generator)
+    path = settings.shared_data / "redial" / "movies.json" if catalog == "redial" else Path(catalog)
+    if not path.is_file():
+        hint = "set CONCIERGE_SHARED_DATA to the folder holding redial/" if catalog == "redial" else \
+            "give a .jsonl, .csv or ReDial movies.json file"
+        raise ConfigError(f"No catalog file at {path}: {hint}.")
+    folder = settings.data_dir / "eval"  # shared with `concierge eval redial`: one embedding, one fitted ranker
+    folder.mkdir(parents=True, exist_ok=True)
+    scoped = settings.model_copy(update={"database_url": catalog_db_url(path, folder)})
+    return build_engine(scoped, embedder, generator, catalog_file=path)
+
+
+_shared: dict[str, Engine] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_engine(settings: Settings) -> Engine:
+    """One engine per process and settings: models load once and are shared by every session."""
+    key = settings.model_dump_json()
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = build_engine(settings)
+        return _shared[key]

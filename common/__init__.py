@@ -1,0 +1,1 @@
+"""What every layer shares: the error hierarchy. It imports nothing of the project."""
