@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from chat.linker import TitleIndex, normalise
+from chat.text import normalise
+from chat.titles import TitleIndex
 from common.errors import EmptyCatalogError
 from retrieval.adapter import from_bytes
 from retrieval.embedders.base import Embedder

@@ -8,15 +8,15 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from chat.lexicon import GENRES, HAN, LANGUAGES, STOPWORDS
-from chat.linker import TitleIndex, normalise, zipf
+from chat.lexicon import GENRES, HAN, LANGUAGES, STOPWORDS, genres_named
+from chat.text import normalise, zipf
+from chat.titles import TitleIndex
 from storage.records import CatalogItem
 
 _NUMBER = re.compile(r"\d+")
 _EMPHASIS = re.compile(r"\*\*([^*]{2,80})\*\*|《([^》]{1,80})》|\"([^\"]{2,80})\"|“([^”]{2,80})”")
 # two or three capitalised words in a row, not at a sentence start: how a person's name looks in English text
 _NAME = re.compile(r"(?<![.!?:]\s)(?<!^)\b([A-Z][a-z]+(?:[ -][A-Z][a-z]+){1,2})\b")
-_GENRE_FORMS = sorted(((f, g) for g, forms in GENRES.items() for f in forms), key=lambda fg: -len(fg[0]))
 _SENTENCE = re.compile(r"[^.!?]+[.!?]?")
 _ECHO_WORDS = 6  # a run of this many words copied from the system prompt counts as leaking it
 MIN_CONTENT_WORDS = 2  # for model text: fewer words beyond titles, numbers and filler say nothing ("2010, no romcoms.")
@@ -73,18 +73,6 @@ def without_people(text: str, people: Iterable[str]) -> str:
     for person in sorted(people, key=len, reverse=True):
         text = text.replace(person, " ")
     return text
-
-
-def genres_named(text: str) -> set[str]:
-    """Canonical genres whose surface forms appear in `text` ("funny" -> comedy, "科幻" -> sci-fi)."""
-    lowered = text.lower()
-    found = set()
-    for form, genre in _GENRE_FORMS:
-        pattern = re.escape(form) if HAN.search(form) else r"(?<![a-z-])" + re.escape(form) + r"(?![a-z-])"
-        if re.search(pattern, lowered):
-            found.add(genre)
-            lowered = re.sub(pattern, " ", lowered)
-    return found
 
 
 def _names(item: CatalogItem) -> list[str]:

@@ -13,26 +13,17 @@ from functools import partial
 
 from chat import policy
 from chat.access import TURN_LEASE_S, SessionGate, clean_text, leased, new_token
+from chat.answers import answer, nothing_to_ask_about, which_one, why
 from chat.catalog import Catalog, load_ranker, sync_embeddings
 from chat.identity import Identities, anonymous_user_id
 from chat.lm.base import Generator
 from chat.profiles import FeedbackKind, Profiles, merge_concurrent
-from chat.questions import (
-    ItemQuestion,
-    answer,
-    choice,
-    detect_question,
-    names_only,
-    nothing_to_ask_about,
-    target_of,
-    which_one,
-    why,
-)
+from chat.reading import ItemQuestion, Reading, detect_language, read, target_of
 from chat.recommend import Recommender
 from chat.reply import write_reply
 from chat.settings import Settings
 from chat.state import DialogueState
-from chat.understand import Understanding, apply, detect_language, understand
+from chat.tracking import track
 from common.errors import RequestKeyError, TurnInProgressError
 from retrieval.embedders.base import Embedder
 from retrieval.index import Hit
@@ -248,17 +239,11 @@ class Engine:
         if len(message) > limit:
             message = message[:limit]
             yield say(policy.CUT_NOTICE[detect_language(message)].format(limit=limit))
+        # 1. read: after "Which one do you mean?", "2" or "the second" or a title alone answers that question
         use_lm = self.generator if self.settings.lm_extraction != "never" else None
-        question = detect_question(message)
-        # after "Which one do you mean?", "2" or "the second" or a title alone picks the item the question was about
-        pending, state.pending_question = state.pending_question, None
-        chosen = choice(message) if pending and question is None else None
-        if chosen is not None and pending:
-            question = ItemQuestion.from_key(pending)
-        mode = "never" if question else self.settings.lm_extraction  # a question needs no preference extraction
-        u = understand(message, catalog.titles, use_lm, mode)
-        if pending and question is None and names_only(message, u.parse):
-            question = ItemQuestion.from_key(pending)
+        u = read(message, state, catalog.titles, use_lm, self.settings.lm_extraction)
+        state.pending_question = None
+        question = u.question
         t_understood = time.perf_counter()
         lang = u.language
         shown: list[Recommendation] = []
@@ -267,14 +252,14 @@ class Engine:
         paths: dict[str, int] = {}
         if question is not None or (u.parse.closing and state.shown):  # a question, or "thanks!" after picks
             action = policy.Action.ANSWER if question is not None else policy.Action.CLOSE
-            reply = (self._answer(question, u, state, message, chosen) if question is not None
+            reply = (self._answer(question, u, state, message) if question is not None
                      else policy.CLOSING["zh" if lang == "zh" else "en"])
             state.language = lang
             state.turns += 1
             yield Delta(reply)
         else:
             action = policy.decide(state, u.parse)
-            apply(u, state, catalog.items)
+            track(u, state, catalog.items)
             state.turns += 1
             for missing in policy.not_found(u.parse, lang):  # said whether the bot then asks or recommends
                 yield say(missing)
@@ -323,13 +308,12 @@ class Engine:
         yield TurnResult(session_id, full_reply, shown, lang, action.value, source, True, u.lm_used,
                          {"understand_s": t_understood - t0, "total_s": t_end - t0}, paths)
 
-    def _answer(self, question: ItemQuestion, u: Understanding, state: DialogueState, message: str,
-                chosen: int | None = None) -> str:
+    def _answer(self, question: ItemQuestion, u: Reading, state: DialogueState, message: str) -> str:
         """A question about an item, answered from its catalog record."""
         missing = policy.unfound_titles(u.parse)
         if missing and not u.parse.mentions:  # not the item discussed before: the one named is not in the catalog
             return policy.no_such_title(missing, u.language)
-        target = target_of(u.parse, state, message, chosen)
+        target = target_of(u.parse, state, message, u.chosen)
         items = self.catalog.items
         if isinstance(target, list):
             state.pending_question = question.key()

@@ -9,9 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chat.checker import MIN_CONTENT_WORDS, ExplanationChecker
-from chat.linker import TitleIndex
 from chat.lm.base import Generator, Message, complete_many
 from chat.prompts import load
+from chat.titles import TitleIndex
 from storage.records import CatalogItem
 from storage.repository import CatalogRepository
 

@@ -148,3 +148,18 @@ LEXICON_WORDS: frozenset[str] = (
     | frozenset(w for words in DOMAINS.values() for w in words)
     | NEGATION_WORDS
 )
+
+
+_GENRE_FORMS = sorted(((f, g) for g, forms in GENRES.items() for f in forms), key=lambda fg: -len(fg[0]))
+
+
+def genres_named(text: str) -> set[str]:
+    """Canonical genres whose surface forms appear in `text` ("funny" -> comedy, "科幻" -> sci-fi)."""
+    lowered = text.lower()
+    found = set()
+    for form, genre in _GENRE_FORMS:
+        pattern = re.escape(form) if HAN.search(form) else r"(?<![a-z-])" + re.escape(form) + r"(?![a-z-])"
+        if re.search(pattern, lowered):
+            found.add(genre)
+            lowered = re.sub(pattern, " ", lowered)
+    return found

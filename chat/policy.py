@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from enum import Enum
 
 from chat.lexicon import HAN
-from chat.linker import Parse, content_words
+from chat.reading import Parse
 from chat.reply import genre_label
 from chat.state import DialogueState
+from chat.text import content_words
 from storage.records import CatalogItem
 
 MAX_QUESTIONS = 2  # clarifying questions per conversation before recommending regardless

@@ -12,7 +12,7 @@ from dataclasses import replace
 import numpy as np
 
 from chat.catalog import Catalog
-from chat.critique import ATTRIBUTES
+from chat.reading import ATTRIBUTES
 from chat.state import DialogueState
 from retrieval.adapter import adapt
 from retrieval.diversity import mmr

@@ -9,12 +9,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from chat.checker import ENDS_AT_AN_INITIAL, MIN_CONTENT_WORDS, ExplanationChecker, first_sentence
-from chat.critique import direction_label
 from chat.lexicon import COMPOUND_LABELS, COMPOUND_SEP, GENRES, HAN, LANGUAGES, genre_parts
-from chat.linker import TitleIndex
 from chat.lm.base import Generator, Message, complete_many
 from chat.prompts import load
+from chat.reading import direction_label
 from chat.state import DialogueState
+from chat.titles import TitleIndex
+from common.errors import LMError
 from retrieval.ranking import series_key
 from storage.records import CatalogItem
 
@@ -247,7 +248,11 @@ def write_reply(generator: Generator | None, state: DialogueState, items: Sequen
         assert generator is not None
         prompts: list[list[Message]] = [[*reply_attempt_messages(items[i], language, attempt),
                                          {"role": "assistant", "content": headings[i] + starts[i]}] for i in pending]
-        raws = complete_many(generator, prompts, max_new_tokens=max_reason_tokens, stop=_SENTENCE_STOPS)
+        try:
+            raws = complete_many(generator, prompts, max_new_tokens=max_reason_tokens, stop=_SENTENCE_STOPS)
+        except LMError as exc:  # the LM is down or slow: every reason not yet written is the catalog's template
+            log.warning("reasons not written by the LM (%s); templates instead", exc)
+            break
         failed = []
         for i, raw in zip(pending, raws, strict=True):
             body = clean_reason(raw, items[i].title)

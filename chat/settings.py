@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from common.errors import ConfigError
@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     lm_extraction: Literal["auto", "always", "never"] = Field(
         "auto", description="LM preference extraction: auto = only when the rules leave something unparsed")
     lm_replies: bool = Field(True, description="write replies with the LM (False: deterministic templates)")
+    lm_server_url: str | None = Field(
+        None, description="an OpenAI-compatible server to use as the LM instead of a local model, e.g. "
+                          "http://127.0.0.1:8000/v1 (vLLM, llama.cpp's server, `transformers serve`, Ollama)")
+    lm_server_model: str | None = Field(None, description="the model name to ask that server for")
+    lm_api_key: SecretStr | None = Field(None, description="the server's API key, if it needs one (never logged)")
+    lm_timeout_s: float = Field(30.0, gt=0, le=600, description="seconds an LM server may take per request")
     lm_batch: Literal["auto", "on", "off"] = Field(
         "auto", description="write a list's reasons in one batched decode: auto = on a GPU, or on a CPU with "
                             "AVX-512 and bf16, where a batch of three costs about what one does")
@@ -86,6 +92,22 @@ class Settings(BaseSettings):
             raise ValueError("must be at least 16 characters (e.g. `python -c 'import secrets; "
                              "print(secrets.token_urlsafe(32))'`)")
         return value
+
+    @field_validator("lm_server_url")
+    @classmethod
+    def _server_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"'{value}' is not a server URL; write it as http://host:port/v1")
+        return value.strip().rstrip("/")
+
+    @model_validator(mode="after")
+    def _server_model(self) -> Settings:
+        if self.lm_server_url and not self.lm_server_model:
+            raise ValueError("lm_server_url is set but lm_server_model is not: name the model to ask the server for")
+        return self
 
     @field_validator("lm", "embedder")
     @classmethod

@@ -103,3 +103,8 @@ class IdentityError(ConciergeError):
 
 class RequestKeyError(ConciergeError):
     """An Idempotency-Key sent again with a different message."""
+
+
+class LMError(ConciergeError):
+    """The language model failed to answer (a server down, slow or refusing): callers take their deterministic
+    path (the rules' reading, the catalog's template reason) and the turn goes on."""

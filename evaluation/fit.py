@@ -32,8 +32,8 @@ import numpy as np
 from tqdm import tqdm
 
 from chat.catalog import Catalog, ranker_for
-from chat.linker import TitleIndex
 from chat.recommend import Recommender, context_items
+from chat.titles import TitleIndex
 from common.errors import ConciergeError
 from evaluation.dialogues import Dialogue, MentionResolver
 from evaluation.redial import CachingEmbedder

@@ -13,10 +13,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from chat.lexicon import SEEN_CUES
-from chat.linker import Mention, TitleIndex, clause_of, cue_positions, plain_text, polarity
 from chat.lm.base import Generator
+from chat.reading.negation import clause_of, polarity
+from chat.reading.parse import Mention
+from chat.reading.rules import read_rules
 from chat.state import DialogueState
-from chat.understand import apply, understand
+from chat.text import cue_positions, plain_text
+from chat.titles import TitleIndex
+from chat.tracking import track
 from evaluation.dialogues import Dialogue, MentionResolver
 
 
@@ -43,7 +47,7 @@ class Replayer:
         resolved, spans = self.resolver.resolve(text)
         if not resolved.strip():
             return
-        u = understand(resolved, self.titles, self.generator, self.lm_mode)
+        u = read_rules(resolved, self.titles, self.generator, self.lm_mode)
         lowered = plain_text(resolved).lower()
         exact = []
         targets = [*u.parse.targets, *((a, b) for a, b, _ in spans)]
@@ -55,7 +59,7 @@ class Replayer:
         exact_ids = {m.item_id for m in exact}
         u.parse.mentions = exact + [m for m in u.parse.mentions
                                     if m.surface not in covered and m.item_id not in exact_ids]
-        apply(u, state, self.resolver.items)  # as the live engine: "older ones" is relative to what was shown
+        track(u, state, self.resolver.items)  # as the live engine: "older ones" is relative to what was shown
         state.turns += 1
 
     def fold_recommender(self, text: str, state: DialogueState) -> None:

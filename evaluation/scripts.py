@@ -31,8 +31,8 @@ import yaml
 from chat.checker import ExplanationChecker, facts_text, first_sentence, without_people
 from chat.engine import Engine, TurnResult
 from chat.lexicon import genre_parts
+from chat.reading.rules import detect_language
 from chat.state import DialogueState
-from chat.understand import detect_language
 from common.errors import ConciergeError
 from retrieval.diversity import franchise_key
 from retrieval.ranking import item_people

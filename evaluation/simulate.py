@@ -23,11 +23,12 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 
-from chat.critique import parse_critique
 from chat.engine import Engine
 from chat.lexicon import GENRES, STOPWORDS
-from chat.linker import TitleIndex, parse
 from chat.lm.base import Generator, Message, complete
+from chat.reading.critique import parse_critique
+from chat.reading.parse import parse
+from chat.titles import TitleIndex
 from evaluation import prompts
 from evaluation.dialogues import Dialogue, MentionResolver
 from storage.records import CatalogItem

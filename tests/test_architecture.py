@@ -15,7 +15,7 @@ ALLOWED = {"common": set(), "storage": {"common"}, "retrieval": {"common", "stor
 
 def test_importing_the_packages_loads_no_heavy_library() -> None:
     code = ("import sys, chat, retrieval, storage, chat.engine, chat.settings, retrieval.index, "
-            "storage.repository, storage.importers, chat.linker\n"
+            "storage.repository, storage.importers, chat.reading.parse\n"
             "print(','.join(m for m in ('torch', 'transformers', 'gradio', 'sentence_transformers') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
@@ -62,6 +62,9 @@ def test_subpackages_keep_to_their_rooms() -> None:
         module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
         rank = RUNNERS.get(module, 0)
         bad += [f"{module} imports {n}" for n in imports(path) if n in RUNNERS and rank <= RUNNERS[n]]
+    for path in (ROOT / "chat").rglob("*.py"):  # the reading stage is entered by its front door only
+        if "reading" not in path.relative_to(ROOT).parts:
+            bad += [f"{path.relative_to(ROOT)} imports {n}" for n in imports(path) if n.startswith("chat.reading.")]
     for path in (ROOT / "ui" / "api").rglob("*.py"):  # the API never loads the Gradio page
         bad += [f"{path.relative_to(ROOT)} imports {n}" for n in imports(path) if n.startswith("ui.web")]
     assert bad == []

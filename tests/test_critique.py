@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from chat.critique import (
+from chat.engine import Engine
+from chat.reading.critique import (
     ATTRIBUTES,
     CLASSIC_BEFORE,
     OLDER_BEFORE,
@@ -13,10 +14,10 @@ from chat.critique import (
     era_bounds,
     parse_critique,
 )
-from chat.engine import Engine
-from chat.linker import TitleIndex, parse
+from chat.reading.parse import parse
+from chat.reading.rules import read_rules
 from chat.state import DialogueState
-from chat.understand import understand
+from chat.titles import TitleIndex
 
 
 def test_parse_reads_attribute_era_and_length_critiques() -> None:
@@ -117,7 +118,7 @@ def test_a_genre_asked_for_beside_a_negative_critique_stays_asked_for() -> None:
              "the same but less romantic": [],  # the romance word is the critique's own
              "恐怖片，但不要太血腥": ["horror"]}
     for text, wanted in cases.items():
-        u = understand(text, titles, None, "never")
+        u = read_rules(text, titles, None, "never")
         assert u.critique.directions and u.critique.directions[0][1] == -1, text
         assert u.parse.genres_wanted == wanted, text
 

@@ -321,7 +321,8 @@ def test_a_reason_that_says_nothing_falls_back_to_the_template(engine: Engine, g
 
 
 def test_the_number_of_picks_asked_for_is_the_number_shown(engine: Engine) -> None:
-    from chat.linker import MAX_PICKS, TitleIndex, parse
+    from chat.reading.parse import MAX_PICKS, parse
+    from chat.titles import TitleIndex
 
     five = engine.ask(engine.new_session(), "recommend 5 comedies")
     assert len(five.recommendations) == 5 and "5 picks" in five.reply
@@ -336,7 +337,8 @@ def test_the_number_of_picks_asked_for_is_the_number_shown(engine: Engine) -> No
 
 
 def test_thanks_after_picks_closes_instead_of_recommending_again(engine: Engine) -> None:
-    from chat.linker import TitleIndex, parse
+    from chat.reading.parse import parse
+    from chat.titles import TitleIndex
 
     sid = engine.new_session()
     engine.ask(sid, "a funny movie please")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from chat.checker import ExplanationChecker
 from chat.engine import Engine
 from chat.enrich import describe, enrich
-from chat.linker import TitleIndex
 from chat.lm.base import ScriptedGenerator
+from chat.titles import TitleIndex
 from storage.records import CatalogItem
 
 ITEM = CatalogItem(id="movie:q", domain="movie", title="Quiet Harbour", year=1987, creators=("Ann Lee",),

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from chat.linker import TitleIndex, parse
-from chat.understand import detect_language, genre_of, parse_extraction
+from chat.reading.parse import parse
+from chat.reading.rules import detect_language, genre_of, parse_extraction
+from chat.titles import TitleIndex
 from storage.importers import embedded_catalog_files, load_file
 from storage.records import CatalogItem
 
@@ -324,7 +325,7 @@ def test_a_title_with_another_number_is_no_typo(titles: TitleIndex) -> None:
 
 
 def test_people_the_rules_read_need_no_lm_extraction(titles: TitleIndex) -> None:
-    from chat.understand import needs_lm
+    from chat.reading.rules import needs_lm
 
     for text in ("Films by Christopher Nolan please", "Anything with Tom Hanks?", "I loved Inception"):
         assert not needs_lm(parse(text, titles), text, titles), text
@@ -334,22 +335,22 @@ def test_people_the_rules_read_need_no_lm_extraction(titles: TitleIndex) -> None
 
 def test_the_lm_cannot_turn_no_romcoms_into_no_comedy(titles: TitleIndex) -> None:
     from chat.lm.base import ScriptedGenerator
-    from chat.understand import understand
+    from chat.reading.rules import read_rules
 
     generator = ScriptedGenerator()
     generator.queue('{"genres": ["romantic"], "liked": [], "disliked": ["comedies"]}')  # both in the message
-    u = understand("Something light, no romantic comedies", titles, generator, "always")
+    u = read_rules("Something light, no romantic comedies", titles, generator, "always")
     assert u.lm_used and u.parse.genres_avoided == ["comedy+romance"] and u.parse.genres_wanted == []
 
 
 def test_what_the_lm_extracts_counts_only_when_the_message_says_it(titles: TitleIndex) -> None:
     from chat.lm.base import ScriptedGenerator
-    from chat.understand import grounded, understand
+    from chat.reading.rules import grounded, read_rules
 
     # Qwen answered "有没有老一点的" ("anything older?") with its few-shot example: liking 海底总动员, no horror
     generator = ScriptedGenerator()
     generator.queue('{"genres": ["action", "adventure"], "liked": ["海底总动员"], "disliked": ["恐怖片"]}')
-    u = understand("有没有老一点的", titles, generator, "always")
+    u = read_rules("有没有老一点的", titles, generator, "always")
     assert u.lm_used and u.parse.mentions == [] and u.parse.genres_wanted == u.parse.genres_avoided == []
     assert grounded("Inceptoin", "i liked inception a lot") and grounded("《三体》", "我喜欢三体")
     assert not grounded("Finding Nemo", "something older please") and not grounded("Up", "something upbeat")

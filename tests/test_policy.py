@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chat import policy
 from chat.engine import Engine
-from chat.linker import Parse
+from chat.reading.parse import Parse
 from chat.state import DialogueState
 from storage.records import CatalogItem
 

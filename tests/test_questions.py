@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chat.engine import Engine
-from chat.questions import detect_question
+from chat.reading.questions import detect_question
 from storage.records import CatalogItem
 
 
@@ -61,7 +61,8 @@ def test_it_with_several_items_shown_asks_which_one(engine: Engine) -> None:
 
 
 def test_generated_descriptions_are_marked(engine: Engine) -> None:
-    from chat.questions import ItemQuestion, answer
+    from chat.answers import answer
+    from chat.reading.questions import ItemQuestion
 
     item = CatalogItem(id="movie:x", domain="movie", title="X", description="A test film.",
                        extra={"description_source": "generated"})
@@ -106,7 +107,7 @@ def test_why_answers_with_what_the_user_asked_for_and_the_record_has(engine: Eng
 
 
 def test_why_names_a_person_shared_with_a_liked_item(engine: Engine) -> None:
-    from chat.questions import why
+    from chat.answers import why
     from chat.state import DialogueState
 
     liked = CatalogItem(id="movie:a", domain="movie", title="Interstellar", year=2014, genres=["sci-fi"],

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from chat.catalog import Catalog, load_ranker, ranker_for, twin_ids
+from chat.reading.rules import read_rules
 from chat.recommend import Recommender, context_items
 from chat.state import DialogueState
-from chat.understand import apply, understand
+from chat.tracking import track
 from common.errors import ConciergeError
 from evaluation.dialogues import MentionResolver, load_dialogues
 from evaluation.fit import GENRE_HARD, YEAR_HARD, features, fit_and_store, weight_sample
@@ -469,11 +470,11 @@ def test_year_bounds_from_an_era_word_are_read_as_vague_and_numbers_are_not(cata
              "anything from the 80s": (1980, 1989, False)}
     for text, bounds in cases.items():
         state = DialogueState()
-        apply(understand(text, catalog.titles, None, "never"), state, catalog.items)
+        track(read_rules(text, catalog.titles, None, "never"), state, catalog.items)
         assert (state.year_min, state.year_max, state.year_vague) == bounds, text
     state = DialogueState()
     for text in ("something older please", "from before 1990 then"):  # numbers after an era word: a limit again
-        apply(understand(text, catalog.titles, None, "never"), state, catalog.items)
+        track(read_rules(text, catalog.titles, None, "never"), state, catalog.items)
     assert (state.year_max, state.year_vague) == (1989, False)
 
 

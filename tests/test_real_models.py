@@ -80,9 +80,9 @@ def test_qwen_answers_a_batch_of_prompts_of_different_lengths_row_by_row(real_en
 
 
 def test_lm_extraction_returns_valid_json(real_engine: Engine) -> None:
-    from chat.understand import understand
+    from chat.reading.rules import read_rules
 
-    u = understand("I really liked \"The Matrix\" and Blade Runner but not Titanic", real_engine.catalog.titles,
+    u = read_rules("I really liked \"The Matrix\" and Blade Runner but not Titanic", real_engine.catalog.titles,
                    real_engine.generator, "always")
     assert u.lm_used and u.lm_valid
     liked = {m.item_id for m in u.parse.mentions if m.polarity == "like"}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from chat.checker import MIN_CONTENT_WORDS, ExplanationChecker, first_sentence, genres_named
-from chat.linker import TitleIndex
 from chat.reply import clean_reason, intro, lead, reply_attempt_messages, wants_summary
 from chat.state import DialogueState
+from chat.titles import TitleIndex
 from storage.importers import embedded_catalog_files, load_file
 from storage.records import CatalogItem
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from chat.build import build_engine
 from chat.engine import Engine
-from chat.linker import TitleIndex
 from chat.lm.base import Message, ScriptedGenerator
+from chat.titles import TitleIndex
 from evaluation.dialogues import MentionResolver
 from evaluation.simulate import (
     Episode,

@@ -158,7 +158,13 @@ def prepare_lm(spec: str, cache: Path) -> str:
 
 
 def configured_generator(settings: Settings) -> Generator:
-    """The generator the settings name (`lm`), on their device, batching as `lm_batch` says."""
+    """The generator the settings name: an OpenAI-compatible server (`lm_server_url`), else the local model `lm`
+    on their device, batching as `lm_batch` says."""
+    if settings.lm_server_url and settings.lm_server_model:
+        from chat.lm.server import ServerGenerator
+
+        key = settings.lm_api_key.get_secret_value() if settings.lm_api_key else None
+        return ServerGenerator(settings.lm_server_url, settings.lm_server_model, key, settings.lm_timeout_s)
     generator: Generator = load_generator(settings.lm, settings.cache_dir, settings.resolved_device(),
                                           settings.lm_batch)
     return generator

@@ -1,23 +1,24 @@
-"""Turn a user message into state updates: the rules first, the LM's JSON only where it adds something."""
+"""The rules' reader: the deterministic parse and critique of a message, and the LM's JSON only where the rules
+leave something unexplained (and only what the message says)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from rapidfuzz import fuzz
 
-from chat.critique import ATTRIBUTES, Critique, era_bounds, parse_critique
 from chat.lexicon import GENRES, HAN, genre_parts
-from chat.linker import Mention, Parse, TitleIndex, content_words, parse, plain_text
 from chat.lm.base import Generator, Message, complete
 from chat.prompts import load, load_json
-from chat.state import DialogueState
-from storage.records import CatalogItem
+from chat.reading.critique import parse_critique
+from chat.reading.parse import Mention, Parse, parse
+from chat.reading.reading import Reading
+from chat.text import plain_text
+from chat.titles import TitleIndex
+from common.errors import LMError
 
 log = logging.getLogger(__name__)
 
@@ -114,19 +115,7 @@ def needs_lm(p: Parse, message: str, titles: TitleIndex | None = None) -> bool:
                 and len(HAN.findall(message)) > 6)
 
 
-@dataclass
-class Understanding:
-    """The merged reading of one message."""
-
-    parse: Parse
-    language: str
-    critique: Critique = field(default_factory=Critique)
-    lm_used: bool = False
-    lm_valid: bool | None = None
-    added_from_lm: list[str] = field(default_factory=list)
-
-
-def understand(message: str, titles: TitleIndex, generator: Generator | None, mode: str) -> Understanding:
+def read_rules(message: str, titles: TitleIndex, generator: Generator | None, mode: str) -> Reading:
     """Rules, then (mode permitting) LM extraction merged in: the LM can add what the rules missed,
     never override them, and anything it names must resolve to the catalog or the lexicon."""
     message = plain_text(message)
@@ -134,11 +123,16 @@ def understand(message: str, titles: TitleIndex, generator: Generator | None, mo
     critique = parse_critique(message)
     drop = critique.genres_to_drop(message)
     p.genres_wanted = [g for g in p.genres_wanted if g not in drop]
-    result = Understanding(p, detect_language(message), critique)
+    result = Reading(p, detect_language(message), critique)
     if generator is None or mode == "never" or (mode == "auto" and not needs_lm(p, message, titles)):
         return result
     result.lm_used = True
-    raw = complete(generator, extraction_messages(message), max_new_tokens=80, stop=("}\n", "}"))
+    try:
+        raw = complete(generator, extraction_messages(message), max_new_tokens=80, stop=("}\n", "}"))
+    except LMError as exc:
+        log.warning("LM extraction failed (%s); keeping the rule-based reading", exc)
+        result.lm_valid = False
+        return result
     ext = parse_extraction(raw if raw.rstrip().endswith("}") else raw + "}")
     result.lm_valid = ext is not None
     if ext is None:
@@ -168,101 +162,3 @@ def understand(message: str, titles: TitleIndex, generator: Generator | None, mo
     added = [m.surface.lower() for m in p.mentions if m.item_id in result.added_from_lm]
     p.unresolved = [q for q in p.unresolved if not any(a in q.lower() or q.lower() in a for a in added)]
     return result
-
-
-def apply(u: Understanding, state: DialogueState, items: Mapping[str, CatalogItem] | None = None) -> None:
-    """Fold one message's reading into the dialogue state (`items`: the catalog, for "older"/"newer")."""
-    p, c = u.parse, u.critique
-    for m in p.mentions:
-        if m.polarity == "dislike":
-            state.dislike(m.item_id)
-        else:
-            state.like(m.item_id)
-        if m.seen:
-            state.mark_seen(m.item_id)
-    for index, pol in p.ordinal_refs:
-        if state.last_shown and -len(state.last_shown) <= index < len(state.last_shown):
-            _react(state, state.last_shown[index], pol)
-    if p.all_shown and not p.ordinal_refs:  # "I've seen all of those"
-        for item_id in state.last_shown:
-            _react(state, item_id, p.all_shown)
-        state.focus = None
-    elif p.passed and not p.ordinal_refs:  # "Not those.": no word against any of them, but no taste to follow
-        state.passed += [i for i in state.last_shown if i not in state.passed and i not in state.liked]
-    elif p.that_one and not p.ordinal_refs:
-        target = state.focus or (state.last_shown[0] if len(state.last_shown) == 1 else None)
-        if target:
-            _react(state, target, p.that_one)
-    if p.genres_wanted and not set(p.genres_wanted) <= set(p.genres_lacked):
-        # a newly asked-for genre replaces the earlier ones ("any good mystery books?" after sci-fi talk);
-        # one the last list lacks is added to them ("those aren't really comedies" after "action movies")
-        state.genres_wanted = []
-    for g in p.genres_wanted:
-        state.want_genre(g)
-    # "romcoms are fine after all": wanting every part of a ruled-out compound takes it back
-    state.genres_avoided = [k for k in state.genres_avoided if not set(genre_parts(k)) <= set(p.genres_wanted)]
-    for g in p.genres_avoided:
-        state.avoid_genre(g)
-    if p.languages_wanted:  # like genres: "Korean ones then" after "French films" replaces French
-        state.languages_wanted = []
-    for code in p.languages_wanted:
-        state.want_language(code)
-    for code in p.languages_avoided:
-        state.avoid_language(code)
-    for person in p.people_wanted:
-        state.want_person(person)
-    for person in p.people_avoided:
-        state.avoid_person(person)
-    if p.domain:
-        state.domain = p.domain
-    elif state.domain is None and items:
-        # the kind the user talks about: "I hated Titanic, something romantic" wants films, and "older ones?"
-        # after a list of books wants older books, not whatever kind comes first
-        named = [m.item_id for m in p.mentions] or (state.last_shown if _only_critique(u) else [])
-        kinds = {it.domain for it in (items.get(i) for i in named) if it}
-        if len(kinds) == 1:
-            state.domain = kinds.pop()
-    if p.year_min is not None and p.year_max is not None:  # "from the 90s"
-        state.year_min, state.year_max, state.year_vague = p.year_min, p.year_max, False
-    elif p.year_min is not None:  # "and nothing before 2000 either" keeps an earlier upper bound that still fits
-        state.year_min, state.year_vague = p.year_min, False
-        state.year_max = state.year_max if state.year_max is not None and state.year_max >= p.year_min else None
-    elif p.year_max is not None:
-        state.year_max, state.year_vague = p.year_max, False
-        state.year_min = state.year_min if state.year_min is not None and state.year_min <= p.year_max else None
-    elif c.era:
-        state.year_vague = True
-        found = (items.get(i) for i in state.last_shown) if items else ()
-        shown = [it.year for it in found if it and it.year]
-        liked = (items.get(m.item_id) for m in p.mentions if m.polarity != "dislike") if items else ()
-        examples = [it.year for it in liked if it and it.year]  # "older ones like Die Hard"
-        state.year_min, state.year_max = era_bounds(c.era, shown, examples)
-    for name, sign in c.directions:
-        state.steer(name, sign)
-        if sign < 0 and len(ATTRIBUTES[name].genres) == 1:
-            # "less scary" after "scary movies": horror stops being a requirement. An attribute of several genres
-            # qualifies the one asked for: "too gory" after horror wants gentler horror, not family films
-            state.genres_wanted = [g for g in state.genres_wanted if g not in ATTRIBUTES[name].genres]
-    if c.max_minutes:
-        state.max_minutes = c.max_minutes
-    text = p.positive_text.strip()
-    if content_words(text) and not p.greeting_only and not _only_critique(u):  # "seen it" is no interest
-        state.statements.append(text)
-        del state.statements[:-6]
-    state.language = u.language
-
-
-def _react(state: DialogueState, item_id: str, reaction: str) -> None:
-    if reaction == "dislike":
-        state.dislike(item_id)
-    elif reaction == "seen":
-        state.mark_seen(item_id)
-    else:
-        state.like(item_id)
-    state.focus = item_id
-
-
-def _only_critique(u: Understanding) -> bool:
-    """ "something lighter" or "older ones" says how to move, not what to embed as a new interest."""
-    p = u.parse
-    return u.critique.any and not (p.mentions or p.genres_wanted) and len(p.positive_text.split()) <= 4

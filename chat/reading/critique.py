@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from chat.lexicon import CLAUSE_BREAKS, GENRES, NEGATION_BEFORE
-from chat.linker import cue_pattern, cue_positions
+from chat.text import cue_pattern, cue_positions
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,28 @@
+"""The one output of the reading stage: what a message says, grounded in the catalog."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from chat.reading.critique import Critique
+from chat.reading.parse import Parse
+from chat.reading.questions import ItemQuestion
+
+
+@dataclass
+class Reading:
+    """Everything one message says: items named and what the user thinks of each (reactions to items just shown,
+    seen or not), genres, people, languages, years, critiques, references, a question about an item, closing.
+
+    Every item resolves to the catalog and every value comes from the message; which reader gave what is in
+    `sources`.
+    """
+
+    parse: Parse
+    language: str
+    critique: Critique = field(default_factory=Critique)
+    question: ItemQuestion | None = None  # a question about an item ("who directed the second one?")
+    chosen: int | None = None  # the index a bare "2" picks in answer to "Which one do you mean?"
+    lm_used: bool = False
+    lm_valid: bool | None = None
+    added_from_lm: list[str] = field(default_factory=list)
