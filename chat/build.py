@@ -9,6 +9,7 @@ from pathlib import Path
 from chat.catalog import Catalog, catalog_db_url, import_default_catalog, sync_embeddings
 from chat.engine import Engine
 from chat.lm.base import Generator
+from chat.reading import Taught
 from chat.settings import Settings
 from common.errors import ConfigError
 from retrieval.embedders.base import Embedder
@@ -18,6 +19,7 @@ from storage.repository import CatalogRepository, ConversationRepository
 from storage.users import FeedbackRepository, ProfileRepository
 
 log = logging.getLogger(__name__)
+READER_BASE = "multilingual-e5-small"  # the encoder the taught reader is fine-tuned from
 
 
 def build_engine(settings: Settings, embedder: Embedder | None = None, generator: Generator | None = None,
@@ -41,7 +43,28 @@ def build_engine(settings: Settings, embedder: Embedder | None = None, generator
 
         generator = configured_generator(settings)
     return Engine(settings, catalog, embedder, ConversationRepository(sessions), generator, catalog_repo,
-                  ProfileRepository(sessions), FeedbackRepository(sessions))
+                  ProfileRepository(sessions), FeedbackRepository(sessions), taught_reader(settings))
+
+
+def taught_reader(settings: Settings) -> Taught | None:
+    """The taught reader the `reader` setting asks for, if `concierge train-reader` made one (else the rules)."""
+    if settings.reader == "rules":
+        return None
+    from chat.reading import OPINION_FIELDS, OpinionModel
+    from retrieval.embedders.presets import prepare_embedder
+
+    cache = settings.cache_dir
+    if not (cache / "readers" / "opinions").is_dir():
+        if settings.reader == "model":
+            log.warning("reader=model, but no taught reader is trained (`concierge train-reader`): the rules read")
+        return None
+    base = prepare_embedder(READER_BASE, cache)
+    model = OpinionModel.find(cache, str(base), settings.resolved_device())
+    if model is None:
+        return None
+    fields = frozenset(OPINION_FIELDS) if settings.reader == "model" else frozenset(model.fields())
+    log.info("The taught reader reads %s; the rules the rest", ", ".join(sorted(fields)) or "nothing")
+    return Taught(model, fields)
 
 
 def build_engine_for(settings: Settings, catalog: str, embedder: Embedder | None = None,

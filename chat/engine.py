@@ -18,7 +18,7 @@ from chat.catalog import Catalog, load_ranker, sync_embeddings
 from chat.identity import Identities, anonymous_user_id
 from chat.lm.base import Generator
 from chat.profiles import FeedbackKind, Profiles, merge_concurrent
-from chat.reading import ItemQuestion, Reading, detect_language, read, target_of
+from chat.reading import LM_FIELDS, ItemQuestion, Reading, Taught, detect_language, read, target_of
 from chat.recommend import Recommender
 from chat.reply import write_reply
 from chat.settings import Settings
@@ -99,8 +99,12 @@ class Engine:
     def __init__(self, settings: Settings, catalog: Catalog, embedder: Embedder,
                  conversations: ConversationRepository, generator: Generator | None = None,
                  catalog_repo: CatalogRepository | None = None,
-                 profiles: ProfileRepository | None = None, feedback: FeedbackRepository | None = None) -> None:
+                 profiles: ProfileRepository | None = None, feedback: FeedbackRepository | None = None,
+                 taught: Taught | None = None) -> None:
         self.settings, self.catalog, self.embedder = settings, catalog, embedder
+        self.taught = taught  # the taught reader, for the fields it reads
+        # reader=model: the generative LM reads every field it can (the rules stand where it fails)
+        self.lm_fields = frozenset(LM_FIELDS) if settings.reader == "model" and generator is not None else frozenset()
         self.conversations = conversations
         self.generator = generator
         self.recommender = Recommender(catalog, embedder, diversity=settings.diversity)
@@ -241,7 +245,8 @@ class Engine:
             yield say(policy.CUT_NOTICE[detect_language(message)].format(limit=limit))
         # 1. read: after "Which one do you mean?", "2" or "the second" or a title alone answers that question
         use_lm = self.generator if self.settings.lm_extraction != "never" else None
-        u = read(message, state, catalog.titles, use_lm, self.settings.lm_extraction)
+        u = read(message, state, catalog.titles, use_lm, self.settings.lm_extraction, self.taught, catalog.items,
+                 self.lm_fields)
         state.pending_question = None
         question = u.question
         t_understood = time.perf_counter()
@@ -291,6 +296,7 @@ class Engine:
                     source = ("model" if paths.get("template", 0) == 0 else
                               "mixed" if paths.get("template", 0) < len(hits) else "template")
                     state.last_shown = [r.item_id for r in shown]
+                    state.last_reply = reply[:2000]
                     state.shown += [r.item_id for r in shown if r.item_id not in state.shown]
                     state.focus = None
         full_reply = "\n".join([*notices, reply])

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
+from chat.languages import per_language
 from chat.lexicon import HAN
 from chat.reading import Parse
 from chat.reply import genre_label
@@ -155,60 +156,18 @@ def question_text(q: Question, state: DialogueState, language: str) -> str:
     return QUESTION[language]
 
 
-QUESTION = {
-    "en": "What are you in the mood for? Tell me a movie or book you loved, or a genre "
-          "(for example sci-fi, comedy or mystery).",
-    "zh": "你想看点什么？告诉我一部你喜欢的电影或一本书，或者一个类型（比如科幻、喜剧、悬疑）。",
-}
-EMPTY = {
-    "en": "Tell me what you feel like: a title you enjoyed, a genre, or a mood.",
-    "zh": "说说你想看什么吧：一部你喜欢的作品、一个类型，或者一种心情。",
-}
-CUT_NOTICE = {
-    "en": "(Your message was long, so I read only its first {limit} characters.)",
-    "zh": "（你的消息太长了，我只读了前 {limit} 个字符。）",
-}
-CLOSING = {
-    "en": "You're welcome, enjoy! Tell me any time if you want more ideas.",
-    "zh": "不客气，祝你愉快！想要更多推荐，随时告诉我。",
-}
-NOTHING_LEFT = {
-    "en": "I have nothing left in the catalog that fits all of that. Try loosening a constraint "
-          "(a genre, a language or a year range).",
-    "zh": "目录里已经没有完全符合这些条件的作品了。可以放宽一些条件（类型、语言或年代）再试试。",
-}
-LOOSER_GENRES = {
-    "en": "(Nothing left in the catalog has the genres you asked for with the rest, so these are the closest "
-          "from other genres.)",
-    "zh": "（目录里已经没有同时符合你要的类型和其他条件的作品了，这些是其他类型里最接近的。）",
-}
-LOOSER_YEARS = {
-    "en": "(Nothing left in the catalog fits that year range with the rest, so these are from other years.)",
-    "zh": "（这个年代范围里已经没有合适的作品了，这些来自其他年份。）",
-}
-NO_TITLE = {
-    "en": "(I could not find {titles} in this catalog, so I left {it} out.)",
-    "zh": "（目录里没有找到{titles}，所以没有算进去。）",
-}
-NOT_IN_CATALOG = {
-    "en": "I could not find {titles} in this catalog, so I cannot answer that. Check the spelling, or ask about "
-          "a title I showed you.",
-    "zh": "目录里没有找到{titles}，所以没法回答。请检查一下名字，或者问问我推荐过的作品。",
-}
-NO_PERSON = {
-    "en": "(I could not find {names} among this catalog's directors, authors and stars, so I could not pick by "
-          "{that}.)",
-    "zh": "（目录的导演、作者和演员里没有找到 {names}，所以没法按这个名字挑选。）",
-}
-NO_STUDIO = {
-    "en": "(This catalog does not record studios or publishers, so I could not pick by {names}.)",
-    "zh": "（目录里没有制片公司或出版社的信息，所以没法按 {names} 挑选。）",
-}
-NO_LANGUAGES = {
-    "en": "(This catalog does not record languages, so I could not filter by language.)",
-    "zh": "（目录里没有语言信息，所以没法按语言筛选。）",
-}
-NO_RUNTIMES = {
-    "en": "(This catalog has no running times, so I could not check the length.)",
-    "zh": "（目录里没有片长信息，所以没法按时长筛选。）",
-}
+# the fixed replies, language -> text (chat/languages/*.toml, [replies])
+_REPLIES = per_language("replies")
+QUESTION = _REPLIES["question"]
+EMPTY = _REPLIES["empty"]
+CUT_NOTICE = _REPLIES["cut_notice"]
+CLOSING = _REPLIES["closing"]
+NOTHING_LEFT = _REPLIES["nothing_left"]
+LOOSER_GENRES = _REPLIES["looser_genres"]
+LOOSER_YEARS = _REPLIES["looser_years"]
+NO_TITLE = _REPLIES["no_title"]
+NOT_IN_CATALOG = _REPLIES["not_in_catalog"]
+NO_PERSON = _REPLIES["no_person"]
+NO_STUDIO = _REPLIES["no_studio"]
+NO_LANGUAGES = _REPLIES["no_languages"]
+NO_RUNTIMES = _REPLIES["no_runtimes"]

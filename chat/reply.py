@@ -9,7 +9,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from chat.checker import ENDS_AT_AN_INITIAL, MIN_CONTENT_WORDS, ExplanationChecker, first_sentence
-from chat.lexicon import COMPOUND_LABELS, COMPOUND_SEP, GENRES, HAN, LANGUAGES, genre_parts
+from chat.languages import FIRST, per_language
+from chat.lexicon import COMPOUND_LABELS, COMPOUND_SEP, HAN, genre_parts
 from chat.lm.base import Generator, Message, complete_many
 from chat.prompts import load
 from chat.reading import direction_label
@@ -23,10 +24,11 @@ log = logging.getLogger(__name__)
 # words of a message that tries to instruct the model: such a message is never echoed back in a reason
 _INSTRUCTION = re.compile(r"\b(?:ignore|instructions?|system prompt|prompt|password|pretend|disregard|jailbreak)\b"
                           r"|忽略|指令|提示词|密码", re.IGNORECASE)
-_GENRE_ZH = {g: next((f for f in forms if HAN.search(f)), g) for g, forms in GENRES.items()}
-# "Korean" / "韩国": the first English and the first Chinese way of asking for each language
-_LANGUAGE_NAMES = {code: (forms[0].capitalize(), next((f for f in forms if HAN.search(f)), forms[0]))
-                   for code, forms in LANGUAGES.items()}
+# a genre and an original language by name in each language: the first word for it in that language's file
+# ("韩国"); in English the genre's own name and the first way of asking for the language, capitalised ("Korean")
+_GENRE_NAMES = {g: {lang: forms[0] for lang, forms in by.items() if forms} for g, by in per_language("genres").items()}
+_LANGUAGE_NAMES = {code: {lang: forms[0] for lang, forms in by.items() if forms}
+                   for code, by in per_language("languages").items()}
 
 
 @dataclass(frozen=True)
@@ -42,16 +44,18 @@ class Piece:
 
 def genre_label(genre: str, language: str) -> str:
     if COMPOUND_SEP in genre:  # "comedy+romance": romcoms
-        named = COMPOUND_LABELS.get(genre)
-        if named:
-            return named[1] if language == "zh" else named[0]
+        named = COMPOUND_LABELS.get(genre, {})
+        if language in named or FIRST in named:
+            return named.get(language) or named[FIRST]
         return ("" if language == "zh" else " ").join(genre_label(g, language) for g in genre_parts(genre))
-    return _GENRE_ZH.get(genre, genre) if language == "zh" else genre
+    return genre if language == FIRST else _GENRE_NAMES.get(genre, {}).get(language, genre)
 
 
 def language_label(code: str, language: str) -> str:
-    names = _LANGUAGE_NAMES.get(code)
-    return code if names is None else names[1] if language == "zh" else names[0]
+    names = _LANGUAGE_NAMES.get(code, {})
+    if language != FIRST and language in names:
+        return names[language]
+    return names[FIRST].capitalize() if FIRST in names else code
 
 
 def item_heading(item: CatalogItem, language: str) -> str:

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     lm_extraction: Literal["auto", "always", "never"] = Field(
         "auto", description="LM preference extraction: auto = only when the rules leave something unparsed")
+    reader: Literal["auto", "rules", "model"] = Field(
+        "auto", description="who reads what users think of items: auto = the taught reader (`concierge "
+                            "train-reader`) in the fields where it was measured to read better than the rules, the "
+                            "rules elsewhere; rules; model = the taught reader wherever it can")
     lm_replies: bool = Field(True, description="write replies with the LM (False: deterministic templates)")
     lm_server_url: str | None = Field(
         None, description="an OpenAI-compatible server to use as the LM instead of a local model, e.g. "

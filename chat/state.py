@@ -26,6 +26,7 @@ class DialogueState(BaseModel):
     mentioned: list[str] = Field(default_factory=list)
     shown: list[str] = Field(default_factory=list)
     last_shown: list[str] = Field(default_factory=list)
+    last_reply: str = ""  # the message that showed last_shown, which the user's next message may answer
     passed: list[str] = Field(default_factory=list)  # shown items turned down as a list ("Not those."), not disliked
     genres_wanted: list[str] = Field(default_factory=list)
     genres_avoided: list[str] = Field(default_factory=list)
@@ -56,6 +57,13 @@ class DialogueState(BaseModel):
 
     def like(self, item_id: str) -> None:
         _move(item_id, self.liked, self.disliked)
+        _add(self.mentioned, item_id)
+
+    def no_opinion(self, item_id: str) -> None:
+        """Named, but neither liked nor disliked ("have you seen X?")."""
+        for values in (self.liked, self.disliked):
+            if item_id in values:
+                values.remove(item_id)
         _add(self.mentioned, item_id)
 
     def dislike(self, item_id: str) -> None:

@@ -17,6 +17,8 @@ def track(u: Reading, state: DialogueState, items: Mapping[str, CatalogItem] | N
     for m in p.mentions:
         if m.polarity == "dislike":
             state.dislike(m.item_id)
+        elif m.polarity == "neutral":  # named without a word for or against it ("have you seen X?")
+            state.no_opinion(m.item_id)
         else:
             state.like(m.item_id)
         if m.seen:
@@ -34,6 +36,7 @@ def track(u: Reading, state: DialogueState, items: Mapping[str, CatalogItem] | N
         target = state.focus or (state.last_shown[0] if len(state.last_shown) == 1 else None)
         if target:
             _react(state, target, p.that_one)
+    _take_opinions(u, state)
     if p.genres_wanted and not set(p.genres_wanted) <= set(p.genres_lacked):
         # a newly asked-for genre replaces the earlier ones ("any good mystery books?" after sci-fi talk);
         # one the last list lacks is added to them ("those aren't really comedies" after "action movies")
@@ -91,6 +94,20 @@ def track(u: Reading, state: DialogueState, items: Mapping[str, CatalogItem] | N
         state.statements.append(text)
         del state.statements[:-6]
     state.language = u.language
+
+
+def _take_opinions(u: Reading, state: DialogueState) -> None:
+    """The taught reader's judgements, in the fields it reads better than the rules (`Reading.model_fields`)."""
+    for j in u.opinions:
+        if ("opinion_named" if j.kind == "named" else "opinion_reply") in u.model_fields:
+            if j.opinion == "liked":
+                state.like(j.item_id)
+            elif j.opinion == "disliked":
+                state.dislike(j.item_id)
+            elif j.kind == "named":
+                state.no_opinion(j.item_id)
+        if "seen" in u.model_fields and j.seen > 0.5:
+            state.mark_seen(j.item_id)
 
 
 def _react(state: DialogueState, item_id: str, reaction: str) -> None:

@@ -32,6 +32,7 @@ import numpy as np
 from tqdm import tqdm
 
 from chat.catalog import Catalog, ranker_for
+from chat.reading import Taught
 from chat.recommend import Recommender, context_items
 from chat.titles import TitleIndex
 from common.errors import ConciergeError
@@ -75,6 +76,11 @@ QUERY_BATCH = 32  # query texts embedded per call before the features are scored
 _LEVEL_GAP = 1e4  # larger than any score difference: a stricter filter level always ranks first
 
 
+def reader_name(taught: Taught | None) -> str:
+    """Which reader replayed the dialogues a fit learnt from: its features follow what was read."""
+    return "rules" if taught is None or not taught.fields else "taught:" + ",".join(sorted(taught.fields))
+
+
 def fold_of(conversation_id: str, folds: int = FOLDS) -> int:
     return int(hashlib.sha1(f"fold:{conversation_id}".encode()).hexdigest()[:8], 16) % folds
 
@@ -88,9 +94,9 @@ class DialogueLinks:
 
 
 def dialogue_links(dialogues: list[Dialogue], titles: TitleIndex, resolver: MentionResolver,
-                   show_progress: bool = False) -> dict[str, DialogueLinks]:
+                   show_progress: bool = False, taught: Taught | None = None) -> dict[str, DialogueLinks]:
     """Replay each conversation once: the items it names, and which movies were recommended for which genres."""
-    replayer = Replayer(titles, resolver)
+    replayer = Replayer(titles, resolver, taught=taught)
     out = {}
     for d in tqdm(dialogues, desc="counting", unit="conv", disable=not show_progress):
         pairs = []
@@ -136,7 +142,7 @@ class TurnFeatures:
 
 
 def features(dialogues: list[Dialogue], catalog: Catalog, recommender: Recommender, resolver: MentionResolver,
-             show_progress: bool = True) -> TurnFeatures:
+             show_progress: bool = True, taught: Taught | None = None) -> TurnFeatures:
     """Replay `dialogues` once, embed every query text the prediction points need in batches, then score them.
 
     Embedding the one or two query texts of each turn one call at a time was most of the work; batches of
@@ -144,7 +150,7 @@ def features(dialogues: list[Dialogue], catalog: Catalog, recommender: Recommend
     float rounding). The features that need no counts come from `HybridRanker.feature`, as in live ranking.
     """
     index = catalog.index
-    replayer = Replayer(catalog.titles, resolver)
+    replayer = Replayer(catalog.titles, resolver, taught=taught)
     turns = []
     for d in tqdm(dialogues, desc="replaying", unit="conv", disable=not show_progress):
         for turn in replayer.turns(d):
@@ -360,7 +366,8 @@ def weight_sample(dialogues: list[Dialogue], size: int) -> list[Dialogue]:
 
 
 def fit_and_store(dialogues: list[Dialogue], catalog: Catalog, recommender: Recommender, rankers: RankerRepository,
-                  source: str, show_progress: bool = True, embedder_saw: frozenset[str] = frozenset()) -> FitResult:
+                  source: str, show_progress: bool = True, embedder_saw: frozenset[str] = frozenset(),
+                  taught: Taught | None = None) -> FitResult:
     """Fit on `dialogues`, store weights + counts from all of them, and bind the ranker to `catalog`.
 
     `embedder_saw`: ids of conversations the embedder was fine-tuned on. Its content scores are too good
@@ -377,15 +384,15 @@ def fit_and_store(dialogues: list[Dialogue], catalog: Catalog, recommender: Reco
         log.info("fitting the weights on %d of %d conversations (the counts use all of them)",
                  WEIGHT_CONVERSATIONS, eligible)
         scored = weight_sample(scored, WEIGHT_CONVERSATIONS)
-    links = dialogue_links(dialogues, catalog.titles, resolver, show_progress)
-    feats = features(scored, catalog, recommender, resolver, show_progress)
+    links = dialogue_links(dialogues, catalog.titles, resolver, show_progress, taught)
+    feats = features(scored, catalog, recommender, resolver, show_progress, taught)
     result = replace(fit_weights(feats, dialogues, links, catalog.index, show_progress=show_progress),
                      weight_conversations=len(scored), eligible_conversations=eligible)
     counts = link_counts(links.values())
     meta = {"source": source, "embedder": recommender.embedder.name, "conversations": len(dialogues),
             "weight_conversations": len(scored), "turns": result.turns, "pairs": result.pairs,
             "cv_dedup": result.scores, "cv_dedup_content_only": result.content_only, "folds": FOLDS,
-            "fit_version": FIT_VERSION, "adapter_pairs": result.adapter_pairs,
+            "fit_version": FIT_VERSION, "adapter_pairs": result.adapter_pairs, "reader": reader_name(taught),
             "adapter_kept": result.adapter is not None, "cv_dedup_without_adapter": result.without_adapter,
             "conversation_ids": [d.conversation_id for d in dialogues]}
     rankers.save(result.weights.to_json(), meta, counts.rows(), model_name(recommender.embedder.name),

@@ -73,9 +73,9 @@ def run_folds(dialogues: Sequence[Dialogue], catalog: Catalog, embedder: Embedde
     """Fit on four outer folds, replay the fifth, for each fold that has conversations; pool the scores."""
     replayer = replayer or Replayer(catalog.titles, MentionResolver(catalog.items))
     resolver = replayer.resolver
-    links = dialogue_links(list(dialogues), catalog.titles, resolver, show_progress)
+    links = dialogue_links(list(dialogues), catalog.titles, resolver, show_progress, replayer.taught)
     recommender = Recommender(catalog, embedder)
-    feats = features(list(dialogues), catalog, recommender, resolver, show_progress)
+    feats = features(list(dialogues), catalog, recommender, resolver, show_progress, replayer.taught)
     named = {d.conversation_id: mention_counts([d], resolver) for d in dialogues}  # the popularity baseline's
     resolver.unknown.clear()  # count unknown mentions once, in the replays below
     resolver.unknown_mentions = 0

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from chat.lexicon import SEEN_CUES
 from chat.lm.base import Generator
+from chat.reading import Taught, read_opinions, read_with_model
 from chat.reading.negation import clause_of, polarity
 from chat.reading.parse import Mention
 from chat.reading.rules import read_rules
@@ -40,8 +41,11 @@ class Replayer:
     """Folds messages into a `DialogueState` exactly like a live session would."""
 
     def __init__(self, titles: TitleIndex, resolver: MentionResolver, generator: Generator | None = None,
-                 lm_mode: str = "never") -> None:
+                 lm_mode: str = "never", taught: Taught | None = None, lm_fields: frozenset[str] = frozenset()
+                 ) -> None:
         self.titles, self.resolver, self.generator, self.lm_mode = titles, resolver, generator, lm_mode
+        self.taught = taught  # the taught reader and its fields, as in live chat
+        self.lm_fields = lm_fields  # the fields the generative LM reads (reader=model), as in live chat
 
     def fold_seeker(self, text: str, state: DialogueState) -> None:
         resolved, spans = self.resolver.resolve(text)
@@ -59,14 +63,19 @@ class Replayer:
         exact_ids = {m.item_id for m in exact}
         u.parse.mentions = exact + [m for m in u.parse.mentions
                                     if m.surface not in covered and m.item_id not in exact_ids]
+        if self.generator is not None and self.lm_fields:
+            read_with_model(u, resolved, state, self.titles, self.generator, self.lm_fields, self.resolver.items)
+        if self.taught is not None and self.taught.fields:
+            read_opinions(u, resolved, state, self.taught, self.resolver.items)
         track(u, state, self.resolver.items)  # as the live engine: "older ones" is relative to what was shown
         state.turns += 1
 
     def fold_recommender(self, text: str, state: DialogueState) -> None:
-        _resolved, spans = self.resolver.resolve(text)
+        resolved, spans = self.resolver.resolve(text)
         ids = list(dict.fromkeys(item_id for _a, _b, item_id in spans))
         if ids:
             state.last_shown = ids
+            state.last_reply = resolved
             state.shown += [i for i in ids if i not in state.shown]
 
     def turns(self, dialogue: Dialogue) -> Iterator[ReplayTurn]:

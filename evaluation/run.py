@@ -6,18 +6,21 @@ import hashlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chat.build import build_engine
+from chat.build import build_engine, taught_reader
+from chat.reading import LM_FIELDS, Taught
 from chat.recommend import Recommender
 from chat.settings import Settings
 from common.errors import ConciergeError
 from evaluation.baselines import mention_counts
 from evaluation.catalog_db import OpenedCatalog, open_catalog
 from evaluation.dialogues import KFOLD, Dialogue, LoadReport, MentionResolver, load_dialogues, select
+from evaluation.fit import reader_name
 from evaluation.redial import CachingEmbedder, EvalReport, evaluate
 from evaluation.replay import Replayer
 from retrieval.adapter import MIN_PAIRS
@@ -26,6 +29,7 @@ from storage.records import CatalogItem
 if TYPE_CHECKING:
     from chat.lm.base import Generator
     from evaluation.fit import FitResult
+    from evaluation.reader import ReaderConfig
     from retrieval.embedders.base import Embedder
 
 log = logging.getLogger(__name__)
@@ -146,9 +150,11 @@ def run_redial(settings: Settings, dialogues_file: Path, catalog_file: Path, tra
         if len(train) < len(shared):
             notes.append(f"left out {len(shared) - len(train)} shared conversations that are also being evaluated")
             train_note += f" (less the {len(shared) - len(train)} evaluated here)"
-    if fit and use_ranker and train_file is not None and train and not _fitted_on(opened, train, embedder.name):
+    taught = taught_reader(settings)
+    if fit and use_ranker and train_file is not None and train and not _fitted_on(opened, train, embedder.name,
+                                                                                  taught):
         t = time.perf_counter()
-        result = _fit(train, opened, embedder, train_note, show_progress, _embedder_saw(settings))
+        result = _fit(train, opened, embedder, train_note, show_progress, _embedder_saw(settings), taught)
         cv = result.scores.get("R@10", 0.0)
         given = "--train" if default is None else "shared ReDial"
         notes.append(f"fitted the hybrid ranker on the {len(train)} {given} conversations first "
@@ -173,8 +179,9 @@ def run_redial(settings: Settings, dialogues_file: Path, catalog_file: Path, tra
     resolver.unknown.clear()
     resolver.unknown_mentions = 0
     generator = _generator(settings) if with_llm else None
-    replayer = Replayer(catalog.titles, resolver, generator, "always" if with_llm else "never")
+    replayer = Replayer(catalog.titles, resolver, generator, "always" if with_llm else "never", taught)
     report = evaluate(dialogues, Recommender(catalog, embedder), resolver, counts, ks, replayer, show_progress)
+    notes.append(f"read by {reader_name(taught)}")
     return RedialRun(report, loaded, opened, split, train_note, ranker_note, notes)
 
 
@@ -201,7 +208,7 @@ def _run_kfold(settings: Settings, dialogues_file: Path, catalog_file: Path, tra
                      "these figures are not held-out figures")
     resolver = MentionResolver(opened.catalog.items)
     replayer = Replayer(opened.catalog.titles, resolver, _generator(settings) if with_llm else None,
-                        "always" if with_llm else "never")
+                        "always" if with_llm else "never", taught_reader(settings))
     result = run_folds(dialogues, opened.catalog, embedder, ks, replayer, show_progress)
     if len(result.folds) < 2:
         raise ConciergeError(f"--split kfold needs conversations in at least two folds; these {len(dialogues)} "
@@ -221,7 +228,7 @@ def run_fit(settings: Settings, dialogues_file: Path, catalog_file: Path, split:
     opened, embedder = open_eval_catalog(settings, catalog_file, db_url, show_progress)
     source = f"{dialogues_file} ({split} part{'' if limit is None else f', first {limit}'})"
     saw = _embedder_saw(settings)
-    result = _fit(dialogues, opened, embedder, source, show_progress, saw)
+    result = _fit(dialogues, opened, embedder, source, show_progress, saw, taught_reader(settings))
     return {"weights": result.weights.to_json(), "cv_dedup": result.scores,
             "weights_fitted_on": f"{result.weight_conversations} conversations the embedder was not trained on"
                                  + _sampled(result),
@@ -259,11 +266,11 @@ def _embedder_saw(settings: Settings) -> frozenset[str]:
 
 
 def _fit(dialogues: list[Dialogue], opened: OpenedCatalog, embedder: Embedder, source: str, show_progress: bool,
-         embedder_saw: frozenset[str]) -> FitResult:
+         embedder_saw: frozenset[str], taught: Taught | None = None) -> FitResult:
     from evaluation.fit import fit_and_store
 
     return fit_and_store(dialogues, opened.catalog, Recommender(opened.catalog, embedder), opened.rankers, source,
-                         show_progress, embedder_saw)
+                         show_progress, embedder_saw, taught)
 
 
 def _generator(settings: Settings) -> Generator:
@@ -273,14 +280,16 @@ def _generator(settings: Settings) -> Generator:
     return configured_generator(settings)
 
 
-def _fitted_on(opened: OpenedCatalog, dialogues: list[Dialogue], embedder: str) -> bool:
-    """Whether the stored ranker was fitted on exactly these conversations, with this embedder, by this fit."""
+def _fitted_on(opened: OpenedCatalog, dialogues: list[Dialogue], embedder: str, taught: Taught | None = None
+               ) -> bool:
+    """Whether the stored ranker was fitted on exactly these conversations, with this embedder and reader, by this
+    fit."""
     from evaluation.fit import FIT_VERSION
 
     stored = opened.rankers.load_for(embedder)
     if stored is None or not stored.weights or stored.meta.get("embedder") != embedder:
         return False
-    if stored.meta.get("fit_version") != FIT_VERSION:
+    if stored.meta.get("fit_version") != FIT_VERSION or stored.meta.get("reader", "rules") != reader_name(taught):
         return False
     return sorted(map(str, stored.meta.get("conversation_ids") or [])) == sorted(d.conversation_id for d in dialogues)
 
@@ -304,3 +313,72 @@ def run_simulate(settings: Settings, dialogues_file: Path, catalog_file: Path, s
     out.update({"split": split, "seed": seed, "ranker": "hybrid" if engine.catalog.ranker else "content only",
                 "examples": report.transcripts})
     return out
+
+
+def run_eval_reading(settings: Settings, dialogues_file: Path, catalog_file: Path, limit: int | None = None,
+                     with_llm: bool = False, db_url: str | None = None, show_progress: bool = True
+                     ) -> dict[str, object]:
+    """Every reader side by side on the same conversations, scored against the seekers' questionnaire answers:
+    the rules, the taught reader wherever it can (`model`, when `concierge train-reader` made one), the setting
+    `auto` (the taught reader in the fields it was measured to read better), and the trivial reader."""
+    from tqdm import tqdm
+
+    from evaluation.reading import check_labels, load_labels, score_reader, trivial
+
+    loaded = load_dialogues(dialogues_file)
+    dialogues = loaded.dialogues[:limit] if limit else loaded.dialogues
+    labels = load_labels(dialogues_file)
+    check_labels(labels, dialogues_file)
+    opened, _embedder = open_eval_catalog(settings, catalog_file, db_url, show_progress)
+    catalog = opened.catalog
+    resolver = MentionResolver(catalog.items)
+    readers: dict[str, Replayer] = {"rules": Replayer(catalog.titles, resolver)}
+    auto = taught_reader(settings.model_copy(update={"reader": "auto"}))
+    model = taught_reader(settings.model_copy(update={"reader": "model"}))
+    readers["auto"] = Replayer(catalog.titles, resolver, taught=auto)
+    if model is not None:
+        readers["model"] = Replayer(catalog.titles, resolver, taught=model)
+    if with_llm:  # the generative LM reads every field it can, in JSON under a schema (the rules where it fails)
+        readers["lm"] = Replayer(catalog.titles, resolver, _generator(settings), lm_fields=frozenset(LM_FIELDS))
+    out: dict[str, object] = {}
+    for name, replayer in readers.items():
+        bar = tqdm(total=len(dialogues), desc=f"reading ({name})", unit="conv", disable=not show_progress)
+        out[name] = score_reader(dialogues, labels, replayer, resolver, progress=partial(bar.update, 1)).to_json()
+        bar.close()
+    out["trivial"] = score_reader(dialogues, labels, readers["rules"], resolver, trivial).to_json()
+    out["trivial"].pop("latency_ms", None)  # type: ignore[attr-defined]
+    return {"readers": out, "conversations": sum(1 for d in dialogues if d.conversation_id in labels),
+            "input": loaded.to_json(), "taught_reader": {
+                "fields_auto": sorted(auto.fields) if auto else [],
+                "measured": model.model.meta.get("measured") if model else None,
+                "trained_on": model.model.meta.get("sources") if model else None}}
+
+
+def run_train_reader(settings: Settings, dialogue_files: list[Path], catalog_file: Path, split: str = "fit",
+                     config: ReaderConfig | None = None, limit: int | None = None, db_url: str | None = None,
+                     progress: Callable[[int, int], None] | None = None, show_progress: bool = True
+                     ) -> dict[str, object]:
+    """Teach the reading model on ReDial conversations and their answers; store it in the model cache."""
+    from chat.build import READER_BASE
+    from evaluation import reader
+    from evaluation.reading import check_labels, load_labels
+    from retrieval.embedders.presets import prepare_embedder
+
+    if split not in ("fit", "all"):
+        raise ConciergeError(f"Unknown split '{split}' for train-reader: use fit (the held-out part measures it) "
+                             "or all (measured the same way, then trained again on everything).")
+    opened, _embedder = open_eval_catalog(settings, catalog_file, db_url, show_progress)
+    resolver = MentionResolver(opened.catalog.items)
+    found: list[reader.Example] = []
+    for path in dialogue_files:
+        dialogues = load_dialogues(path).dialogues
+        labels = load_labels(path)
+        check_labels(labels, path)
+        found += reader.examples(dialogues[:limit] if limit else dialogues, labels, opened.catalog.titles, resolver)
+    if not found:
+        raise ConciergeError("No labelled movie mention in these conversations: nothing to teach the reader.")
+    base = str(prepare_embedder(READER_BASE, settings.cache_dir))
+    folder = settings.cache_dir / "readers" / "opinions"
+    report = reader.run_train_reader(base, folder, found, config or reader.ReaderConfig(), split,
+                                     [str(p) for p in dialogue_files], progress)
+    return {"folder": str(folder), "split": split, **report.to_json()}

@@ -74,6 +74,12 @@ def test_the_server_streams_a_reply_cut_at_the_stop_string(server: str, model_na
     assert text == full[:full.index(stop)] + stop.rstrip()  # the stop string is kept, and nothing after it
 
 
+def test_a_batch_is_sent_at_once_and_answered_in_order(server: str, model_name: str) -> None:
+    gen = ServerGenerator(server, model_name, timeout=60)
+    prompts = [[{"role": "user", "content": f"Say the number {n} and nothing else."}] for n in (1, 2, 3)]
+    assert gen.complete_batch(prompts, max_new_tokens=8) == [complete(gen, p, max_new_tokens=8) for p in prompts]
+
+
 def test_a_prefilled_reply_is_continued_not_repeated(server: str, model_name: str) -> None:
     gen = ServerGenerator(server, model_name, timeout=60)
     prefill = "1. Inception (2010) — "

@@ -15,12 +15,13 @@ from chat.build import build_engine
 from chat.settings import Settings
 from common.errors import ConciergeError
 from ui.cli_common import Verbose, exit_error, setup_command
-from ui.cli_eval import eval_app, train_command
+from ui.cli_eval import eval_app, train_command, train_reader_command
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Concierge: a conversational recommender that runs offline.")
 app.add_typer(eval_app, name="eval")
 app.command("train")(train_command)
+app.command("train-reader")(train_reader_command)
 log = logging.getLogger("concierge")
 
 @app.command()

@@ -205,6 +205,85 @@ def eval_simulate(
         typer.echo(f"wrote {json_out}")
 
 
+@eval_app.command("reading")
+def eval_reading(
+    dialogues: DialoguesOpt,
+    catalog: CatalogOpt,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="only the first N conversations")] = None,
+    with_llm: Annotated[bool, typer.Option("--with-llm", help="also the generative LM as a reader (`lm`): JSON under "
+                                           "a schema, grounded, every message")] = False,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the results as JSON here")] = None,
+    db: DbOpt = None,
+    verbose: Verbose = False,
+) -> None:
+    """How well each reader understands what ReDial seekers meant about each movie, against their own answers."""
+    settings = setup_command(verbose)
+    from evaluation.run import run_eval_reading
+
+    try:
+        result = run_eval_reading(settings, dialogues, catalog, limit, with_llm, db)
+    except ConciergeError as exc:
+        raise exit_error(exc) from None
+    readers = result["readers"]
+    assert isinstance(readers, dict)
+    typer.echo(f"{result['conversations']} conversations with answers")
+    typer.echo(f"{'reader':8}  {'named F1 (acc)':>15}  {'suggested F1 (acc)':>19}  {'seen F1 n/s':>12}  "
+               f"{'ms p50/p95':>11}")
+    for name, r in readers.items():
+        lat = r.get("latency_ms")
+        typer.echo(f"{name:8}  {r['named']['macro_f1']:>7.3f} ({r['named']['accuracy']:.2f})  "
+                   f"{r['suggested']['macro_f1']:>11.3f} ({r['suggested']['accuracy']:.2f})  "
+                   f"{r['seen']['named']['f1']:>5.2f} {r['seen']['suggested']['f1']:>5.2f}  "
+                   + (f"{lat['p50']:>5.0f}/{lat['p95']:<5.0f}" if lat else ""))
+    if json_out:
+        json_out.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+def train_reader_command(
+    dialogues: Annotated[list[Path], typer.Option("--dialogues", help="ReDial JSONL conversations with the seekers' "
+                                                  "answers (repeat for several files)")],
+    catalog: CatalogOpt,
+    split: Annotated[str, typer.Option("--split", help="fit (the held-out part measures it) or all (measured the "
+                                       "same way, then trained again on everything)")] = "fit",
+    epochs: Annotated[float, typer.Option("--epochs", min=0.1, max=20)] = 2.0,
+    max_minutes: Annotated[float, typer.Option("--max-minutes", min=0.1, help="training stops here")] = 25.0,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="only the first N conversations a file")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the summary as JSON here")] = None,
+    db: DbOpt = None,
+    verbose: Verbose = False,
+) -> None:
+    """Teach the reading model what users think of the items they name or are shown (liked, disliked, seen)."""
+    settings = setup_command(verbose)
+    from tqdm import tqdm
+
+    from evaluation.reader import ReaderConfig
+    from evaluation.run import run_train_reader
+
+    bar = tqdm(desc="teaching the reader", unit="step")
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        result = run_train_reader(settings, dialogues, catalog, split,
+                                  ReaderConfig(epochs=epochs, max_seconds=max_minutes * 60), limit, db, progress)
+    except ConciergeError as exc:
+        raise exit_error(exc) from None
+    finally:
+        bar.close()
+    measured = result["measured"]
+    assert isinstance(measured, dict)
+    typer.echo(f"Saved to {result['folder']} ({result['examples']} windows, {result['steps']} steps, "
+               f"{result['seconds']:.0f} s). Measured on the held-out part (rules -> taught reader):")
+    for name, m in measured.items():
+        chosen = "reads it" if m["model"] > m["rules"] + 0.01 else "the rules read it"
+        typer.echo(f"  {name:14} {m['rules']:.3f} -> {m['model']:.3f} over {m['n']:.0f} windows: {chosen} with "
+                   "reader=auto")
+    if json_out:
+        json_out.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
 def train_command(
     dialogues: DialoguesOpt,
     catalog: CatalogOpt,

@@ -63,6 +63,7 @@ class TransformersGenerator:
             ) from exc
         self.model.eval()
         self._lock = threading.Lock()
+        self._json_filters: dict[str, Any] = {}  # schema -> the token filter that keeps a reply in it
         log.info("language model %s on %s; reasons %s", name, device,
                  "batched" if self.batched else "written one at a time")
 
@@ -116,6 +117,29 @@ class TransformersGenerator:
                 out = self.model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad,
                                           stopping_criteria=criteria)
         return [cut_at_stop(tokenizer.decode(row[start:], skip_special_tokens=True), stop) for row in out]
+
+    def complete_json(self, messages: Sequence[Message], schema: dict[str, Any], max_new_tokens: int = 256) -> str:
+        """A reply that can only be JSON matching `schema`: at each step, tokens that would break it are masked
+        (lm-format-enforcer; bench/bench_structured.py compares it with free decoding and xgrammar)."""
+        import json
+
+        import torch
+
+        key = json.dumps(schema, sort_keys=True)
+        with self._lock:
+            allowed = self._json_filters.get(key)
+            if allowed is None:
+                from lmformatenforcer import JsonSchemaParser
+                from lmformatenforcer.integrations.transformers import build_transformers_prefix_allowed_tokens_fn
+
+                allowed = build_transformers_prefix_allowed_tokens_fn(self.tokenizer, JsonSchemaParser(schema))
+                self._json_filters[key] = allowed
+            enc = self._encode(messages)
+            with torch.inference_mode():
+                out = self.model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
+                                          prefix_allowed_tokens_fn=allowed,
+                                          pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
+        return str(self.tokenizer.decode(out[0][enc["input_ids"].shape[1]:], skip_special_tokens=True))
 
     def stream(self, messages: Sequence[Message], max_new_tokens: int = 128,
                stop: Sequence[str] = ()) -> Iterator[str]:

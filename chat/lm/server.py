@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
-from chat.lm.base import Message, first_stop
+from chat.lm.base import Message, complete, first_stop
 from common.errors import LMError
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,15 @@ class ServerGenerator:
                 sent = safe
         if len(text) > sent:
             yield text[sent:]
+
+    def complete_batch(self, prompts: Sequence[Sequence[Message]], max_new_tokens: int = 128,
+                       stop: Sequence[str] = ()) -> list[str]:
+        """Every prompt's reply, the requests sent at once: a server batches concurrent requests itself (vLLM's
+        continuous batching), so a list's reasons take about as long as one."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(8, len(prompts)) or 1) as pool:
+            return list(pool.map(lambda p: complete(self, p, max_new_tokens, stop), prompts))
 
     def complete_json(self, messages: Sequence[Message], schema: dict[str, Any], max_new_tokens: int = 256) -> str:
         """A reply that the server constrains to `schema` (response_format json_schema; servers that ignore it,

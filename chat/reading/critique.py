@@ -12,7 +12,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from chat.lexicon import CLAUSE_BREAKS, GENRES, NEGATION_BEFORE
+from chat.languages import FIRST, per_language
+from chat.lexicon import CLAUSE_BREAKS, ERA_CUES, GENRES, NEGATION_BEFORE
 from chat.text import cue_pattern, cue_positions
 
 
@@ -29,84 +30,50 @@ class Attribute:
     less: tuple[str, ...]  # cues for the negative pole
 
 
+_CRITIQUE = per_language("critique")  # attribute -> {language: labels, more, less} (chat/languages/)
+
+
+def _attribute(name: str, positive: str, negative: str, genres: tuple[str, ...],
+               counter_genres: tuple[str, ...]) -> Attribute:
+    """An axis: its poles and genres here, its labels and cues from every language's file."""
+    said = _CRITIQUE[name]
+    return Attribute(positive, negative, genres, counter_genres,
+                     {language: (d["labels"][0], d["labels"][1]) for language, d in said.items()},
+                     tuple(w for d in said.values() for w in d["more"]),
+                     tuple(w for d in said.values() for w in d["less"]))
+
+
 ATTRIBUTES: dict[str, Attribute] = {
-    "light": Attribute(
-        "light-hearted, cheerful, uplifting, warm feel-good comedy", "dark, grim, bleak, disturbing tragedy",
-        ("comedy", "family", "animation", "romance"), ("horror", "thriller", "crime", "war"),
-        {"en": ("lighter", "darker"), "zh": ("轻松一点", "更深沉一点")},
-        ("lighter", "light-hearted", "lighthearted", "less dark", "less depressing", "less heavy", "less bleak",
-         "more uplifting", "more cheerful", "happier", "feel-good", "feel good", "more upbeat", "less sad",
-         "too dark", "too sad", "too depressing", "too heavy", "too bleak", "too grim",
-         "轻松", "不那么沉重", "欢乐一点", "开心一点", "治愈", "太沉重", "太压抑", "太悲伤", "太黑暗"),
-        ("darker", "grittier", "heavier", "bleaker", "more depressing", "less cheerful", "sadder", "too cheerful",
-         "更黑暗", "沉重一点", "更沉重"),
-    ),
-    "violent": Attribute(
-        "violent, brutal, bloody, gory fights and killing", "gentle, peaceful, tender, non-violent",
-        ("action", "war", "crime", "horror"), ("family", "romance", "animation", "comedy"),
-        {"en": ("more violent", "less violent"), "zh": ("更暴力", "不那么暴力")},
-        ("more violent", "bloodier", "gorier", "more brutal", "more gore", "更暴力", "更血腥"),
-        ("less violent", "less violence", "less gory", "less gore", "less bloody", "less brutal", "not so violent",
-         "not too violent", "gentler", "non-violent", "nonviolent", "nothing violent", "nothing too violent",
-         "no violence", "without violence", "not violent", "too violent", "too gory", "too bloody", "too brutal",
-         "不那么暴力", "少点暴力", "别太暴力", "太暴力", "太血腥",
-         "没那么血腥", "不要太血腥", "温和"),
-    ),
-    "funny": Attribute(
-        "funny, hilarious comedy full of jokes and humor", "serious, solemn, earnest drama",
-        ("comedy",), ("drama",),
-        {"en": ("funnier", "more serious"), "zh": ("更搞笑", "更严肃")},
-        ("funnier", "more fun", "more humor", "more humour", "more comedic", "sillier", "more jokes", "too serious",
-         "太严肃", "更搞笑", "搞笑一点", "好笑一点", "更好笑", "有趣一点"),
-        ("more serious", "less silly", "less goofy", "less funny", "too silly", "too goofy", "严肃一点", "更严肃",
-         "正经一点"),
-    ),
-    "complex": Attribute(
-        "complex, cerebral, mind-bending, intricate puzzle plot", "simple, straightforward, easy-to-follow story",
-        (), (),
-        {"en": ("more complex", "simpler"), "zh": ("更烧脑", "简单一点")},
-        ("more complex", "more challenging", "smarter", "more cerebral", "more mind-bending", "more twists",
-         "mind-bending", "mind bending", "mindbending", "mind-blowing", "twist ending", "plot twist", "plot twists",
-         "too predictable", "too simple", "更烧脑", "烧脑一点", "烧脑", "太简单"),
-        ("less confusing", "simpler", "easier to follow", "more straightforward", "less complicated",
-         "less complex", "not so confusing", "not too confusing", "less mind-bending", "not too mind-bending",
-         "too confusing", "too complicated", "too complex", "简单点", "太复杂", "太烧脑", "简单一点", "不那么烧脑",
-         "别太烧脑", "不要太复杂"),
-    ),
-    "scary": Attribute(
-        "scary, terrifying, frightening horror", "cozy, reassuring, safe, not frightening at all",
-        ("horror",), ("family", "comedy"),
-        {"en": ("scarier", "less scary"), "zh": ("更吓人", "不那么吓人")},
-        ("scarier", "more frightening", "creepier", "more terrifying", "更吓人", "更恐怖"),
-        ("less scary", "not too scary", "less frightening", "less creepy", "not so scary", "too scary", "too creepy",
-         "too frightening", "不那么吓人", "别太吓人", "不要太恐怖", "太吓人", "太恐怖"),
-    ),
-    "exciting": Attribute(
-        "exciting, fast-paced, thrilling action and suspense", "calm, slow, quiet, contemplative",
-        ("action", "thriller", "adventure"), ("drama",),
-        {"en": ("more exciting", "calmer"), "zh": ("更刺激", "更平静")},
-        ("more exciting", "more action", "faster-paced", "faster paced", "more thrilling", "more intense",
-         "too slow", "too boring", "look boring", "looks boring", "sound boring", "sounds boring", "seem boring",
-         "更刺激", "节奏快一点", "紧张一点", "太慢", "太无聊"),
-        ("calmer", "slower", "more relaxing", "quieter", "less intense", "more relaxed", "too intense", "too loud",
-         "慢一点", "安静一点", "平静一点", "太吵"),
-    ),
-    "romantic": Attribute(
-        "romantic love story", "no romance, friendship and adventure instead of a love story",
-        ("romance",), (),
-        {"en": ("more romantic", "less romantic"), "zh": ("更浪漫", "少点爱情")},
-        ("more romantic", "more romance", "更浪漫", "浪漫一点"),
-        ("less romantic", "less romance", "less mushy", "too romantic", "too mushy", "too sappy", "少点爱情",
-         "不要爱情"),
-    ),
+    "light": _attribute(
+        "light", "light-hearted, cheerful, uplifting, warm feel-good comedy",
+        "dark, grim, bleak, disturbing tragedy",
+        ("comedy", "family", "animation", "romance"), ("horror", "thriller", "crime", "war")),
+    "violent": _attribute(
+        "violent", "violent, brutal, bloody, gory fights and killing",
+        "gentle, peaceful, tender, non-violent",
+        ("action", "war", "crime", "horror"), ("family", "romance", "animation", "comedy")),
+    "funny": _attribute(
+        "funny", "funny, hilarious comedy full of jokes and humor",
+        "serious, solemn, earnest drama",
+        ("comedy",), ("drama",)),
+    "complex": _attribute(
+        "complex", "complex, cerebral, mind-bending, intricate puzzle plot",
+        "simple, straightforward, easy-to-follow story",
+        (), ()),
+    "scary": _attribute(
+        "scary", "scary, terrifying, frightening horror",
+        "cozy, reassuring, safe, not frightening at all",
+        ("horror",), ("family", "comedy")),
+    "exciting": _attribute(
+        "exciting", "exciting, fast-paced, thrilling action and suspense",
+        "calm, slow, quiet, contemplative",
+        ("action", "thriller", "adventure"), ("drama",)),
+    "romantic": _attribute(
+        "romantic", "romantic love story",
+        "no romance, friendship and adventure instead of a love story",
+        ("romance",), ()),
 }
 
-_OLDER = ("older", "earlier", "more classic", "less recent", "too new", "too recent", "too modern", "老一点", "更老",
-          "早一点", "年代久一点", "老片", "太新")
-_NEWER = ("newer", "more recent", "more modern", "less old", "too old", "too dated", "新一点", "更新", "近一点",
-          "最近的", "近几年", "太老", "太旧")
-_CLASSIC = ("classic", "classics", "old-school", "old school", "经典", "老电影")
-_RECENT = ("recent", "modern", "new release", "new releases", "brand new", "最新", "新片", "新电影")
 _NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "an": 1, "a": 1, "一": 1, "两": 2, "二": 2, "三": 3,
                  "half": 0.5}
 _DURATION = re.compile(r"(?:shorter than|under|less than|at most|no longer than|within|max(?:imum)?)\s+"
@@ -116,7 +83,7 @@ _SHORT = re.compile(r"\bshort(?:er)?\b(?! stor)|\b(?:was|were|is|are|felt|way|a 
                     r"|\bnot (?:too|so|that|very) long\b|\bnothing (?:too )?long\b|短一点|短的|太长")
 CLASSIC_BEFORE = 1990  # "classics" means before this year
 OLDER_BEFORE = 2000  # "older ones" with nothing shown to compare with means before this year
-_ERAS = (("older", _OLDER), ("newer", _NEWER), ("classic", _CLASSIC), ("recent", _RECENT))  # first found wins
+_ERAS = tuple(ERA_CUES.items())  # older, newer, classic, recent: the first found wins
 _OPPOSITE_ERA = {"older": "newer", "newer": "older", "classic": "recent", "recent": "older"}
 # what an era word is about when it is not an era: "watched it earlier today", "my older sister",
 # "Alien is a classic" (praise for one film)
@@ -258,5 +225,5 @@ def era_bounds(era: str, shown_years: list[int],
 
 
 def direction_label(name: str, sign: int, language: str) -> str:
-    labels = ATTRIBUTES[name].labels["zh" if language == "zh" else "en"]
+    labels = ATTRIBUTES[name].labels.get(language) or ATTRIBUTES[name].labels[FIRST]
     return labels[0] if sign > 0 else labels[1]

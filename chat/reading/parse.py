@@ -100,7 +100,7 @@ class Mention:
 
     item_id: str
     surface: str
-    polarity: str  # "like" | "dislike"
+    polarity: str  # "like" | "dislike" | "neutral" (the model reader's "named, no opinion")
     seen: bool = False
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from chat.reading.critique import Critique
+from chat.reading.opinions import Judgement
 from chat.reading.parse import Parse
 from chat.reading.questions import ItemQuestion
 
@@ -26,3 +27,6 @@ class Reading:
     lm_used: bool = False
     lm_valid: bool | None = None
     added_from_lm: list[str] = field(default_factory=list)
+    # the taught reader's judgements of the items in play, and the fields it reads (the rules read the others)
+    opinions: list[Judgement] = field(default_factory=list)
+    model_fields: frozenset[str] = frozenset()

@@ -1,0 +1,140 @@
+"""The model reader: the generative LM reads a message, in the context of what the bot just showed or asked, into
+JSON that must match a schema; the JSON is then grounded in the catalog like the rules' reading.
+
+The LM decides nothing it cannot show: a title must resolve to the catalog and stand in the message (within a
+typo), a genre must be one the lexicon knows, a person one the catalog credits, a year one the message writes,
+a position one of the list shown. What fails is dropped and logged; the rules' reading of the other fields
+stands. With a server the schema goes as `response_format`; the local model decodes under it (constrained
+decoding, `TransformersGenerator.complete_json`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from chat.lexicon import GENRES
+from chat.lm.base import Generator, Message, complete
+from chat.reading.parse import Mention
+from chat.reading.reading import Reading
+from chat.reading.rules import genre_of, grounded
+from chat.state import DialogueState
+from chat.titles import TitleIndex
+from common.errors import LMError
+from storage.records import CatalogItem
+
+log = logging.getLogger(__name__)
+
+Opinion = Literal["liked", "disliked", "none"]
+Seen = Literal["yes", "no", "unknown"]
+
+
+class ItemRead(BaseModel):
+    title: str = Field(max_length=120)
+    opinion: Opinion
+    seen: Seen
+
+
+class ShownRead(BaseModel):
+    position: int = Field(ge=1, le=10)
+    opinion: Opinion
+    seen: Seen
+
+
+class ModelReading(BaseModel):
+    """What the LM must answer: only what the message says, every list short."""
+
+    model_config = {"extra": "forbid"}
+
+    items: list[ItemRead] = Field(default_factory=list, max_length=6)
+    shown: list[ShownRead] = Field(default_factory=list, max_length=10)
+    genres_wanted: list[str] = Field(default_factory=list, max_length=5)
+    genres_avoided: list[str] = Field(default_factory=list, max_length=5)
+    people_wanted: list[str] = Field(default_factory=list, max_length=5)
+    people_avoided: list[str] = Field(default_factory=list, max_length=5)
+    year_min: int | None = None
+    year_max: int | None = None
+    closing: bool = False
+
+
+SCHEMA: dict[str, Any] = ModelReading.model_json_schema()
+MODEL_FIELDS = ("items", "shown", "genres", "people", "years", "closing")
+SYSTEM = ("You read one message of a user chatting with a recommender and write JSON only. Put in it only what this "
+          "message itself says: the titles it names and what the user thinks of each (liked, disliked or none) and "
+          "whether they have seen it; reactions to the list the assistant just showed, by position; genres wanted "
+          "or avoided; people (directors, authors, actors) wanted or avoided; years asked for; closing is true when "
+          "the message only thanks or says goodbye. Leave out anything the message does not say.")
+
+
+def messages_for(message: str, state: DialogueState, items: Mapping[str, CatalogItem]) -> list[Message]:
+    """The prompt: what the assistant showed last (numbered), then the user's message."""
+    shown = [items[i] for i in state.last_shown if i in items]
+    context = "The assistant just showed:\n" + "\n".join(
+        f"{n}. {it.title}" + (f" ({it.year})" if it.year else "") for n, it in enumerate(shown, 1)) if shown else \
+        "The assistant has shown nothing yet."
+    return [{"role": "system", "content": SYSTEM},
+            {"role": "user", "content": f"{context}\n\nThe user's message:\n{message}"}]
+
+
+def ask(generator: Generator, message: str, state: DialogueState, items: Mapping[str, CatalogItem],
+        max_new_tokens: int = 160) -> ModelReading | None:
+    """The LM's reading under the schema; None when the LM fails or its JSON does not validate."""
+    prompt = messages_for(message, state, items)
+    try:
+        constrained = getattr(generator, "complete_json", None)
+        raw = (constrained(prompt, SCHEMA, max_new_tokens) if constrained is not None
+               else complete(generator, prompt, max_new_tokens))
+    except LMError as exc:
+        log.warning("The model reader failed (%s); the rules' reading stands", exc)
+        return None
+    found = re.search(r"\{.*\}", raw, flags=re.DOTALL)
+    try:
+        return ModelReading.model_validate(json.loads(found.group(0))) if found else None
+    except (ValueError, ValidationError) as exc:
+        log.info("The model reader's JSON did not validate (%s); the rules' reading stands", str(exc)[:200])
+        return None
+
+
+def ground(read: ModelReading, message: str, state: DialogueState, titles: TitleIndex, fields: frozenset[str],
+           reading: Reading) -> list[str]:
+    """Put what the LM read into `reading`, in `fields` (of MODEL_FIELDS), keeping only what the catalog and the
+    message back; returns what was dropped, for the log."""
+    dropped: list[str] = []
+    p = reading.parse
+    if "items" in fields:
+        mentions = []
+        for it in read.items:
+            hits = titles.find(f"\"{it.title}\"") if grounded(it.title, message) else []
+            if not hits:
+                dropped.append(f"title {it.title!r}")
+                continue
+            item = hits[0][2]
+            polarity = {"liked": "like", "disliked": "dislike"}.get(it.opinion, "neutral")
+            mentions.append(Mention(item.id, it.title, polarity, it.seen == "yes"))
+        p.mentions = mentions
+    if "shown" in fields:
+        p.ordinal_refs = [(s.position - 1, {"liked": "like", "disliked": "dislike"}.get(s.opinion, "seen"))
+                          for s in read.shown if s.position <= len(state.last_shown)
+                          and (s.opinion != "none" or s.seen == "yes")]
+    if "genres" in fields:
+        wanted = [g for g in (genre_of(x) for x in read.genres_wanted if grounded(x, message)) if g in GENRES]
+        avoided = [g for g in (genre_of(x) for x in read.genres_avoided if grounded(x, message)) if g in GENRES]
+        dropped += [f"genre {x!r}" for x in [*read.genres_wanted, *read.genres_avoided] if genre_of(x) is None]
+        p.genres_wanted, p.genres_avoided = list(dict.fromkeys(wanted)), list(dict.fromkeys(avoided))
+    if "people" in fields:
+        people = {name: person for _a, _b, person in titles.find_people(message) for name in (person,)}
+        p.people_wanted = [people[x] for x in read.people_wanted if x in people]
+        p.people_avoided = [people[x] for x in read.people_avoided if x in people]
+        dropped += [f"person {x!r}" for x in [*read.people_wanted, *read.people_avoided] if x not in people]
+    if "years" in fields:
+        written = {int(y) for y in re.findall(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d)", message)}
+        p.year_min = read.year_min if read.year_min in written else None
+        p.year_max = read.year_max if read.year_max in written else None
+    if "closing" in fields:
+        p.closing = read.closing
+    return dropped
