@@ -19,6 +19,7 @@ from chat.lm.base import complete
 from chat.lm.presets import prepare_lm
 from chat.lm.server import ServerGenerator
 from chat.settings import load_settings
+from chat.state import DialogueState
 from common.errors import ConfigError, LMError
 from retrieval.embedders.hashing import HashingEmbedder
 from tests.browser import free_port
@@ -125,3 +126,18 @@ def test_a_server_setting_with_a_typo_is_a_clear_error_at_start() -> None:
             load_settings(**values)
     key = load_settings(lm_server_url="http://127.0.0.1:8000/v1", lm_server_model="m", lm_api_key="sk-secret-value")
     assert "sk-secret-value" not in repr(key) and "sk-secret-value" not in key.model_dump_json()
+
+
+def test_the_model_reader_over_the_server_reads_json_or_leaves_the_rules(server: str, model_name: str,
+                                                                         tmp_path: Path) -> None:
+    """reader=model with a server: the reading is asked for under the JSON schema (response_format); whatever the
+    small model writes, every item kept is the catalog's and the turn goes on."""
+    settings = fake_settings(tmp_path, lm="scripted", lm_server_url=server, lm_server_model=model_name,
+                             lm_timeout_s=120, reader="model")
+    engine = build_engine(settings, embedder=HashingEmbedder())
+    assert engine.lm_fields  # the generative LM reads
+    session = engine.new_session()
+    result = engine.ask(session, "I loved Inception, no horror please")
+    assert result.action in ("recommend", "ask", "answer")
+    state = DialogueState.from_json(engine.conversations.load_state(session))
+    assert set(state.liked + state.disliked + state.seen) <= set(engine.catalog.items)
