@@ -159,6 +159,18 @@ def test_train_reader_stores_a_measured_model_that_eval_reading_runs(tmp_path: P
                                       "--json", str(out)])
     assert result.exit_code == 0, result.output
     assert set(json.loads(out.read_text())["readers"]) == {"rules", "auto", "model", "trivial"}
+    # nothing in it is about movies: on the embedded catalog it judges a book the user names
+    from chat.build import build_engine
+    from retrieval.embedders.hashing import HashingEmbedder
+    from tests.conftest import fake_settings
+
+    engine = build_engine(fake_settings(tmp_path / "books", model_cache=cache, reader="model"),
+                          embedder=HashingEmbedder())
+    assert engine.taught is not None and engine.taught.fields == {"opinion_named", "opinion_reply", "seen"}
+    book = next(i for i in engine.catalog.items.values() if i.domain == "book" and i.title.isascii())
+    u = read(f"I loved {book.title}, anything like it?", DialogueState(), engine.catalog.titles,
+             taught=engine.taught, items=engine.catalog.items)
+    assert [(j.item_id, j.kind) for j in u.opinions] == [(book.id, "named")]
 
 
 def _json_reader(answer: dict[str, Any] | str) -> Any:
