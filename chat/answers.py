@@ -4,60 +4,58 @@ never a guess."""
 from __future__ import annotations
 
 from chat.checker import first_sentence
+from chat.languages import phrase
 from chat.reading import ItemQuestion
-from chat.reply import genre_label, short_statement, year_range_label
+from chat.reply import genre_label, short_statement, title_for, year_range_label
 from chat.state import DialogueState
 from retrieval.ranking import item_people, series_key
 from storage.records import CatalogItem
 
 
+def _say(key: str, language: str, /, **values: object) -> str:
+    return phrase("answers", key, language, **values)
+
+
+def _name(item: CatalogItem, language: str) -> str:
+    """How an answer names an item ("Heat", "《盗火线》")."""
+    return _say("item_name", language, title=title_for(item, language))
+
+
 def answer(q: ItemQuestion, item: CatalogItem, language: str) -> str:
     """The catalog's answer, in the user's language."""
-    zh = language == "zh"
-    name = f"《{item.display_title('zh')}》" if zh else item.title
-    movie = item.domain == "movie"
-    unknown = (f"我不知道：目录里没有{name}的这项信息。" if zh
-               else f"I don't know: the catalog does not say that about {name}.")
+    name = _name(item, language)
+    kind = "film" if item.domain == "movie" else "book"
+    unknown = _say("unknown", language, name=name)
     if q.kind == "creator":
         if not item.creators:
             return unknown
-        people = "、".join(item.creators) if zh else " and ".join(item.creators)
-        if zh:
-            return f"{name}的{'导演' if movie else '作者'}是{people}。"
-        return f"{name} was {'directed' if movie else 'written'} by {people}."
+        return _say(f"creator_{kind}", language, name=name, people=_say("and_join", language).join(item.creators))
     if q.kind == "cast":
         stars = [s for s in item.extra.get("stars") or () if isinstance(s, str)]
         if not stars:
             return unknown
-        return f"{name}的主演有{'、'.join(stars[:4])}。" if zh else f"{name} stars {', '.join(stars[:4])}."
+        return _say("cast", language, name=name, stars=_say("list_join", language).join(stars[:4]))
     if q.kind == "year":
         if not item.year:
             return unknown
-        if zh:
-            return f"{name}{'上映' if movie else '出版'}于{item.year}年。"
-        return f"{name} {'came out' if movie else 'was first published'} in {item.year}."
+        return _say(f"year_{kind}", language, name=name, year=item.year)
     if q.kind == "runtime":
         minutes = item.extra.get("runtime")
         if not isinstance(minutes, int):
             return unknown
-        return f"{name}片长{minutes}分钟。" if zh else f"{name} runs {minutes} minutes."
+        return _say("runtime", language, name=name, minutes=minutes)
     if q.kind == "about":
         if not item.description:
             return unknown
-        text = first_sentence(item.description, 400)
-        note = ""
-        if item.extra.get("description_source") == "generated":
-            note = "（这段简介由模型根据目录信息生成）" if zh else " (This summary was generated from catalog facts.)"
-        return (f"{name}：{text}{note}" if zh else f"{name}: {text}{note}")
+        note = _say("about_generated", language) if item.extra.get("description_source") == "generated" else ""
+        return _say("about", language, name=name, text=first_sentence(item.description, 400), note=note)
     # genre: yes or no from the catalog's genre list
     if not item.genres or q.genre is None:
         return unknown
-    listed = ("、" if zh else ", ").join(genre_label(g, language) for g in item.genres)
+    listed = _say("list_join", language).join(genre_label(g, language) for g in item.genres)
     asked = genre_label(q.genre, language)
-    if q.genre in item.genres:
-        return f"是的，{name}属于{asked}（目录类型：{listed}）。" if zh else f"Yes: {name} is listed as {listed}."
-    return (f"不是，{name}的目录类型是{listed}，不是{asked}。" if zh
-            else f"No: {name} is listed as {listed}, not {asked}.")
+    return _say("is_genre" if q.genre in item.genres else "not_genre", language, name=name, listed=listed,
+                asked=asked)
 
 
 def why(item: CatalogItem, state: DialogueState, items: dict[str, CatalogItem], language: str) -> str:
@@ -65,75 +63,60 @@ def why(item: CatalogItem, state: DialogueState, items: dict[str, CatalogItem], 
 
     Each clause is a fact checked here against the record and the dialogue state, never the model's words.
     """
-    zh = language == "zh"
-    name = f"《{item.display_title('zh')}》" if zh else item.title
+    name = _name(item, language)
     if item.id not in state.shown:
-        return (f"我还没有推荐过{name}。想要类似的，可以说“像{name}那样的”。" if zh
-                else f"I have not suggested {item.title}. Say \"something like {item.title}\" for more like it.")
+        return _say("not_shown", language, name=name)
     liked = [items[i] for i in reversed(state.liked) if i in items and i != item.id]
     facts: list[str] = []
     key = series_key(item.title)
     same = next((x for x in liked if key and series_key(x.title) == key), None)
     if same is not None:
-        facts.append(f"它和你喜欢的《{same.display_title('zh')}》同一系列" if zh
-                     else f"it is from the same series as {same.title}, which you liked")
+        facts.append(_say("why_series", language, title=title_for(same, language)))
     people = set(item_people(item.creators, item.extra))
     for other in liked if same is None else ():  # a series says more than a shared person
         shared = [x for x in item_people(other.creators, other.extra) if x in people]
         if shared:
             who = shared[0]
+            # English grammar for {both}: "directed it and wrote X", "is in it and in X"
             here, there = (("directed" if it.domain == "movie" else "wrote") if who in it.creators else "is in"
                            for it in (item, other))
             if here != there:
                 both = f"{here} it and {there} {other.title}"
             else:
                 both = f"is in it and in {other.title}" if here == "is in" else f"{here} it and {other.title}"
-            facts.append(f"它和你喜欢的《{other.display_title('zh')}》都有{who}" if zh
-                         else f"{who} {both}, which you liked")
+            facts.append(_say("why_person", language, who=who, both=both, title=title_for(other, language)))
             break
     asked = [x for x in state.people_wanted if x in people]
     if asked:
-        facts.append(f"有你想看的{'、'.join(asked)}" if zh else f"it has {' and '.join(asked)}, as you asked")
+        facts.append(_say("why_people", language, people=_say("and_join", language).join(asked)))
     wanted = [g for g in item.genres if g in state.genres_wanted]
     if wanted:
-        kinds = ("、" if zh else "/").join(genre_label(g, language) for g in wanted)
-        facts.append(f"目录把它列为{kinds}，正是你要的类型" if zh else f"the catalog lists it as {kinds}, as you asked")
+        kinds = _say("kinds_join", language).join(genre_label(g, language) for g in wanted)
+        facts.append(_say("why_genres", language, kinds=kinds))
     elif liked and not facts:
         common = [g for g in item.genres if g in liked[0].genres]
         if common:
-            kinds = ("、" if zh else "/").join(genre_label(g, language) for g in common[:2])
-            facts.append(f"它和《{liked[0].display_title('zh')}》一样是{kinds}" if zh
-                         else f"like {liked[0].title}, it is listed as {kinds}")
+            kinds = _say("kinds_join", language).join(genre_label(g, language) for g in common[:2])
+            facts.append(_say("why_like", language, title=title_for(liked[0], language), kinds=kinds))
     if item.year and (state.year_min is not None or state.year_max is not None):
         span = year_range_label(state.year_min, state.year_max, language)
-        facts.append(f"它是{item.year}年的，在你要的年份内（{span}）" if zh
-                     else f"it is from {item.year}, within the years you asked for ({span})")
+        facts.append(_say("why_years", language, year=item.year, span=span))
     ruled_out = [g for g in state.genres_avoided if g not in item.genres]
     if ruled_out and facts:
-        kinds = ("、" if zh else " or ").join(genre_label(g, language) for g in ruled_out[:3])
-        facts.append(f"也不是你排除的{kinds}" if zh else f"it is not {kinds}, which you ruled out")
+        kinds = _say("or_join", language).join(genre_label(g, language) for g in ruled_out[:3])
+        facts.append(_say("why_not", language, kinds=kinds))
     if not facts:
         said = state.statements[-1] if state.statements else ""
-        if said:
-            facts.append(f"它的目录简介和你说的“{short_statement(said)}”最接近" if zh
-                         else f'its catalog description was among the closest to "{short_statement(said)}"')
-        else:
-            facts.append("你还没告诉我口味，所以先从一部受欢迎的作品开始" if zh
-                         else "you had not told me a taste yet, so it was a broad first pick")
-    if zh:
-        return f"为什么是{name}：" + "；".join(facts) + "。"
-    return f"Why {item.title}: " + "; ".join(facts) + "."
+        facts.append(_say("why_said", language, said=short_statement(said)) if said else _say("why_first", language))
+    return _say("why", language, name=name, facts=_say("facts_join", language).join(facts))
 
 
 def which_one(candidates: list[CatalogItem], language: str) -> str:
     """Ask which item "it" means."""
-    if language == "zh":
-        names = "、".join(f"{i + 1}.《{it.display_title('zh')}》" for i, it in enumerate(candidates))
-        return f"你问的是哪一部？{names}"
-    names = ", ".join(f"{i + 1}. {it.title}" for i, it in enumerate(candidates))
-    return f"Which one do you mean? {names}"
+    names = _say("list_join", language).join(_say("choice", language, n=i + 1, title=title_for(it, language))
+                                              for i, it in enumerate(candidates))
+    return _say("which_one", language, names=names)
 
 
 def nothing_to_ask_about(language: str) -> str:
-    return ("你想问哪部作品？告诉我它的名字。" if language == "zh"
-            else "Which title do you mean? Tell me its name and I will look it up.")
+    return _say("which_title", language)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from chat.languages import per_language
+from chat.languages import merged, per_language, phrase
 from chat.lexicon import HAN
 from chat.reading import Parse
 from chat.reply import genre_label
@@ -19,13 +19,7 @@ MAX_QUESTIONS = 2  # clarifying questions per conversation before recommending r
 SPREAD_POOL = 20  # candidates looked at to decide whether a vague request is too spread out
 DOMINANT_SHARE = 0.6  # a genre on this share of the pool means the pool is not spread
 ERA_SPREAD_YEARS = 30  # a pool spanning more years than this can be split by era
-_GENERIC = frozenset([
-    "something", "anything", "recommend", "recommendation", "recommendations", "suggest", "suggestion",
-    "suggestions", "good", "great", "nice", "cool", "fun", "watch", "read", "movie", "movies", "film", "films",
-    "book", "books", "novel", "novels", "please", "thanks", "want", "would", "like", "some", "one", "tonight",
-    "today", "maybe", "idea", "ideas", "any", "give", "show", "me", "need", "looking", "推荐", "一部", "一本", "电影",
-    "小说", "什么", "有什么", "好看", "好看的", "看看", "随便",
-])
+_GENERIC = frozenset(merged("words")["generic"])  # a request too vague to act on alone
 
 
 class Action(Enum):
@@ -107,20 +101,23 @@ def unfound_titles(parse: Parse) -> list[str]:
     return [t for t in parse.unresolved if t[:1].isupper() or t[:1].isdigit() or HAN.match(t)]
 
 
-def _either(names: list[str], zh: bool) -> str:
-    """Names as the notices list them: 「A、B」 or "A or B"."""
-    return ("、" if zh else " or ").join(names)
+def _either(names: list[str], language: str) -> str:
+    """Names as the notices list them: "A or B", 「A、B」."""
+    return _reply("either_join", language).join(names)
 
 
-def _titled(titles: list[str], zh: bool) -> str:
-    """Titles quoted as the language quotes them: 《A》、《B》 or "A" or "B"."""
-    return _either([f"《{t}》" if zh else f'"{t}"' for t in titles], zh)
+def _titled(titles: list[str], language: str) -> str:
+    """Titles quoted as the language quotes them: "A" or "B", 《A》、《B》."""
+    return _either([_reply("quoted", language, title=t) for t in titles], language)
+
+
+def _reply(key: str, language: str, /, **values: object) -> str:
+    return phrase("replies", key, language, **values)
 
 
 def no_such_title(titles: list[str], language: str) -> str:
     """The answer to a question about titles the catalog lacks ("who directed "Paddington 3"?")."""
-    zh = language == "zh"
-    return NOT_IN_CATALOG["zh" if zh else "en"].format(titles=_titled(titles, zh))
+    return _reply("not_in_catalog", language, titles=_titled(titles, language))
 
 
 def not_found(parse: Parse, language: str) -> list[str]:
@@ -128,32 +125,29 @@ def not_found(parse: Parse, language: str) -> list[str]:
     ("I loved "Paddington 3"", 《流浪地球3》) and people asked for by name who are none of its directors, authors
     and stars ("anything with Tom Hanks" over a catalog without him), or studios, which no record names. Quoted
     ordinary words ("something "fun"") are no title."""
-    zh = language == "zh"
-    key = "zh" if zh else "en"
     titles = unfound_titles(parse)
     out = []
     if titles:
-        out.append(NO_TITLE[key].format(titles=_titled(titles, zh), it="them" if len(titles) > 1 else "it"))
+        it = _reply("it_many" if len(titles) > 1 else "it_one", language)
+        out.append(_reply("no_title", language, titles=_titled(titles, language), it=it))
     if parse.unknown_people:
         names = parse.unknown_people
-        out.append(NO_PERSON[key].format(names=_either(names, zh),
-                                         that="those names" if len(names) > 1 else "that name"))
+        that = _reply("that_many" if len(names) > 1 else "that_one", language)
+        out.append(_reply("no_person", language, names=_either(names, language), that=that))
     if parse.unknown_studios:
-        out.append(NO_STUDIO[key].format(names=_either(parse.unknown_studios, zh)))
+        out.append(_reply("no_studio", language, names=_either(parse.unknown_studios, language)))
     return out
 
 
 def question_text(q: Question, state: DialogueState, language: str) -> str:
-    zh = language == "zh"
-    kind = {"movie": ("movie", "电影"), "book": ("book", "书")}.get(state.domain or "", ("pick", "作品"))
     if q.kind == "genre":
         labels = [genre_label(g, language) for g in q.options]
-        if zh:
-            return f"想看哪一类{kind[1]}：{'、'.join(labels[:-1])}还是{labels[-1]}？"
-        return f"What kind of {kind[0]} are you in the mood for: {', '.join(labels[:-1])} or {labels[-1]}?"
+        kind = _reply(f"kind_{state.domain}" if state.domain in ("movie", "book") else "kind_any", language)
+        return _reply("ask_genre", language, kind=kind, options=_reply("options_join", language).join(labels[:-1]),
+                      last=labels[-1])
     if q.kind == "era":
-        return "想要经典老片，还是近几年的新作？" if zh else "Would you like an older classic or something recent?"
-    return QUESTION[language]
+        return _reply("ask_era", language)
+    return _reply("question", language)
 
 
 # the fixed replies, language -> text (chat/languages/*.toml, [replies])

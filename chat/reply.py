@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from chat.checker import ENDS_AT_AN_INITIAL, MIN_CONTENT_WORDS, ExplanationChecker, first_sentence
-from chat.languages import FIRST, per_language
+from chat.languages import FIRST, per_language, phrase
 from chat.lexicon import COMPOUND_LABELS, COMPOUND_SEP, HAN, genre_parts
 from chat.lm.base import Generator, Message, complete_many
 from chat.prompts import load
@@ -58,45 +58,47 @@ def language_label(code: str, language: str) -> str:
     return names[FIRST].capitalize() if FIRST in names else code
 
 
+def say(key: str, language: str, /, **values: object) -> str:
+    """A fixed part of the reply in `language` (chat/languages/*.toml, [templates])."""
+    return phrase("templates", key, language, **values)
+
+
 def item_heading(item: CatalogItem, language: str) -> str:
     title = item.display_title(language)
-    return f"《{title}》({item.year})" if language == "zh" and item.year else (
-        f"《{title}》" if language == "zh" else f"{title} ({item.year})" if item.year else title)
+    return say("heading", language, title=title, year=item.year) if item.year else say("heading_no_year", language,
+                                                                                         title=title)
 
 
 def wants_summary(state: DialogueState, titles: dict[str, CatalogItem], language: str) -> str:
     """The user's stated preferences in a few words, from the state only."""
     bits: list[str] = []
     if state.languages_wanted:
-        bits.append(("、" if language == "zh" else " or ").join(language_label(c, language)
-                                                               for c in state.languages_wanted))
+        bits.append(say("languages_join", language).join(language_label(c, language)
+                                                           for c in state.languages_wanted))
     if state.genres_wanted:
-        bits.append(", ".join(genre_label(g, language) for g in state.genres_wanted))
+        bits.append(say("genres_join", language).join(genre_label(g, language) for g in state.genres_wanted))
     liked = [titles[i].display_title(language) for i in state.liked[-3:] if i in titles]
     if liked:
-        bits.append(("像" if language == "zh" else "like ") + ", ".join(liked))
+        bits.append(say("like", language, titles=say("genres_join", language).join(liked)))
     if state.people_wanted:
-        bits.append(("、" if language == "zh" else ", ").join(state.people_wanted[-2:]))
+        bits.append(say("people_join", language).join(state.people_wanted[-2:]))
     bits += [direction_label(d.name, d.sign, language) for d in state.directions[-2:]]
-    no = "不要" if language == "zh" else "no "
     for avoided in ([genre_label(g, language) for g in state.genres_avoided], state.people_avoided[-2:],
                     [language_label(c, language) for c in state.languages_avoided]):
         if avoided:
-            bits.append(no + ", ".join(avoided))
+            bits.append(say("avoid", language, things=say("genres_join", language).join(avoided)))
     if state.year_min or state.year_max:
         bits.append(year_range_label(state.year_min, state.year_max, language))
     if not bits and state.statements and not _INSTRUCTION.search(state.statements[-1]):
         bits.append(short_statement(state.statements[-1]))
-    return "; ".join(b for b in bits if b) or ("随便看看" if language == "zh" else "something good")
+    return say("summary_join", language).join(b for b in bits if b) or say("anything", language)
 
 
 def year_range_label(year_min: int | None, year_max: int | None, language: str) -> str:
     """"1990-1999", "up to 2008", "from 2010" (an open range written "-2008" reads as a negative number)."""
     if year_min and year_max:
         return f"{year_min}-{year_max}"
-    if language == "zh":
-        return f"{year_max}年及以前" if year_max else f"{year_min}年及以后"
-    return f"up to {year_max}" if year_max else f"from {year_min}"
+    return say("years_up_to", language, year=year_max) if year_max else say("years_from", language, year=year_min)
 
 
 def short_statement(text: str, words: int = 8) -> str:
@@ -111,43 +113,43 @@ def lead(item: CatalogItem, state: DialogueState, known: dict[str, CatalogItem],
     """The deterministic start of a reason: the user's own stated reason that this item answers."""
     shared = [g for g in item.genres if g in state.genres_wanted]
     liked = [known[i] for i in reversed(state.liked) if i in known and known[i].domain == item.domain]
-    zh = language == "zh"
     if state.directions:
         d = state.directions[-1]
         label = direction_label(d.name, d.sign, language)
-        return f"按你说的{label}：" if zh else f"{label[:1].upper() + label[1:]}, as you asked: "
+        return say("lead_direction", language, label=label, Label=label[:1].upper() + label[1:])
     key = series_key(item.title)
     same = [x for x in liked if key and series_key(x.title) == key and x.id != item.id]
     if same:  # a catalog fact the series feature ranks by: say it
-        return (f"和你喜欢的《{same[0].display_title('zh')}》同一系列：" if zh
-                else f"From the same series as {same[0].title}: ")
+        return say("lead_series", language, title=title_for(same[0], language))
     if shared:
-        return (f"你想要{'、'.join(genre_label(g, 'zh') for g in shared)}：" if zh
-                else f"You wanted {' and '.join(shared)}: ")
+        return say("lead_genres", language,
+                   genres=say("lead_genres_join", language).join(genre_label(g, language) for g in shared))
     if liked:
-        return f"喜欢《{liked[0].display_title('zh')}》的话：" if zh else f"Since you liked {liked[0].title}: "
+        return say("lead_liked", language, title=title_for(liked[0], language))
     if state.statements and not _INSTRUCTION.search(state.statements[-1]):
-        said = short_statement(state.statements[-1])
-        return f"你说“{said}”：" if zh else f'For "{said}": '
-    return "先从这部开始：" if zh else "A well-loved place to start: "
+        return say("lead_said", language, said=short_statement(state.statements[-1]))
+    return say("lead_start", language)
 
 
 def template_reason(item: CatalogItem, language: str, wanted: Sequence[str] = ()) -> str:
     """Deterministic facts about the item, from catalog fields only (follows the lead)."""
     creator = ", ".join(item.creators[:2])
     genres = sorted(item.genres, key=lambda g: g not in wanted)[:2]  # the genres the user asked for first
-    kinds = "/".join(genre_label(g, language) for g in genres)
-    if language == "zh":
-        role = "导演" if item.domain == "movie" else "作者"
-        what = "电影" if item.domain == "movie" else "书"
-        return f"一部{kinds}{what}" + (f"，{role}{creator}" if creator else "") + "。"
-    role = "directed by" if item.domain == "movie" else "by"
+    kinds = "/".join(genre_label(g, language) for g in genres) or say("unknown_kind", language)
     what = "film" if item.domain == "movie" else "book"
-    kinds = kinds or "well-loved"
-    article = "an" if kinds[0] in "aeiou" else "a"
-    fact = f"{article} {kinds} {what}" + (f" {role} {creator}" if creator else "") + "."
-    sentence = first_sentence(item.description)
-    return f"{fact} {sentence}".strip()
+    by = say(f"by_{what}", language, creators=creator) if creator else ""
+    return say("reason", language, article=_article(kinds), kinds=kinds, what=say(what, language), by=by,
+               plot=first_sentence(item.description)).strip()
+
+
+def title_for(item: CatalogItem, language: str) -> str:
+    """The title a reply names an item by: the catalog's in English, the one for that language otherwise."""
+    return item.title if language == FIRST else item.display_title(language)
+
+
+def _article(word: str) -> str:
+    """English "a" or "an" before `word` (for the templates' {article})."""
+    return "an" if word[:1] in tuple("aeiou") else "a"
 
 
 def reply_messages(candidates: Sequence[CatalogItem], language: str) -> list[Message]:
@@ -161,12 +163,10 @@ def reply_messages(candidates: Sequence[CatalogItem], language: str) -> list[Mes
     rows = []
     for item in candidates:
         kind = "/".join(genre_label(g, lang) for g in item.genres[:3])
-        by = ", ".join(item.creators[:2])
-        if lang == "zh":
-            role = "导演" if item.domain == "movie" else "作者"
-            what = f"{kind}{'电影' if item.domain == 'movie' else '书'}" + (f"，{role}{by}" if by else "")
-        else:
-            what = f"a {kind} {'film' if item.domain == 'movie' else 'book'}" + (f" by {by}" if by else "")
+        creators = ", ".join(item.creators[:2])
+        domain = "film" if item.domain == "movie" else "book"
+        by = say(f"row_by_{domain}", lang, creators=creators) if creators else ""
+        what = say("row", lang, kinds=kind, what=say(domain, lang), by=by)
         plot = first_sentence(item.description, 200)
         rows.append(f"* {item.display_title(lang)}: " + (f"{plot} ({what})" if plot else f"{what}."))
     user = load(f"reply_user_{lang}.txt").format(items="\n".join(rows))
@@ -177,10 +177,10 @@ def reply_messages(candidates: Sequence[CatalogItem], language: str) -> list[Mes
 def intro(state: DialogueState, known: dict[str, CatalogItem], n: int, language: str) -> str:
     """The deterministic opening line: how many picks, for what."""
     wants = wants_summary(state, known, language)
-    if language == "zh":
-        return f"根据你的喜好（{wants}），推荐这{n}部：" if wants != "随便看看" else f"先给你推荐{n}部："
-    picks = "Here is 1 pick" if n == 1 else f"Here are {n} picks"
-    return f"{picks} for you ({wants}):" if wants != "something good" else f"{picks} to start:"
+    picks = say("picks_one", language) if n == 1 else say("picks", language, n=n)
+    if wants == say("anything", language):
+        return say("intro_start", language, picks=picks, n=n)
+    return say("intro", language, picks=picks, wants=wants, n=n)
 
 
 _SENTENCE_STOPS = ("\n", ". ", "! ", "? ", "。", "！", "？")  # one sentence per reason: stop at its end
@@ -206,8 +206,7 @@ def reply_attempt_messages(item: CatalogItem, language: str, attempt: int) -> li
     """The prompt for one item; the second attempt adds a stricter rule."""
     prompt = reply_messages([item], language)
     if attempt == 1:
-        strict = ("只用上面的事实，不要提任何人名、数字或其他作品。" if language == "zh"
-                  else "Use only the facts above. Mention no names, no numbers and no other titles.")
+        strict = say("strict", language)
         prompt[-1] = {"role": "user", "content": prompt[-1]["content"] + "\n" + strict}
     return prompt
 

@@ -20,10 +20,18 @@ def test_every_language_file_speaks_of_the_same_things_as_english() -> None:
         # a key English lacks would be a new genre, language or critique made by a typo
         for section in ("genres", "languages", "domains", "critique", "compound_labels"):
             assert set(data.get(section, {})) <= set(english[section]), (code, section)
-        # every fixed reply exists in every language, with no placeholder English does not fill
-        assert set(data["replies"]) == set(english["replies"]), code
-        for key, text in data["replies"].items():
-            assert set(_placeholders(text)) <= set(_placeholders(english["replies"][key])), (code, key)
+        # every fixed reply, reply template and answer exists in every language, with no placeholder the code
+        # does not fill (the code fills what English asks for)
+        for section in ("replies", "templates", "answers"):
+            assert set(data[section]) == set(english[section]), (code, section)
+            for key, text in data[section].items():
+                assert set(_placeholders(text)) <= set(_placeholders(english[section][key])) | _EXTRA.get(key, set()), (
+                    code, section, key)
+
+
+# placeholders the code fills for every language although English does not use them
+_EXTRA = {"lead_direction": {"label", "Label"}, "intro": {"n"}, "intro_start": {"n"}, "picks_one": {"n"},
+          "why_person": {"title"}, "reason": {"article", "plot"}, "row": {"article"}, "is_genre": {"asked"}}
 
 
 def _placeholders(text: str) -> list[str]:
@@ -46,6 +54,8 @@ def test_a_new_language_is_a_file(monkeypatch: pytest.MonkeyPatch) -> None:
     files["fr"] = {"genres": {"comedy": ["comédie", "comédies"]}, "cues": {"negation_before": ["pas de"]},
                    "replies": {"closing": "Avec plaisir !"}}
     monkeypatch.setattr(languages, "load", lambda: files)
+    languages.per_language.cache_clear()
+    monkeypatch.setattr(languages, "per_language", languages.per_language.__wrapped__)  # uncached, for this test
     assert languages.merged("genres")["comedy"][-2:] == ("comédie", "comédies")
     assert languages.merged("cues")["negation_before"][-1] == "pas de"
     assert languages.per_language("replies")["closing"]["fr"] == "Avec plaisir !"

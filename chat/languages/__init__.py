@@ -29,6 +29,7 @@ def merged(section: str) -> dict[str, tuple[str, ...]]:
     return {key: tuple(values) for key, values in out.items()}
 
 
+@cache
 def per_language(section: str) -> dict[str, dict[str, Any]]:
     """One section of every language: key -> {language: value} (the replies, the labels of genre pairs)."""
     out: dict[str, dict[str, Any]] = {}
@@ -36,3 +37,9 @@ def per_language(section: str) -> dict[str, dict[str, Any]]:
         for key, value in data.get(section, {}).items():
             out.setdefault(key, {})[language] = value
     return out
+
+
+def phrase(section: str, key: str, language: str, /, **values: object) -> str:
+    """A fixed piece of text in `language` with `values` filled in (English where that language's file lacks it)."""
+    forms = per_language(section)[key]
+    return str(forms.get(language) or forms[FIRST]).format(**values)
