@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from chat.checker import first_sentence
 from chat.languages import phrase
+from chat.languages.names import genre_label, title_for, year_range_label
 from chat.reading import ItemQuestion
-from chat.reply import genre_label, short_statement, title_for, year_range_label
+from chat.reply import short_statement
 from chat.state import DialogueState
 from retrieval.ranking import item_people, series_key
 from storage.records import CatalogItem

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from enum import Enum
 
 from chat.languages import merged, per_language, phrase
+from chat.languages.names import genre_label
 from chat.lexicon import HAN
 from chat.reading import Parse
-from chat.reply import genre_label
 from chat.state import DialogueState
 from chat.text import content_words
 from storage.records import CatalogItem

@@ -9,8 +9,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from chat.checker import ENDS_AT_AN_INITIAL, MIN_CONTENT_WORDS, ExplanationChecker, first_sentence
-from chat.languages import FIRST, per_language, phrase
-from chat.lexicon import COMPOUND_LABELS, COMPOUND_SEP, HAN, genre_parts
+from chat.languages import phrase
+from chat.languages.names import genre_label, language_label, title_for, year_range_label
+from chat.lexicon import HAN
 from chat.lm.base import Generator, Message, complete_many
 from chat.prompts import load
 from chat.reading import direction_label
@@ -24,11 +25,6 @@ log = logging.getLogger(__name__)
 # words of a message that tries to instruct the model: such a message is never echoed back in a reason
 _INSTRUCTION = re.compile(r"\b(?:ignore|instructions?|system prompt|prompt|password|pretend|disregard|jailbreak)\b"
                           r"|忽略|指令|提示词|密码", re.IGNORECASE)
-# a genre and an original language by name in each language: the first word for it in that language's file
-# ("韩国"); in English the genre's own name and the first way of asking for the language, capitalised ("Korean")
-_GENRE_NAMES = {g: {lang: forms[0] for lang, forms in by.items() if forms} for g, by in per_language("genres").items()}
-_LANGUAGE_NAMES = {code: {lang: forms[0] for lang, forms in by.items() if forms}
-                   for code, by in per_language("languages").items()}
 
 
 @dataclass(frozen=True)
@@ -40,22 +36,6 @@ class Piece:
     reason: str | None = None
     path: str | None = None  # "first_pass" | "regenerated" | "template"
     claim: str | None = None  # the part after the deterministic lead: what the checker checked
-
-
-def genre_label(genre: str, language: str) -> str:
-    if COMPOUND_SEP in genre:  # "comedy+romance": romcoms
-        named = COMPOUND_LABELS.get(genre, {})
-        if language in named or FIRST in named:
-            return named.get(language) or named[FIRST]
-        return ("" if language == "zh" else " ").join(genre_label(g, language) for g in genre_parts(genre))
-    return genre if language == FIRST else _GENRE_NAMES.get(genre, {}).get(language, genre)
-
-
-def language_label(code: str, language: str) -> str:
-    names = _LANGUAGE_NAMES.get(code, {})
-    if language != FIRST and language in names:
-        return names[language]
-    return names[FIRST].capitalize() if FIRST in names else code
 
 
 def say(key: str, language: str, /, **values: object) -> str:
@@ -92,13 +72,6 @@ def wants_summary(state: DialogueState, titles: dict[str, CatalogItem], language
     if not bits and state.statements and not _INSTRUCTION.search(state.statements[-1]):
         bits.append(short_statement(state.statements[-1]))
     return say("summary_join", language).join(b for b in bits if b) or say("anything", language)
-
-
-def year_range_label(year_min: int | None, year_max: int | None, language: str) -> str:
-    """"1990-1999", "up to 2008", "from 2010" (an open range written "-2008" reads as a negative number)."""
-    if year_min and year_max:
-        return f"{year_min}-{year_max}"
-    return say("years_up_to", language, year=year_max) if year_max else say("years_from", language, year=year_min)
 
 
 def short_statement(text: str, words: int = 8) -> str:
@@ -140,11 +113,6 @@ def template_reason(item: CatalogItem, language: str, wanted: Sequence[str] = ()
     by = say(f"by_{what}", language, creators=creator) if creator else ""
     return say("reason", language, article=_article(kinds), kinds=kinds, what=say(what, language), by=by,
                plot=first_sentence(item.description)).strip()
-
-
-def title_for(item: CatalogItem, language: str) -> str:
-    """The title a reply names an item by: the catalog's in English, the one for that language otherwise."""
-    return item.title if language == FIRST else item.display_title(language)
 
 
 def _article(word: str) -> str:

@@ -50,6 +50,17 @@ SELF_CONTAINED = {"chat/lm": ("chat.lm", "chat.settings", "chat.prompts", "commo
                   "retrieval/embedders": ("retrieval.embedders", "common"),
                   "storage/migrations": ("storage.schema",)}
 RUNNERS = {"chat.engine": 1, "chat.build": 2, "chat.sessions": 2}  # a module may import a runner of a lower rank
+# the stages of a turn (docs/architecture.md) and their front doors; what no stage owns (state, lexicon, languages,
+# titles, text, the LM) is shared vocabulary
+STAGES = {"chat.reading": "read", "chat.tracking": "decide", "chat.policy": "decide", "chat.recommend": "retrieve",
+          "chat.reply": "write", "chat.answers": "write", "chat.checker": "write", "chat.profiles": "store"}
+FRONT_DOORS = {"chat.reading", "chat.tracking", "chat.policy", "chat.recommend", "chat.reply", "chat.answers",
+               "chat.profiles"}
+
+
+def _stage(module: str) -> str | None:
+    return next((stage for prefix, stage in STAGES.items() if module == prefix or module.startswith(prefix + ".")),
+                None)
 
 
 def test_subpackages_keep_to_their_rooms() -> None:
@@ -65,6 +76,11 @@ def test_subpackages_keep_to_their_rooms() -> None:
     for path in (ROOT / "chat").rglob("*.py"):  # the reading stage is entered by its front door only
         if "reading" not in path.relative_to(ROOT).parts:
             bad += [f"{path.relative_to(ROOT)} imports {n}" for n in imports(path) if n.startswith("chat.reading.")]
+    for path in (ROOT / "chat").rglob("*.py"):  # a stage enters another stage by that stage's front doors only
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        here = _stage(module)
+        bad += [f"{module} imports {n}" for n in imports(path)
+                if here and _stage(n) not in (None, here) and n not in FRONT_DOORS]
     for path in (ROOT / "ui" / "api").rglob("*.py"):  # the API never loads the Gradio page
         bad += [f"{path.relative_to(ROOT)} imports {n}" for n in imports(path) if n.startswith("ui.web")]
     assert bad == []

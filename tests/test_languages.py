@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from chat import languages
+from chat.languages.names import genre_label, language_label
 from chat.lexicon import GENRES, HAN, LANGUAGES
 from chat.reading import read
-from chat.reply import genre_label, language_label
 from chat.state import DialogueState
 from chat.titles import TitleIndex
 

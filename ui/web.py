@@ -14,8 +14,8 @@ from typing import Any
 
 from chat.engine import Delta, Recommendation, TurnResult
 from chat.identity import VISITOR_COOKIE
+from chat.languages.names import genre_label, language_label
 from chat.profiles import FIELDS, Profile
-from chat.reply import genre_label, language_label
 from chat.sessions import SessionService
 from chat.state import DialogueState
 from common.errors import ConciergeError

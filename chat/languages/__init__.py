@@ -42,4 +42,4 @@ def per_language(section: str) -> dict[str, dict[str, Any]]:
 def phrase(section: str, key: str, language: str, /, **values: object) -> str:
     """A fixed piece of text in `language` with `values` filled in (English where that language's file lacks it)."""
     forms = per_language(section)[key]
-    return str(forms.get(language) or forms[FIRST]).format(**values)
+    return str(forms[language] if language in forms else forms[FIRST]).format(**values)

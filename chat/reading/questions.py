@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from chat.checker import genres_named
+from chat.lexicon import genres_named
 from chat.reading.parse import ORDINALS, Parse
 from chat.state import DialogueState
 from chat.text import content_words, plain_text
