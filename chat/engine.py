@@ -23,7 +23,6 @@ from chat.recommend import Recommender
 from chat.reply import write_reply
 from chat.settings import Settings
 from chat.state import DialogueState
-from chat.tracking import track
 from common.errors import RequestKeyError, TurnInProgressError
 from retrieval.embedders.base import Embedder
 from retrieval.index import Hit
@@ -255,52 +254,46 @@ class Engine:
         hits: list[Hit] = []
         source = "template"
         paths: dict[str, int] = {}
-        if question is not None or (u.parse.closing and state.shown):  # a question, or "thanks!" after picks
-            action = policy.Action.ANSWER if question is not None else policy.Action.CLOSE
-            reply = (self._answer(question, u, state, message) if question is not None
-                     else policy.CLOSING["zh" if lang == "zh" else "en"])
-            state.language = lang
-            state.turns += 1
+        # 2. decide, folding the reading into the state
+        recommender = self.recommender
+        plan = policy.plan(state, u, catalog.items,
+                           lambda: [h.item for h in recommender.recommend(state, policy.SPREAD_POOL, diversify=False)])
+        action = plan.action
+        for notice in plan.notices:
+            yield say(notice)
+        if action is policy.Action.ANSWER:
+            assert question is not None
+            reply = self._answer(question, u, state, message)
+            yield Delta(reply)
+        elif action is policy.Action.CLOSE:
+            reply = policy.CLOSING["zh" if lang == "zh" else "en"]
+            yield Delta(reply)
+        elif action is policy.Action.ASK:
+            assert plan.question is not None
+            reply = policy.question_text(plan.question, state, lang)
             yield Delta(reply)
         else:
-            action = policy.decide(state, u.parse)
-            track(u, state, catalog.items)
-            state.turns += 1
-            for missing in policy.not_found(u.parse, lang):  # said whether the bot then asks or recommends
-                yield say(missing)
-            ask = policy.Question("open") if action is policy.Action.ASK else None
-            if ask is None and state.questions_asked < policy.MAX_QUESTIONS and policy.is_vague(state, u.parse):
-                pool = self.recommender.recommend(state, policy.SPREAD_POOL, diversify=False)
-                ask = policy.clarify(state, u.parse, [h.item for h in pool])
-            if ask is not None:
-                action = policy.Action.ASK
-                state.questions_asked += 1
-                state.asked.append(ask.kind)
-                reply = policy.question_text(ask, state, lang)
+            # 3. retrieve
+            hits = recommender.recommend(state, u.parse.picks or self.settings.recommendations)
+            for note in policy.caveats(state, u, [h.item for h in hits], catalog.index.has_runtimes,
+                                       catalog.index.has_languages, recommender.soft_genres,
+                                       recommender.soft_years(state)):
+                yield say(note)
+            if not hits:
+                reply = policy.NOTHING_LEFT[lang]
                 yield Delta(reply)
             else:
-                action = policy.Action.RECOMMEND
-                hits = self.recommender.recommend(state, u.parse.picks or self.settings.recommendations)
-                unchecked = [] if catalog.index.has_runtimes or not u.critique.max_minutes else [policy.NO_RUNTIMES]
-                if (u.parse.languages_wanted or u.parse.languages_avoided) and not catalog.index.has_languages:
-                    unchecked.append(policy.NO_LANGUAGES)
-                unchecked += policy.loosened(state, [h.item for h in hits], self.recommender.soft_genres,
-                                             self.recommender.soft_years(state))
-                for note in unchecked:
-                    yield say(note[lang])
-                if not hits:
-                    reply = policy.NOTHING_LEFT[lang]
-                    yield Delta(reply)
-                else:
-                    reply, shown, paths = yield from self._recommend(state, hits, lang)
-                    source = ("model" if paths.get("template", 0) == 0 else
-                              "mixed" if paths.get("template", 0) < len(hits) else "template")
-                    state.last_shown = [r.item_id for r in shown]
-                    state.last_reply = reply[:2000]
-                    state.shown += [r.item_id for r in shown if r.item_id not in state.shown]
-                    state.focus = None
+                # 4. write
+                reply, shown, paths = yield from self._recommend(state, hits, lang)
+                source = ("model" if paths.get("template", 0) == 0 else
+                          "mixed" if paths.get("template", 0) < len(hits) else "template")
+                state.last_shown = [r.item_id for r in shown]
+                state.last_reply = reply[:2000]
+                state.shown += [r.item_id for r in shown if r.item_id not in state.shown]
+                state.focus = None
         full_reply = "\n".join([*notices, reply])
         scores = {h.item.id: h.score for h in hits}
+        # 5. store
         # a card clicked while the reply was written is kept: the turn's changes go onto what is stored now
         self.conversations.record_turn(
             session_id, message, full_reply, lang, source,

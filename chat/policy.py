@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import Enum
 
 from chat.languages import merged, per_language, phrase
 from chat.languages.names import genre_label
 from chat.lexicon import HAN
-from chat.reading import Parse
+from chat.reading import Parse, Reading
 from chat.state import DialogueState
 from chat.text import content_words
+from chat.tracking import track
 from storage.records import CatalogItem
 
 MAX_QUESTIONS = 2  # clarifying questions per conversation before recommending regardless
@@ -35,6 +36,49 @@ class Question:
 
     kind: str  # "open" | "genre" | "era"
     options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a turn does: its action, the notices said first, and for ASK the question."""
+
+    action: Action
+    notices: list[str] = field(default_factory=list)  # titles, people or studios the catalog lacks
+    question: Question | None = None
+
+
+def plan(state: DialogueState, reading: Reading, items: Mapping[str, CatalogItem],
+         pool: Callable[[], Sequence[CatalogItem]]) -> Plan:
+    """Decide the turn from what the message says, folding it into `state`: an answer to a question about an item,
+    a goodbye ("thanks!" after picks), a question (nothing to go on, or a vague request whose candidates `pool`
+    finds spread out), or recommendations. A question or a goodbye leaves the preferences as they were."""
+    if reading.question is not None or (reading.parse.closing and state.shown):
+        state.language = reading.language
+        state.turns += 1
+        return Plan(Action.ANSWER if reading.question is not None else Action.CLOSE)
+    action = decide(state, reading.parse)
+    track(reading, state, items)
+    state.turns += 1
+    notices = not_found(reading.parse, reading.language)  # said whether the bot then asks or recommends
+    ask = Question("open") if action is Action.ASK else None
+    if ask is None and state.questions_asked < MAX_QUESTIONS and is_vague(state, reading.parse):
+        ask = clarify(state, reading.parse, pool())
+    if ask is None:
+        return Plan(Action.RECOMMEND, notices)
+    state.questions_asked += 1
+    state.asked.append(ask.kind)
+    return Plan(Action.ASK, notices, ask)
+
+
+def caveats(state: DialogueState, reading: Reading, shown: Sequence[CatalogItem], has_runtimes: bool,
+            has_languages: bool, soft_genres: bool, soft_years: bool) -> list[str]:
+    """Notices, in the reading's language, for what the list could not honour: a length or an original language
+    the catalog does not record, hard constraints the recommender had to drop (`loosened`)."""
+    notes = [] if has_runtimes or not reading.critique.max_minutes else [NO_RUNTIMES]
+    if (reading.parse.languages_wanted or reading.parse.languages_avoided) and not has_languages:
+        notes.append(NO_LANGUAGES)
+    notes += loosened(state, shown, soft_genres, soft_years)
+    return [note[reading.language] for note in notes]
 
 
 def decide(state: DialogueState, p: Parse) -> Action:
