@@ -1,5 +1,7 @@
-"""Structured output from the local LM: the model reader's JSON schema, decoded free, under lm-format-enforcer and
-under xgrammar. Prints per message the seconds and whether the JSON validates, then medians.
+"""Structured output from the local LM: the model reader's JSON schema, decoded free, under llguidance (what
+`TransformersGenerator.complete_json` uses) and under xgrammar. Prints per message the seconds and whether the JSON
+validates, then medians. (lm-format-enforcer 0.11.3, the other candidate, fails to import its transformers
+integration on transformers 5: `transformers.tokenization_utils` is gone.)
 
     HF_HUB_OFFLINE=1 python bench/bench_structured.py [--lm qwen2.5-coder-0.5b] [--tokens 160]
 
@@ -42,15 +44,14 @@ def main() -> None:
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16).eval()
     state = DialogueState()
     modes: dict[str, object] = {"free": None}
-    try:
-        from lmformatenforcer import JsonSchemaParser
-        from lmformatenforcer.integrations.transformers import build_transformers_prefix_allowed_tokens_fn
+    import llguidance.hf
 
-        t = time.perf_counter()
-        modes["lm-format-enforcer"] = build_transformers_prefix_allowed_tokens_fn(tok, JsonSchemaParser(SCHEMA))
-        print(f"lm-format-enforcer set up in {time.perf_counter() - t:.1f} s")
-    except ImportError:
-        print("lm-format-enforcer not installed")
+    from chat.lm.local import JsonMask
+
+    t = time.perf_counter()
+    guidance = llguidance.hf.from_tokenizer(tok)
+    modes["llguidance"] = guidance
+    print(f"llguidance set up in {time.perf_counter() - t:.1f} s")
     try:
         import xgrammar as xgr
 
@@ -67,8 +68,8 @@ def main() -> None:
         enc = tok(prompt, return_tensors="pt", add_special_tokens=False)
         for mode, how in modes.items():
             kwargs: dict[str, object] = {}
-            if mode == "lm-format-enforcer":
-                kwargs["prefix_allowed_tokens_fn"] = how
+            if mode == "llguidance":
+                kwargs["logits_processor"] = [JsonMask(how, json.dumps(SCHEMA))]
             elif mode == "xgrammar":
                 xgr_mod, compiled = how  # type: ignore[misc]
                 kwargs["logits_processor"] = [xgr_mod.contrib.hf.LogitsProcessor(compiled)]

@@ -113,6 +113,25 @@ def test_smollm2_preset_generates(tmp_path: Path) -> None:
     assert complete(gen, [{"role": "user", "content": "Say hello."}], max_new_tokens=8).strip()
 
 
+def test_the_local_model_writes_json_that_matches_the_schema_it_is_given() -> None:
+    """Constrained decoding (llguidance) on the packaged SmolLM2: free, this model writes its own keys."""
+    import json
+
+    from chat.lm.presets import load_generator
+    from chat.reading import read
+    from chat.reading.model import SCHEMA, ModelReading, messages_for
+    from chat.state import DialogueState
+    from chat.titles import TitleIndex
+
+    gen = load_generator("smollm2-135m", MODEL_CACHE)
+    for message in ("I loved Inception and The Matrix, but no horror please", "我喜欢科幻小说"):
+        raw = gen.complete_json(messages_for(message, DialogueState(), {}), SCHEMA, max_new_tokens=120)
+        ModelReading.model_validate(json.loads(raw))  # parses and validates, or the test fails
+    # through the front door the model's reading is used (lm_used), and grounded
+    u = read("no horror please", DialogueState(), TitleIndex([]), gen, lm_fields=frozenset({"genres"}))
+    assert u.lm_used and u.lm_valid
+
+
 def test_bad_checksum_says_how_to_fix(tmp_path: Path) -> None:
     from chat.lm.presets import assemble_qwen_gguf
 

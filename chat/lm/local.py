@@ -63,7 +63,7 @@ class TransformersGenerator:
             ) from exc
         self.model.eval()
         self._lock = threading.Lock()
-        self._json_filters: dict[str, Any] = {}  # schema -> the token filter that keeps a reply in it
+        self._guidance: Any = None  # the tokenizer as llguidance sees it, for JSON under a schema
         log.info("language model %s on %s; reasons %s", name, device,
                  "batched" if self.batched else "written one at a time")
 
@@ -119,25 +119,23 @@ class TransformersGenerator:
         return [cut_at_stop(tokenizer.decode(row[start:], skip_special_tokens=True), stop) for row in out]
 
     def complete_json(self, messages: Sequence[Message], schema: dict[str, Any], max_new_tokens: int = 256) -> str:
-        """A reply that can only be JSON matching `schema`: at each step, tokens that would break it are masked
-        (lm-format-enforcer; bench/bench_structured.py compares it with free decoding and xgrammar)."""
+        """A reply that can only be JSON matching `schema`: at each step the tokens that would break it are masked
+        (llguidance; bench/bench_structured.py compares it with free decoding and xgrammar)."""
         import json
 
         import torch
+        from transformers import LogitsProcessorList
 
-        key = json.dumps(schema, sort_keys=True)
         with self._lock:
-            allowed = self._json_filters.get(key)
-            if allowed is None:
-                from lmformatenforcer import JsonSchemaParser
-                from lmformatenforcer.integrations.transformers import build_transformers_prefix_allowed_tokens_fn
+            if self._guidance is None:
+                import llguidance.hf
 
-                allowed = build_transformers_prefix_allowed_tokens_fn(self.tokenizer, JsonSchemaParser(schema))
-                self._json_filters[key] = allowed
+                self._guidance = llguidance.hf.from_tokenizer(self.tokenizer)  # about a second: once
+            mask = JsonMask(self._guidance, json.dumps(schema))
             enc = self._encode(messages)
             with torch.inference_mode():
                 out = self.model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                          prefix_allowed_tokens_fn=allowed,
+                                          logits_processor=LogitsProcessorList([mask]),
                                           pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
         return str(self.tokenizer.decode(out[0][enc["input_ids"].shape[1]:], skip_special_tokens=True))
 
@@ -186,3 +184,34 @@ class TransformersGenerator:
             finally:
                 halt.set()
                 worker.join()
+
+
+class JsonMask:
+    """A logits processor for one reply of one row: only tokens that keep the text a prefix of JSON matching the
+    schema (then end of text) stay possible. llguidance computes the allowed tokens as a bitmask in Rust; unpacking
+    it with numpy needs no compiler (its torch helper compiles a kernel)."""
+
+    def __init__(self, tokenizer: Any, schema_json: str) -> None:
+        import llguidance
+
+        self.matcher = llguidance.LLMatcher(tokenizer, llguidance.LLMatcher.grammar_from_json_schema(schema_json))
+        if self.matcher.is_error():
+            raise ValueError(f"schema not usable for constrained decoding: {self.matcher.get_error()}")
+        self.vocab = tokenizer.vocab_size
+        self.started = False
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import llguidance.numpy
+        import numpy as np
+        import torch
+
+        if self.started:
+            self.matcher.consume_token(int(input_ids[0, -1]))
+        self.started = True
+        bits = llguidance.numpy.allocate_token_bitmask(1, self.vocab)
+        llguidance.numpy.fill_next_token_bitmask(self.matcher, bits)
+        allowed = np.zeros(scores.shape[-1], dtype=bool)
+        unpacked = np.unpackbits(bits.view(np.uint8), bitorder="little")[:min(self.vocab, scores.shape[-1])]
+        allowed[:unpacked.size] = unpacked.astype(bool)
+        return scores.masked_fill(~torch.from_numpy(allowed).to(scores.device), float("-inf"))
+

@@ -14,7 +14,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -31,11 +31,12 @@ from storage.records import CatalogItem
 log = logging.getLogger(__name__)
 
 Opinion = Literal["liked", "disliked", "none"]
+Word = Annotated[str, Field(max_length=40)]  # a genre or a name: short, so a small model cannot ramble in one
 Seen = Literal["yes", "no", "unknown"]
 
 
 class ItemRead(BaseModel):
-    title: str = Field(max_length=120)
+    title: str = Field(max_length=80)
     opinion: Opinion
     seen: Seen
 
@@ -53,10 +54,10 @@ class ModelReading(BaseModel):
 
     items: list[ItemRead] = Field(default_factory=list, max_length=6)
     shown: list[ShownRead] = Field(default_factory=list, max_length=10)
-    genres_wanted: list[str] = Field(default_factory=list, max_length=5)
-    genres_avoided: list[str] = Field(default_factory=list, max_length=5)
-    people_wanted: list[str] = Field(default_factory=list, max_length=5)
-    people_avoided: list[str] = Field(default_factory=list, max_length=5)
+    genres_wanted: list[Word] = Field(default_factory=list, max_length=5)
+    genres_avoided: list[Word] = Field(default_factory=list, max_length=5)
+    people_wanted: list[Word] = Field(default_factory=list, max_length=5)
+    people_avoided: list[Word] = Field(default_factory=list, max_length=5)
     year_min: int | None = None
     year_max: int | None = None
     closing: bool = False
