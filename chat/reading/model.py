@@ -36,12 +36,16 @@ Seen = Literal["yes", "no", "unknown"]
 
 
 class ItemRead(BaseModel):
+    model_config = {"extra": "forbid"}  # no key beyond these: the JSON stays short
+
     title: str = Field(max_length=80)
     opinion: Opinion
     seen: Seen
 
 
 class ShownRead(BaseModel):
+    model_config = {"extra": "forbid"}
+
     position: int = Field(ge=1, le=10)
     opinion: Opinion
     seen: Seen
