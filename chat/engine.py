@@ -226,7 +226,7 @@ class Engine:
         state = DialogueState.from_json(self.conversations.load_state(session_id))
         before = state.model_copy(deep=True)
         if not message:
-            reply = policy.EMPTY[state.language]
+            reply = policy.reply("empty", state.language)
             yield Delta(reply)
             yield TurnResult(session_id, reply, language=state.language, action="empty", stored=False)
             return
@@ -241,7 +241,7 @@ class Engine:
         limit = self.settings.max_message_chars
         if len(message) > limit:
             message = message[:limit]
-            yield say(policy.CUT_NOTICE[detect_language(message)].format(limit=limit))
+            yield say(policy.reply("cut_notice", detect_language(message), limit=limit))
         # 1. read: after "Which one do you mean?", "2" or "the second" or a title alone answers that question
         use_lm = self.generator if self.settings.lm_extraction != "never" else None
         u = read(message, state, catalog.titles, use_lm, self.settings.lm_extraction, self.taught, catalog.items,
@@ -266,7 +266,7 @@ class Engine:
             reply = self._answer(question, u, state, message)
             yield Delta(reply)
         elif action is policy.Action.CLOSE:
-            reply = policy.CLOSING["zh" if lang == "zh" else "en"]
+            reply = policy.reply("closing", lang)
             yield Delta(reply)
         elif action is policy.Action.ASK:
             assert plan.question is not None
@@ -280,7 +280,7 @@ class Engine:
                                        recommender.soft_years(state)):
                 yield say(note)
             if not hits:
-                reply = policy.NOTHING_LEFT[lang]
+                reply = policy.reply("nothing_left", lang)
                 yield Delta(reply)
             else:
                 # 4. write

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
-from chat.languages import merged, per_language, phrase
+from chat.languages import merged, phrase
 from chat.languages.names import genre_label
 from chat.lexicon import HAN
 from chat.reading import Parse, Reading
@@ -74,11 +74,11 @@ def caveats(state: DialogueState, reading: Reading, shown: Sequence[CatalogItem]
             has_languages: bool, soft_genres: bool, soft_years: bool) -> list[str]:
     """Notices, in the reading's language, for what the list could not honour: a length or an original language
     the catalog does not record, hard constraints the recommender had to drop (`loosened`)."""
-    notes = [] if has_runtimes or not reading.critique.max_minutes else [NO_RUNTIMES]
+    notes = [] if has_runtimes or not reading.critique.max_minutes else ["no_runtimes"]
     if (reading.parse.languages_wanted or reading.parse.languages_avoided) and not has_languages:
-        notes.append(NO_LANGUAGES)
+        notes.append("no_languages")
     notes += loosened(state, shown, soft_genres, soft_years)
-    return [note[reading.language] for note in notes]
+    return [reply(note, reading.language) for note in notes]
 
 
 def decide(state: DialogueState, p: Parse) -> Action:
@@ -123,10 +123,10 @@ def clarify(state: DialogueState, p: Parse, pool: Sequence[CatalogItem]) -> Ques
 
 
 def loosened(state: DialogueState, shown: Sequence[CatalogItem], soft_genres: bool,
-             soft_years: bool = False) -> list[dict[str, str]]:
-    """The notices for the hard constraints the recommender had to drop to find anything: wanted genres
-    (unless a fitted ranker makes them a boost), then the year range (unless it came from an era word and a fitted
-    ranker makes it a boost). Empty when a shown item keeps them."""
+             soft_years: bool = False) -> list[str]:
+    """The notices (keys of the fixed replies) for the hard constraints the recommender had to drop to find
+    anything: wanted genres (unless a fitted ranker makes them a boost), then the year range (unless it came from an
+    era word and a fitted ranker makes it a boost). Empty when a shown item keeps them."""
     if not shown:
         return []
     out = []
@@ -147,21 +147,22 @@ def unfound_titles(parse: Parse) -> list[str]:
 
 def _either(names: list[str], language: str) -> str:
     """Names as the notices list them: "A or B", 「A、B」."""
-    return _reply("either_join", language).join(names)
+    return reply("either_join", language).join(names)
 
 
 def _titled(titles: list[str], language: str) -> str:
     """Titles quoted as the language quotes them: "A" or "B", 《A》、《B》."""
-    return _either([_reply("quoted", language, title=t) for t in titles], language)
+    return _either([reply("quoted", language, title=t) for t in titles], language)
 
 
-def _reply(key: str, language: str, /, **values: object) -> str:
+def reply(key: str, language: str, /, **values: object) -> str:
+    """A fixed reply in `language` (chat/languages/*.toml, [replies]) with `values` filled in."""
     return phrase("replies", key, language, **values)
 
 
 def no_such_title(titles: list[str], language: str) -> str:
     """The answer to a question about titles the catalog lacks ("who directed "Paddington 3"?")."""
-    return _reply("not_in_catalog", language, titles=_titled(titles, language))
+    return reply("not_in_catalog", language, titles=_titled(titles, language))
 
 
 def not_found(parse: Parse, language: str) -> list[str]:
@@ -172,40 +173,27 @@ def not_found(parse: Parse, language: str) -> list[str]:
     titles = unfound_titles(parse)
     out = []
     if titles:
-        it = _reply("it_many" if len(titles) > 1 else "it_one", language)
-        out.append(_reply("no_title", language, titles=_titled(titles, language), it=it))
+        it = reply("it_many" if len(titles) > 1 else "it_one", language)
+        out.append(reply("no_title", language, titles=_titled(titles, language), it=it))
     if parse.unknown_people:
         names = parse.unknown_people
-        that = _reply("that_many" if len(names) > 1 else "that_one", language)
-        out.append(_reply("no_person", language, names=_either(names, language), that=that))
+        that = reply("that_many" if len(names) > 1 else "that_one", language)
+        out.append(reply("no_person", language, names=_either(names, language), that=that))
     if parse.unknown_studios:
-        out.append(_reply("no_studio", language, names=_either(parse.unknown_studios, language)))
+        out.append(reply("no_studio", language, names=_either(parse.unknown_studios, language)))
     return out
 
 
 def question_text(q: Question, state: DialogueState, language: str) -> str:
     if q.kind == "genre":
         labels = [genre_label(g, language) for g in q.options]
-        kind = _reply(f"kind_{state.domain}" if state.domain in ("movie", "book") else "kind_any", language)
-        return _reply("ask_genre", language, kind=kind, options=_reply("options_join", language).join(labels[:-1]),
+        kind = reply(f"kind_{state.domain}" if state.domain in ("movie", "book") else "kind_any", language)
+        return reply("ask_genre", language, kind=kind, options=reply("options_join", language).join(labels[:-1]),
                       last=labels[-1])
     if q.kind == "era":
-        return _reply("ask_era", language)
-    return _reply("question", language)
+        return reply("ask_era", language)
+    return reply("question", language)
 
 
-# the fixed replies, language -> text (chat/languages/*.toml, [replies])
-_REPLIES = per_language("replies")
-QUESTION = _REPLIES["question"]
-EMPTY = _REPLIES["empty"]
-CUT_NOTICE = _REPLIES["cut_notice"]
-CLOSING = _REPLIES["closing"]
-NOTHING_LEFT = _REPLIES["nothing_left"]
-LOOSER_GENRES = _REPLIES["looser_genres"]
-LOOSER_YEARS = _REPLIES["looser_years"]
-NO_TITLE = _REPLIES["no_title"]
-NOT_IN_CATALOG = _REPLIES["not_in_catalog"]
-NO_PERSON = _REPLIES["no_person"]
-NO_STUDIO = _REPLIES["no_studio"]
-NO_LANGUAGES = _REPLIES["no_languages"]
-NO_RUNTIMES = _REPLIES["no_runtimes"]
+# the notices `loosened` returns: keys of the fixed replies
+LOOSER_GENRES, LOOSER_YEARS = "looser_genres", "looser_years"

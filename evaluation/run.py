@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chat.build import build_engine, taught_reader
-from chat.reading import LM_FIELDS, Taught
+from chat.reading import LM_FIELDS, OPINION_FIELDS, Taught
 from chat.recommend import Recommender
 from chat.settings import Settings
 from common.errors import ConciergeError
@@ -334,7 +334,7 @@ def run_eval_reading(settings: Settings, dialogues_file: Path, catalog_file: Pat
     resolver = MentionResolver(catalog.items)
     readers: dict[str, Replayer] = {"rules": Replayer(catalog.titles, resolver)}
     auto = taught_reader(settings.model_copy(update={"reader": "auto"}))
-    model = taught_reader(settings.model_copy(update={"reader": "model"}))
+    model = None if auto is None else Taught(auto.model, frozenset(OPINION_FIELDS))  # the same weights, every field
     readers["auto"] = Replayer(catalog.titles, resolver, taught=auto)
     if model is not None:
         readers["model"] = Replayer(catalog.titles, resolver, taught=model)

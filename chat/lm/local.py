@@ -193,25 +193,26 @@ class JsonMask:
 
     def __init__(self, tokenizer: Any, schema_json: str) -> None:
         import llguidance
+        import llguidance.numpy
 
         self.matcher = llguidance.LLMatcher(tokenizer, llguidance.LLMatcher.grammar_from_json_schema(schema_json))
         if self.matcher.is_error():
             raise ValueError(f"schema not usable for constrained decoding: {self.matcher.get_error()}")
         self.vocab = tokenizer.vocab_size
+        self.bits = llguidance.numpy.allocate_token_bitmask(1, self.vocab)  # refilled at every step
+        self.fill = llguidance.numpy.fill_next_token_bitmask
         self.started = False
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
-        import llguidance.numpy
         import numpy as np
         import torch
 
         if self.started:
             self.matcher.consume_token(int(input_ids[0, -1]))
         self.started = True
-        bits = llguidance.numpy.allocate_token_bitmask(1, self.vocab)
-        llguidance.numpy.fill_next_token_bitmask(self.matcher, bits)
+        self.fill(self.matcher, self.bits)
         allowed = np.zeros(scores.shape[-1], dtype=bool)
-        unpacked = np.unpackbits(bits.view(np.uint8), bitorder="little")[:min(self.vocab, scores.shape[-1])]
+        unpacked = np.unpackbits(self.bits.view(np.uint8), bitorder="little")[:min(self.vocab, scores.shape[-1])]
         allowed[:unpacked.size] = unpacked.astype(bool)
         return scores.masked_fill(~torch.from_numpy(allowed).to(scores.device), float("-inf"))
 
