@@ -59,6 +59,10 @@ class DialogueState(BaseModel):
         _move(item_id, self.liked, self.disliked)
         _add(self.mentioned, item_id)
 
+    def opinion_of(self, item_id: str) -> str:
+        """liked, disliked or unsaid: what the state holds of one item."""
+        return "liked" if item_id in self.liked else "disliked" if item_id in self.disliked else "unsaid"
+
     def no_opinion(self, item_id: str) -> None:
         """Named, but neither liked nor disliked ("have you seen X?")."""
         for values in (self.liked, self.disliked):

@@ -67,8 +67,7 @@ class Prediction:
 
 def predict(state: DialogueState, item_id: str) -> Prediction:
     """What a dialogue state says about one item."""
-    opinion = "liked" if item_id in state.liked else "disliked" if item_id in state.disliked else "unsaid"
-    return Prediction(opinion, item_id in state.seen)
+    return Prediction(state.opinion_of(item_id), item_id in state.seen)
 
 
 def trivial(_state: DialogueState, _item_id: str) -> Prediction:

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chat.state import DialogueState
+
 log = logging.getLogger(__name__)
 
 MARK = "[this one]"
@@ -67,7 +69,7 @@ def window_text(kind: str, message: str, previous: str = "") -> str:
 
 
 def windows(message: str, named: Sequence[tuple[str, str]], previous: str,
-            shown: Sequence[tuple[str, Sequence[str]]], after: Any) -> list[Window]:
+            shown: Sequence[tuple[str, Sequence[str]]], after: DialogueState) -> list[Window]:
     """The windows of one message: each item it names (item id, surface), and each item of the other side's
     previous message (item id, its surfaces there) it may answer. `after` is the dialogue state the rules left
     after this message (what they read of each item)."""
@@ -77,17 +79,13 @@ def windows(message: str, named: Sequence[tuple[str, str]], previous: str,
         surfaces.setdefault(item_id, []).append(surface)
     for item_id, found in surfaces.items():
         text = window_text("named", marked(message, found))
-        out.append(Window(item_id, "named", text, _opinion(after, item_id), item_id in after.seen))
+        out.append(Window(item_id, "named", text, after.opinion_of(item_id), item_id in after.seen))
     for item_id, titles in shown:
         if item_id in surfaces or not previous.strip():
             continue
         text = window_text("reply", message, marked(previous, titles))
-        out.append(Window(item_id, "reply", text, _opinion(after, item_id), item_id in after.seen))
+        out.append(Window(item_id, "reply", text, after.opinion_of(item_id), item_id in after.seen))
     return out
-
-
-def _opinion(state: Any, item_id: str) -> str:
-    return "liked" if item_id in state.liked else "disliked" if item_id in state.disliked else "unsaid"
 
 
 def features(window: Window) -> list[float]:
