@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -124,6 +125,10 @@ _CODE = re.compile(r"[\[\]{}<>|\\=_^~`#@]|[^\W\d_]\(|\)[^\W\d_\s]")
 _CAMEL = re.compile(r"[a-z]{2,}[A-Z]")  # "visitInsn", "marshAGape"; "McQueen" and "DiCaprio" are names
 _LETTERS = re.compile(r"[^\W\d_]+")
 _REPLY_SCRIPTS = {"en": {"LATIN"}, "zh": {"LATIN", "HAN"}}
+_LATIN_RUN = re.compile(r"[A-Za-z][A-Za-z'’.-]*(?:[ -]+[A-Za-z][A-Za-z'’.-]*)*")
+_RECORD_NAME = re.compile(r"[A-Z][\w'’-]+(?:\s[A-Z][\w'’-]+)*")  # "Yang Guo", "Unit 701" less the number, "NASA"
+_GENRE_FORMS = frozenset(f for forms in GENRES.values() for f in forms if f.isascii())
+_INITIALS = re.compile(r"[A-Z]{2,5}")  # NASA, CIA, DNA: read as they are in Chinese too
 READABLE_ZIPF = 1.5  # wordfreq: "heist" 3.4, "whodunit" 2.2, "swashbuckling" 2.3; "büyük" 1.2, "entrev" 0
 
 
@@ -165,11 +170,14 @@ def unreadable(text: str, items: Sequence[CatalogItem], language: str | None = N
     foreign = sorted({_script(c) for w in words for c in w} - allowed)
     if foreign:
         return f"letters of another script: {foreign}"
-    if language == "zh":  # names are capitalised: lowercase English words are the record's, left untranslated
-        # its English sentences quoted whole count too ("Cursed by a demon boar, the young prince ...")
-        english = [w for w in _LETTERS.findall(without_names(text)) if w.isascii() and w.islower() and len(w) > 2]
-        if len(english) >= 2:
-            return f"English words in a Chinese reply: {english[:4]}"
+    if language == "zh":  # Latin letters in a Chinese reply are names, whole: "杨 Guo", "高 school男孩", "深度-charge"
+        # are untranslated fragments, as are the record's English sentences quoted whole
+        whole = {n for n in names if n.isascii()} | set(_RECORD_NAME.findall(facts))
+        latin = [run.strip() for run in _LATIN_RUN.findall(text)]
+        fragments = [run for run in latin if run not in whole and not _INITIALS.fullmatch(run)
+                     and run.lower() not in _GENRE_FORMS]  # "sci-fi 迷" is how Chinese fans say it
+        if fragments:
+            return f"English left untranslated in a Chinese reply: {fragments[:4]}"
     if language == "en":
         latin = [w for w in words if len(w) > 2]
         unknown = [w for w in latin if zipf(w.lower()) < READABLE_ZIPF]
@@ -179,8 +187,85 @@ def unreadable(text: str, items: Sequence[CatalogItem], language: str | None = N
 
 
 def _word_runs(text: str, n: int) -> set[tuple[str, ...]]:
-    words = re.findall(r"\w+", text.lower())
+    """Runs of `n` words; a Han character is a word ("一个友好的推荐助手" echoes the Chinese prompt)."""
+    words = re.findall(rf"{HAN.pattern}|[^\W\d_]+|\d+", text.lower())
     return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+# who is who: nouns for people, to catch a title made into a person ("Oldboy, who is abducted", '"You Are the Apple
+# of My Eye" is a mischievous high-school boy')
+_PERSON = (r"(?:man|woman|men|women|boy|girl|child|kid|teenager|son|daughter|father|mother|husband|wife|brother|"
+           r"sister|friend|hero|heroine|detective|businessman|soldier|lawyer|doctor|student|teacher|prince|princess|"
+           r"king|queen|orphan|widow|officer|cop|thief|killer|agent|pilot|writer|comedian|girlfriend|boyfriend|"
+           r"monster|creature|vampire|ghost|person|people|family|man's|woman's|world)")
+_ARTICLE = r"(?:a|an|the|his|her|their)"
+
+
+def title_as_person(text: str, titles: Iterable[str]) -> str | None:
+    """The title the sentence uses as a person or a thing in the story, or None."""
+    for title in sorted({t for t in titles if len(t) >= 3}, key=len, reverse=True):
+        t = re.escape(title)
+        patterns = (rf"{t}[\"”]?,?\s+(?:who|whose)\b",
+                    rf"{t}[\"”]?\s+(?:is|was)\s+(?:a|an|the)\s+(?:[\w'-]+\s+){{0,3}}{_PERSON}\b",
+                    rf"\b{_PERSON},\s+[\"“]?{t}[\"”]?,",
+                    rf"{t}[\"”]?,\s+{_ARTICLE}\s+(?:[\w'-]+\s+){{0,3}}{_PERSON}\b",
+                    rf"{t}[\"”]?\s+(?:and\s+[\w' -]+\s+)?(?:investigates?|travels?|finds?|falls?|meets?|"
+                    rf"wanders?|returns?|discovers?|realizes?|tries|try|joins?|flees?|fights?|loves?|lives?)\b")
+        for pattern in patterns:
+            if re.search(pattern, text):
+                return title
+    return None
+
+
+_APPOSITIVE = re.compile(rf"\b([A-Z][\w'-]+(?:\s[A-Z][\w'-]+)?),\s+{_ARTICLE}\s+([a-z][\w' -]{{2,50}}?),")
+_NEAR = 12  # words: how close to a name its description must stand in the record
+
+
+def misplaced_description(text: str, record: str) -> str | None:
+    """An appositive ("Buddy, a grumpy publisher,") whose description the record gives someone else: its rarer words
+    do not stand within a few words of that name in the record. None when every such description holds."""
+    words = re.findall(r"[\w'-]+", record)
+    lower = [w.lower() for w in words]
+    for m in _APPOSITIVE.finditer(text):
+        name, description = m.group(1), m.group(2)
+        name_parts = name.split()
+        wanted = [w for w in re.findall(r"[a-z'-]+", description.lower()) if w not in STOPWORDS and len(w) > 3]
+        if not wanted:
+            continue
+        at = [i for i in range(len(words)) if words[i : i + len(name_parts)] == name_parts]
+        if not at:
+            continue  # a name the record lacks: the people check says so
+        if not any(all(w in lower[max(0, i - _NEAR) : i + _NEAR] for w in wanted) for i in at):
+            return f"{name}, {description}"
+    return None
+
+
+def repeated_run(text: str, record: str, n: int = 2) -> str | None:
+    """A run of `n` or more content words the sentence says twice (and the record at most once): "his real father, a
+    grumpy publisher" after "Buddy, a grumpy publisher"; "the Joker pushes ..., the Joker pushes"."""
+    words = [re.sub(r"'s$", "", w) for w in re.findall(r"\b[a-z][a-z'-]*", text) if w not in STOPWORDS]  # not names
+    runs = Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
+    for run, count in runs.items():
+        if count > 1 and record.lower().count(" ".join(run)) < count:
+            return " ".join(run)
+    return None
+
+
+COPY_RUN = 4  # words: a run this long found in the record is the record's own words
+
+
+def copied_share(text: str, record: str, n: int = COPY_RUN) -> float:
+    """The share of the words of `text` that stand in runs of `n` or more words found in `record` as they are."""
+    words, source = re.findall(r"[\w'-]+", text.lower()), re.findall(r"[\w'-]+", record.lower())
+    runs = {tuple(source[i : i + n]) for i in range(len(source) - n + 1)}
+    covered = [False] * len(words)
+    for i in range(len(words) - n + 1):
+        if tuple(words[i : i + n]) in runs:
+            covered[i : i + n] = [True] * n
+    return sum(covered) / len(words) if words else 0.0
+
+
+_ATTRIBUTION = re.compile(r"\b(?:by|from|director|author|novelist)\s+((?:[A-Z][\w.'-]+\s?){1,4})")
 
 
 @dataclass
@@ -204,9 +289,12 @@ class ExplanationChecker:
     """
 
     def __init__(self, titles: TitleIndex, all_people: set[str], user_items: Sequence[CatalogItem] = (),
-                 prompt_texts: Sequence[str] = (), min_words: int = 0, language: str | None = None) -> None:
+                 prompt_texts: Sequence[str] = (), min_words: int = 0, language: str | None = None,
+                 min_copied: float = 0.0) -> None:
         """`min_words`: how many words a generated text needs beyond titles, numbers and filler (0: any);
-        `language`: the reply's ("en", "zh"; None: either), whose script and words the text must be in."""
+        `language`: the reply's ("en", "zh"; None: either), whose script and words the text must be in;
+        `min_copied`: the share of its words that must be the record's own, in runs (`copied_share`; 0: any)."""
+        self.min_copied = min_copied
         self.titles = titles
         self.language = language
         self.min_words = min_words
@@ -270,6 +358,28 @@ class ExplanationChecker:
             unbacked = unbacked_words(bare, f"{facts} {genre_words}")
             if len(unbacked) > MAX_UNBACKED_WORDS:
                 verdict.problems.append(f"says what the record does not: {unbacked}")
+        # a title the records use as a name is one ("the quirky Annie Hall", "Paddington, a bear"); the others are not
+        names = [n for it in allowed_items for n in (it.title, it.original_title or "")]
+        as_person = title_as_person(_without_quotes(text, allowed_items), [
+            part.strip() for n in names for part in {n, *re.split("[:：]", n)}
+            if part.strip() not in " ".join(it.description for it in allowed_items)])
+        if as_person:
+            verdict.problems.append(f"uses the title {as_person!r} as someone in the story")
+        if self.language != "zh":
+            misplaced = misplaced_description(text, facts)
+            if misplaced:
+                verdict.problems.append(f"gives a description to the wrong one: {misplaced!r}")
+            repeated = repeated_run(text, facts)
+            if repeated:
+                verdict.problems.append(f"says {repeated!r} twice")
+        credited = [m.group(1).strip() for m in _ATTRIBUTION.finditer(text)]
+        others = [c for c in credited if c in self.all_people and c not in item.creators]
+        if others:
+            verdict.problems.append(f"credits the item to someone else: {others}")
+        if self.min_copied:
+            share = copied_share(text, facts)
+            if share < self.min_copied:
+                verdict.problems.append(f"not the record's own words ({share:.0%} copied)")
         if _ABOUT_THE_USER.search(text):
             verdict.problems.append("claims what the user did")
         if _YEAR_AS_SUBJECT.match(text):

@@ -6,6 +6,7 @@ import logging
 import secrets
 import threading
 import time
+from collections import Counter
 from collections.abc import Generator as Generator_
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -82,6 +83,8 @@ class TurnResult:
     lm_extraction: bool = False
     timings: dict[str, float] = field(default_factory=dict)
     explanations: dict[str, int] = field(default_factory=dict)  # first_pass / regenerated / template counts
+    # what befell the reasons asked of the model: refused, cut off, repeated, lm error, over budget (`write_reply`)
+    explanation_events: dict[str, int] = field(default_factory=dict)
     replayed: bool = False  # a turn stored before, given back for a retried request (same Idempotency-Key)
 
     def to_json(self) -> dict[str, object]:
@@ -254,6 +257,7 @@ class Engine:
         hits: list[Hit] = []
         source = "template"
         paths: dict[str, int] = {}
+        events: Counter[str] = Counter()
         # 2. decide, folding the reading into the state
         recommender = self.recommender
         plan = policy.plan(state, u, catalog.items,
@@ -284,7 +288,7 @@ class Engine:
                 yield Delta(reply)
             else:
                 # 4. write
-                reply, shown, paths = yield from self._recommend(state, hits, lang)
+                reply, shown, paths = yield from self._recommend(state, hits, lang, events)
                 source = ("model" if paths.get("template", 0) == 0 else
                           "mixed" if paths.get("template", 0) < len(hits) else "template")
                 state.last_shown = [r.item_id for r in shown]
@@ -302,10 +306,11 @@ class Engine:
         )
         self.profiles.record(session_id, before, state, "chat")
         if paths:
-            log.info("explanations: %s", paths)
+            log.info("explanations: %s; %s", paths, dict(events))
         t_end = time.perf_counter()
         yield TurnResult(session_id, full_reply, shown, lang, action.value, source, True, u.lm_used,
-                         {"understand_s": t_understood - t0, "total_s": t_end - t0}, paths)
+                         {"understand_s": t_understood - t0, "total_s": t_end - t0}, paths,
+                         explanation_events=dict(events))
 
     def _answer(self, question: ItemQuestion, u: Reading, state: DialogueState, message: str) -> str:
         """A question about an item, answered from its catalog record."""
@@ -324,15 +329,17 @@ class Engine:
             return why(items[target], state, items, u.language)
         return answer(question, items[target], u.language)
 
-    def _recommend(self, state: DialogueState, hits: list[Hit],
-                   lang: str) -> Generator_[Delta, None, tuple[str, list[Recommendation], dict[str, int]]]:
+    def _recommend(self, state: DialogueState, hits: list[Hit], lang: str, events: Counter[str]
+                   ) -> Generator_[Delta, None, tuple[str, list[Recommendation], dict[str, int]]]:
         generator = self.generator if self.settings.lm_replies else None
         parts: list[str] = []
         reasons: dict[int, str] = {}
         claims: dict[int, str] = {}
         paths: dict[str, int] = {}
         for piece in write_reply(generator, state, [h.item for h in hits], self.catalog.items,
-                                 self.catalog.titles, lang, self.settings.max_reason_tokens, self.catalog.people):
+                                 self.catalog.titles, lang, self.settings.max_reason_tokens, self.catalog.people,
+                                 self.settings.reason_grounding, self.settings.reason_budget_s, events,
+                                 self.settings.reason_attempts):
             parts.append(piece.text)
             if piece.item_index is not None:
                 reasons[piece.item_index] = piece.reason or ""

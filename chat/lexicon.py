@@ -39,6 +39,7 @@ NEGATION_BEFORE: tuple[str, ...] = _CUES["negation_before"]
 # cues that make the target just before them negative ("Titanic was boring", "《泰坦尼克号》那种我不喜欢")
 NEGATION_AFTER: tuple[str, ...] = _CUES["negation_after"]
 SEEN_CUES: tuple[str, ...] = _CUES["seen"]
+FOR_CHILDREN_CUES: tuple[str, ...] = _CUES["for_children"]  # "with my kids", "合家欢": a list for children
 GREETINGS: tuple[str, ...] = _CUES["greetings"]
 # eras asked for: relative to what was shown ("older ones"), or as such ("classics")
 ERA_CUES: dict[str, tuple[str, ...]] = {era: _CUES[era] for era in ("older", "newer", "classic", "recent")}

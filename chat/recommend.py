@@ -32,6 +32,9 @@ CRITIQUE_SPREAD = 1.0
 PEOPLE_BOOST = 0.1  # without a fitted ranker: cosine units added per person the user asked for that an item has
 PEOPLE_AVOID = -10.0  # an item with a person the user ruled out ("no Adam Sandler") drops below every other
 POOL = 4  # MMR chooses k items from the top POOL * k
+# A list for children ("with my kids", "合家欢"): these genres stay out unless asked for by name too
+# ("Shoplifters", a crime drama about a family, came first for "something to watch tonight with my kids")
+NOT_FOR_CHILDREN = frozenset({"horror", "crime", "war", "thriller"})
 
 
 def context_items(state: DialogueState) -> tuple[list[str], list[str]]:
@@ -222,12 +225,16 @@ class Recommender:
             item = self.catalog.items.get(state.liked[-1])
             domain = item.domain if item else None
         soft_years = self.soft_years(state)
+        avoided = set(state.genres_avoided)
+        excluded = self.excluded(state)
+        if state.for_children:  # family-safe: not even when the list has to be loosened
+            avoided |= NOT_FOR_CHILDREN - set(state.genres_wanted)
+            excluded |= self.catalog.index.adult_ids
         return Filters(domain=domain, genres_any=frozenset() if self.soft_genres else frozenset(state.genres_wanted),
-                       genres_none=frozenset(state.genres_avoided), languages_any=frozenset(state.languages_wanted),
+                       genres_none=frozenset(avoided), languages_any=frozenset(state.languages_wanted),
                        languages_none=frozenset(state.languages_avoided),
                        year_min=None if soft_years else state.year_min, year_max=None if soft_years else state.year_max,
-                       max_minutes=state.max_minutes,
-                       exclude_ids=self.excluded(state))
+                       max_minutes=state.max_minutes, exclude_ids=excluded)
 
     def excluded(self, state: DialogueState) -> frozenset[str]:
         """What not to recommend: what was named, shown, rejected or seen, and other records of the same works."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import re
+import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -12,7 +14,7 @@ from chat.checker import ENDS_AT_AN_INITIAL, MIN_CONTENT_WORDS, ExplanationCheck
 from chat.languages import phrase
 from chat.languages.names import genre_label, language_label, title_for, year_range_label
 from chat.lexicon import HAN
-from chat.lm.base import Generator, Message, complete_many
+from chat.lm.base import BatchGenerator, Generator, Message, complete_many, complete_within
 from chat.prompts import load
 from chat.reading import direction_label
 from chat.state import DialogueState
@@ -179,22 +181,71 @@ def reply_attempt_messages(item: CatalogItem, language: str, attempt: int) -> li
     return prompt
 
 
+def draft_reasons(generator: Generator, items: Sequence[CatalogItem], prefills: Sequence[str], language: str,
+                  attempt: int = 0, max_reason_tokens: int = 64, within_s: float | None = None) -> list[str]:
+    """The model's reason for each item, unchecked, in one batch: each prompt ends in the item's `prefills` (its
+    heading and lead), which the model continues; "" where the sentence was cut off. One prompt alone is streamed
+    and cut off after `within_s` seconds."""
+    prompts: list[list[Message]] = [[*reply_attempt_messages(item, language, attempt),
+                                     {"role": "assistant", "content": prefill}]
+                                    for item, prefill in zip(items, prefills, strict=True)]
+    if len(prompts) == 1 and within_s is not None:
+        raws = [complete_within(generator, prompts[0], max_reason_tokens, _SENTENCE_STOPS, within_s)]
+    else:
+        raws = complete_many(generator, prompts, max_new_tokens=max_reason_tokens, stop=_SENTENCE_STOPS)
+    return [clean_reason(raw, item.title) for item, raw in zip(items, raws, strict=True)]
+
+
+# Under grounding "copied", 85% of a model reason's words must be the record's, in runs of four or more: on the
+# judged set (evaluation/judged) every English reason of the 0.5B default at 0.85 or above was faithful or garbled,
+# every wrong one below; a reason in another language than the record's (English) cannot be a copy.
+MIN_COPIED = 0.85
+
+
+def reply_checker(titles: TitleIndex, people: set[str], user_items: Sequence[CatalogItem], language: str,
+                  grounding: str = "copied") -> ExplanationChecker:
+    """The gate a model-written reason must pass to be shown (`grounding`: the `reason_grounding` setting)."""
+    system = [load(f"reply_system_{lang}.txt") for lang in ("en", "zh")]
+    return ExplanationChecker(titles, people, user_items, prompt_texts=system, min_words=MIN_CONTENT_WORDS,
+                              language=language, min_copied=MIN_COPIED if grounding == "copied" else 0.0)
+
+
+def model_may_write(language: str, grounding: str) -> bool:
+    """Whether a reason the model writes in `language` can pass the gate: under "copied" only in the records'
+    language (the catalog schema's descriptions are English), so no time is spent on one that cannot."""
+    return grounding != "copied" or language == "en"
+
+
+def batches(generator: Generator) -> bool:
+    """Whether `generator` writes several prompts at once for about the cost of one (a GPU, an AVX-512 CPU with bf16,
+    a server taking requests in parallel); otherwise a list's reasons are written, checked and shown one by one."""
+    return isinstance(generator, BatchGenerator) and bool(getattr(generator, "batched", True))
+
+
 def write_reply(generator: Generator | None, state: DialogueState, items: Sequence[CatalogItem],
                 known: dict[str, CatalogItem], titles: TitleIndex, language: str,
-                max_reason_tokens: int = 64, people: set[str] | None = None) -> Iterator[Piece]:
+                max_reason_tokens: int = 64, people: set[str] | None = None,
+                grounding: str = "copied", budget_s: float | None = None,
+                events: Counter[str] | None = None, attempts: int = 2) -> Iterator[Piece]:
     """Stream the reply: a fixed intro, then for each item its catalog heading and a reason.
 
     The heading ("1. Title (Year) — ") and the reason's lead (the user's own stated reason) come
     from the catalog and the state and are forced into the model's output as a prefill, so the
-    model only finishes the sentence. Every item's reason is generated in one batch; a sentence that
-    fails the ExplanationChecker, is cut off or repeats another is generated once more with a stricter
-    prompt (the failed ones batched again), then replaced by a template. Reasons are shown in order as
-    soon as they are settled: those before the first one asked for again do not wait for it.
+    model only finishes the sentence. A sentence that fails the gate (`reply_checker`), is cut off or
+    repeats another is written once more with a stricter prompt (`attempts` 2), then replaced by the
+    catalog's template. A backend that
+    batches writes the list's reasons together (the failed ones batched again); any other writes, checks and shows
+    them one by one, so the first is on screen while the next is written. Reasons are shown in order as soon as they
+    are settled. After `budget_s` seconds no reason is asked of the model (one being written is cut off there): the
+    rest are templates. `events` counts what happened to each reason the model was asked for ("refused", "cut off",
+    "repeated", "lm error", "over budget").
     """
-    user_items = [known[i] for i in state.mentioned if i in known]
-    system = [load(f"reply_system_{lang}.txt") for lang in ("en", "zh")]
-    checker = ExplanationChecker(titles, people or set(), user_items, prompt_texts=system, min_words=MIN_CONTENT_WORDS,
-                                 language=language)
+    started = time.perf_counter()
+    events = events if events is not None else Counter()
+    checker = reply_checker(titles, people or set(), [known[i] for i in state.mentioned if i in known], language,
+                            grounding)
+    if not model_may_write(language, grounding):
+        generator = None
     headings = [f"{i + 1}. {item_heading(item, language)} — " for i, item in enumerate(items)]
     starts = [lead(item, state, known, language) for item in items]
     yield Piece(intro(state, known, len(items), language) + "\n")
@@ -214,28 +265,43 @@ def write_reply(generator: Generator | None, state: DialogueState, items: Sequen
             yield Piece(body + ("\n" if i < len(items) - 1 else ""), i, starts[i] + body, path, body)
             shown += 1
 
-    pending = list(range(len(items)))
-    for attempt in range(2 if generator is not None else 0):
-        assert generator is not None
-        prompts: list[list[Message]] = [[*reply_attempt_messages(items[i], language, attempt),
-                                         {"role": "assistant", "content": headings[i] + starts[i]}] for i in pending]
-        try:
-            raws = complete_many(generator, prompts, max_new_tokens=max_reason_tokens, stop=_SENTENCE_STOPS)
-        except LMError as exc:  # the LM is down or slow: every reason not yet written is the catalog's template
-            log.warning("reasons not written by the LM (%s); templates instead", exc)
-            break
-        failed = []
-        for i, raw in zip(pending, raws, strict=True):
-            body = clean_reason(raw, items[i].title)
-            verdict = checker.check(body, items[i]) if body else None
-            if verdict is not None and verdict.ok and body not in {b for b, _ in bodies.values()}:
-                bodies[i] = (body, "first_pass" if attempt == 0 else "regenerated")
-                continue
-            why = ("cut off or empty" if verdict is None else verdict.problems if not verdict.ok
-                   else "repeats another reason")
-            log.info("reason for %s (attempt %d) rejected: %s; %r", items[i].id, attempt + 1, why, body[:120])
-            failed.append(i)
-        pending = failed
-        if pending:
+    def left_s() -> float | None:
+        return None if budget_s is None else budget_s - (time.perf_counter() - started)
+
+    groups = [list(range(len(items)))] if generator is not None and batches(generator) else \
+        [[i] for i in range(len(items))]
+    for group in groups if generator is not None else ():
+        pending = group
+        for attempt in range(attempts):
+            remaining = left_s()
+            if generator is None or (remaining is not None and remaining <= 0):
+                events["over budget" if generator is not None else "lm error"] += len(pending)
+                break
+            try:
+                drafts = draft_reasons(generator, [items[i] for i in pending],
+                                       [headings[i] + starts[i] for i in pending], language, attempt,
+                                       max_reason_tokens, remaining)
+            except LMError as exc:  # the LM is down or slow: every reason not yet written is the catalog's template
+                log.warning("reasons not written by the LM (%s); templates instead", exc)
+                events["lm error"] += len(pending)
+                generator = None
+                break
+            failed = []
+            for i, body in zip(pending, drafts, strict=True):
+                verdict = checker.check(body, items[i]) if body else None
+                if verdict is not None and verdict.ok and body not in {b for b, _ in bodies.values()}:
+                    bodies[i] = (body, "first_pass" if attempt == 0 else "regenerated")
+                    continue
+                why = "cut off" if verdict is None else "refused" if not verdict.ok else "repeated"
+                events[why] += 1
+                log.info("reason for %s (attempt %d) %s: %s; %r", items[i].id, attempt + 1, why,
+                         verdict.problems if verdict is not None else "", body[:120])
+                failed.append(i)
+            pending = failed
+            if not pending:
+                break
             yield from settled(final=False)  # the reasons before the first one asked for again
+        for i in pending:  # asked twice, or out of time: the catalog's template
+            bodies.setdefault(i, (template_reason(items[i], language, state.genres_wanted), "template"))
+        yield from settled(final=False)
     yield from settled(final=True)

@@ -53,6 +53,19 @@ class Settings(BaseSettings):
     lm_server_model: str | None = Field(None, description="the model name to ask that server for")
     lm_api_key: SecretStr | None = Field(None, description="the server's API key, if it needs one (never logged)")
     lm_timeout_s: float = Field(30.0, gt=0, le=600, description="seconds an LM server may take per request")
+    reason_grounding: Literal["copied", "checked"] = Field(
+        "copied", description="what a model-written reason must be to be shown: copied = mostly the record's own "
+                              "words (the 0.5B default invents when it paraphrases; evaluation/judged), so only in "
+                              "the records' language; checked = anything the explanation checks let through, for a "
+                              "stronger model")
+    lm_runtime: Literal["auto", "torch", "onnx"] = Field(
+        "auto", description="how the local model runs: onnx = onnxruntime-genai with quantised weights "
+                            "(lm_precision), built once from the model: decodes about 4x faster than bf16 on a CPU "
+                            "(bench/bench_lm.py); torch = transformers, bf16, CPU or GPU; auto = onnx on a CPU, "
+                            "torch on a GPU (and where a model cannot be exported)")
+    lm_precision: Literal["int8", "int4"] = Field(
+        "int8", description="weights of the onnx runtime's model: int8 wrote as faithfully as bf16 on the judged "
+                            "explanations, int4 (faster still) less often faithful (docs/evaluation.md)")
     lm_batch: Literal["auto", "on", "off"] = Field(
         "auto", description="write a list's reasons in one batched decode: auto = on a GPU, or on a CPU with "
                             "AVX-512 and bf16, where a batch of three costs about what one does")
@@ -64,6 +77,11 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(2000, ge=50, le=20000, description="longer user messages are cut")
     # 64: a reason retelling the record's plot sentence (up to 200 characters) needs about 50; at 40 such
     # sentences were cut off, written twice and replaced by the template
+    reason_attempts: int = Field(1, ge=1, le=2, description="how often the model may write an item's reason before "
+                                 "the template is shown: under reason_grounding=copied a second, stricter try passed "
+                                 "for 1-3 of the probe's 70 items, and took the time of a first try for another")
+    reason_budget_s: float = Field(6.0, gt=0, le=120, description="seconds a turn may spend on the model's reasons; "
+                                   "after them the rest are the catalog's templates")
     max_reason_tokens: int = Field(64, ge=8, le=512, description="LM tokens per recommendation reason")
     host: str = "127.0.0.1"
     port: int = Field(7860, ge=1, le=65535)

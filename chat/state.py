@@ -39,6 +39,7 @@ class DialogueState(BaseModel):
     domain: str | None = None
     year_min: int | None = None
     year_max: int | None = None
+    for_children: bool = False  # said once ("with my kids"), it holds for the conversation
     year_vague: bool = False  # the bounds come from an era word ("older ones", "classics", "more recent"), not years
     max_minutes: int | None = None
     focus: str | None = None  # the item the user last asked about or referred to

@@ -14,6 +14,7 @@ from storage.records import CatalogItem
 def track(u: Reading, state: DialogueState, items: Mapping[str, CatalogItem] | None = None) -> None:
     """Fold one message's reading into the dialogue state (`items`: the catalog, for "older"/"newer")."""
     p, c = u.parse, u.critique
+    state.for_children = state.for_children or p.for_children
     for m in p.mentions:
         if m.polarity == "dislike":
             state.dislike(m.item_id)

@@ -10,6 +10,7 @@ import numpy as np
 from storage.records import CatalogItem
 
 COMPOUND_SEP = "+"  # a genre key "comedy+romance" stands for an item with every part (a romcom)
+ADULT_RATINGS = frozenset({"r", "nc-17", "x", "18", "r18", "r-18", "18+", "tv-ma", "iii"})
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,9 @@ class VectorIndex:
             for g in it.genres:
                 self.genre_matrix[i, genre_col[g]] = True
         self._genre_col = genre_col
+        # items whose record gives an age rating for adults only (an optional "rating" field: "R", "18", "TV-MA")
+        self.adult_ids = frozenset(it.id for it in self.items
+                                   if str(it.extra.get("rating") or "").strip().lower() in ADULT_RATINGS)
 
     def __len__(self) -> int:
         return len(self.items)

@@ -34,7 +34,9 @@ SHARED_DATA = Path(_SHARED_DATA or ROOT.parent / "shared" / "data")
 
 def fake_settings(tmp: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {"data_dir": tmp, "model_cache": MODEL_CACHE, "embedder": "hashing",
-                                 "lm": "scripted", "lm_extraction": "never", "shared_data": SHARED_DATA}
+                                 "lm": "scripted", "lm_extraction": "never", "shared_data": SHARED_DATA,
+                                 # scripted reasons are no copies of records; the tests ask twice
+                                 "reason_grounding": "checked", "reason_attempts": 2}
     values.update(overrides)
     return load_settings(**values)
 

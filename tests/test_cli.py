@@ -151,3 +151,38 @@ def test_sign_user_prints_what_the_api_takes(env: Path, monkeypatch: pytest.Monk
     assert body["user_signature"] == sign_user_id("a-site-secret-of-some-length", "customer-42", body["user_expires"])
     monkeypatch.setenv("CONCIERGE_IDENTITY_SECRET", "short")
     assert "at least 16 characters" in runner.invoke(app, ["sign-user", "x"]).output
+
+
+def test_eval_explanations_scores_the_gate_on_the_judged_set_and_the_probe(env: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gate against the shipped judged reasons; the probe written by a model that copies each record's first
+    sentence (a real generator: the copies pass the gate, so the share counts them)."""
+    from evaluation.explanations import BAD, load_judged, load_probe
+
+    rows = load_judged()
+    assert len(rows) >= 150 and {r["language"] for r in rows} == {"en", "zh"}
+    assert {r["source"] for r in rows} == {"model", "template"} and {r["item"].split(":")[0] for r in rows} == {
+        "movie", "book"}
+    monkeypatch.setenv("CONCIERGE_LM", "scripted")
+    monkeypatch.setenv("CONCIERGE_LM_REPLIES", "true")
+    out = env / "explanations.json"
+    result = runner.invoke(app, ["eval", "explanations", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text(encoding="utf-8"))
+    judged = report["judged"]
+    assert judged["n"] == sum(r["source"] == "model" for r in rows)
+    assert judged["bad_passed"] <= 0.1 * sum(judged["labels"][k] for k in BAD)  # the gate stops most bad reasons
+    assert 0 < judged["wrong_precision"] <= 1 and judged["wrong_recall"] >= 0.8
+    probe = report["probe"]
+    assert probe["n"] == sum(len(p.items) for p in load_probe()) >= 60
+    assert probe["model_written_share"] == 0  # the scripted model wrote nothing: every reason is the template
+    assert probe["first_reason_s"]["p50"] >= 0 and probe["events"]["cut off"] > 0
+
+
+def test_a_judged_set_with_an_unknown_label_is_refused_naming_the_line(env: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "judged.jsonl"
+    bad.write_text('{"item": "movie:elf-2003", "language": "en", "request": "x", "text": "y", "source": "model", '
+                   '"label": "faithful"}\n{"item": "movie:elf-2003", "language": "en", "request": "x", "text": "z", '
+                   '"source": "model", "label": "great"}\n', encoding="utf-8")
+    result = runner.invoke(app, ["eval", "explanations", "--judged", str(bad), "--no-probe"])
+    assert result.exit_code == 2 and "judged.jsonl:2: label 'great'" in result.output

@@ -352,3 +352,36 @@ def test_thanks_after_picks_closes_instead_of_recommending_again(engine: Engine)
     assert engine.ask(first, "thanks").action != "close"  # nothing shown yet: nothing to close
     titles = TitleIndex([])
     assert parse("thanks, I'll check them out", titles).closing and not parse("no thanks", titles).closing
+
+
+def test_a_list_for_children_keeps_crime_war_horror_and_adult_ratings_out(engine: Engine) -> None:
+    from chat.recommend import NOT_FOR_CHILDREN
+    from chat.state import DialogueState
+
+    for text in ("something to watch tonight with my kids", "a film for the whole family", "全家一起看的合家欢电影"):
+        shown = engine.ask(engine.new_session(), text).recommendations
+        assert shown, text
+        assert not [r.title for r in shown if NOT_FOR_CHILDREN & set(r.genres)], text
+    # named along with the audience, a genre stays allowed: "a war film for my kids" may show war films
+    state = DialogueState(genres_wanted=["war"], for_children=True)
+    assert "war" not in engine.recommender.filters(state).genres_none
+    # a film about a family is not a film for children: "a moving film about family" may show a crime drama
+    from chat.reading.parse import parse
+
+    titles = engine.catalog.titles
+    assert not parse("I want a moving film about family", titles).for_children
+    assert parse("something for my daughter and me", titles).for_children and parse("亲子阅读的书", titles).for_children
+    assert "crime" not in engine.recommender.filters(DialogueState(genres_wanted=["family"])).genres_none
+    # an adults-only age rating in the record keeps an item out of such lists, whatever its genres
+    from dataclasses import replace
+
+    from retrieval.index import VectorIndex
+
+    family = [h.item for h in engine.recommender.recommend(DialogueState(genres_wanted=["family"],
+                                                                         for_children=True), 3)]
+    index = engine.catalog.index
+    rated = [replace(it, extra={**it.extra, "rating": "R"}) if it.id == family[0].id else it for it in index.items]
+    engine.catalog.index = VectorIndex(rated, index.matrix)
+    assert engine.catalog.index.adult_ids == {family[0].id}
+    again = engine.recommender.recommend(DialogueState(genres_wanted=["family"], for_children=True), 3)
+    assert family[0].id not in {h.item.id for h in again}

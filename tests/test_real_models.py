@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -45,24 +46,37 @@ def test_default_engine_recommends_with_the_real_models(real_engine: Engine) -> 
                                        for r in zh.recommendations)
 
 
-def test_qwen_streams_tokens_and_continues_a_prefill(real_engine: Engine) -> None:
-    gen = real_engine.generator
-    assert gen is not None
-    pieces = list(gen.stream([{"role": "user", "content": "Count from one to five in words."}], max_new_tokens=16))
-    assert len(pieces) > 3
-    text = complete(gen, [{"role": "user", "content": "Name a colour."},
-                          {"role": "assistant", "content": "The colour is"}], max_new_tokens=8, stop=("\n",))
-    assert text and "\n" not in text
+@pytest.fixture(scope="module")
+def qwen_torch() -> Any:
+    """The default model on transformers (lm_runtime=torch: the GPU path, and batches on a CPU that pays)."""
+    from chat.lm.presets import load_generator
+
+    return load_generator("qwen2.5-coder-0.5b", MODEL_CACHE, runtime="torch")
+
+
+def test_qwen_streams_tokens_and_continues_a_prefill(real_engine: Engine, qwen_torch: Any) -> None:
+    from chat.lm.onnx import OnnxGenerator
+
+    assert isinstance(real_engine.generator, OnnxGenerator)  # the default on a CPU: int8 on onnxruntime-genai
+    for gen in (real_engine.generator, qwen_torch):
+        pieces = list(gen.stream([{"role": "user", "content": "Count from one to five in words."}], max_new_tokens=16))
+        assert len(pieces) > 3
+        text = complete(gen, [{"role": "user", "content": "Name a colour."},
+                              {"role": "assistant", "content": "The colour is"}], max_new_tokens=8, stop=("\n",))
+        assert text and "\n" not in text
     # a prefill's trailing space is not left as the prompt's last token (Qwen wrote "1." after one)
-    ids = gen._encode([{"role": "user", "content": "Why?"},  # type: ignore[attr-defined]
-                       {"role": "assistant", "content": "1. Home Alone (1990) — You wanted comedy: "}])["input_ids"][0]
-    assert gen.tokenizer.decode(ids[-1:]) == ":"  # type: ignore[attr-defined]
+    prefill = [{"role": "user", "content": "Why?"},
+               {"role": "assistant", "content": "1. Home Alone (1990) — You wanted comedy: "}]
+    ids = qwen_torch._encode(prefill)["input_ids"][0]
+    assert qwen_torch.tokenizer.decode(ids[-1:]) == ":"
+    onnx_ids = real_engine.generator._ids(prefill)
+    assert real_engine.generator.tokenizer.decode(onnx_ids[-1:]) == ":"
 
 
-def test_qwen_answers_a_batch_of_prompts_of_different_lengths_row_by_row(real_engine: Engine) -> None:
+def test_qwen_answers_a_batch_of_prompts_of_different_lengths_row_by_row(qwen_torch: Any) -> None:
     from chat.lm.base import BatchGenerator
 
-    gen = real_engine.generator
+    gen = qwen_torch
     assert isinstance(gen, BatchGenerator)
     questions = {"What is the capital of France? Answer in one word.": "paris",
                  "Translate the English word 'cat' into French. Reply with the French word only, please.": "chat",
@@ -130,6 +144,31 @@ def test_the_local_model_writes_json_that_matches_the_schema_it_is_given() -> No
     # through the front door the model's reading is used (lm_used), and grounded
     u = read("no horror please", DialogueState(), TitleIndex([]), gen, lm_fields=frozenset({"genres"}))
     assert u.lm_used and u.lm_valid
+
+
+def test_the_onnx_runtime_builds_the_model_once_and_streams_stops_prefills_and_json(tmp_path: Path) -> None:
+    """lm_runtime=onnx on the packaged SmolLM2: quantised once into the cache, then the same contract as torch."""
+    import json
+
+    from chat.lm.base import complete
+    from chat.lm.presets import load_generator
+
+    gen = load_generator("smollm2-135m", MODEL_CACHE, runtime="onnx", precision="int8")
+    assert "onnx int8" in gen.name
+    built = sorted((MODEL_CACHE / "lm").glob("smollm2-135m-*-onnx-int8"))
+    assert built and (built[0] / "genai_config.json").is_file()
+    ask = [{"role": "user", "content": "Count from one to ten in words, separated by commas."}]
+    full = complete(gen, ask, max_new_tokens=40)
+    stop = full[len(full) // 2 : len(full) // 2 + 2]  # two characters from the middle of what it writes
+    assert len(stop) == 2, full
+    cut = complete(gen, ask, max_new_tokens=40, stop=(stop,))
+    assert cut == full[: full.find(stop)] + stop.rstrip(), (full, stop, cut)  # cut at the first one, which is kept
+    assert len(list(gen.stream(ask, max_new_tokens=3))) <= 3
+    prefilled = complete(gen, [*ask, {"role": "assistant", "content": "One, two,"}], max_new_tokens=6)
+    assert not prefilled.lstrip().lower().startswith("one")  # it continues the prefill, it does not restart
+    schema = {"type": "object", "properties": {"genre": {"type": "string", "maxLength": 20}}, "required": ["genre"],
+              "additionalProperties": False}
+    assert set(json.loads(gen.complete_json(ask, schema, max_new_tokens=30))) == {"genre"}
 
 
 def test_bad_checksum_says_how_to_fix(tmp_path: Path) -> None:

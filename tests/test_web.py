@@ -106,6 +106,13 @@ def test_like_one_card_dislike_another_and_the_next_turn_reflects_both(server: S
         page = open_chat(browser, server.url)
         first = send(page, "something thrilling")
         liked, disliked = first[2], first[1]
+        # each reason is said once, in the reply; the cards carry the item and its buttons, in words (no emoji font)
+        reply = page.locator("#chatbot").inner_text()
+        cards = page.locator("#cards").inner_text()
+        reasons = [line.split(" — ", 1)[1] for line in reply.splitlines() if " — " in line]
+        assert len(reasons) == 3 and not [r for r in reasons if r[:40] in cards], (reasons, cards)
+        labels = page.locator(f".rec-card[data-item-id='{liked}'] button").all_inner_texts()
+        assert labels == ["Like", "Not for me", "Seen it"]
         page.locator(f".rec-card[data-item-id='{liked}'] button.rec-like").click()
         page.locator("#taste .taste-chip[data-field=liked]").wait_for(timeout=30_000)
         page.locator(f".rec-card[data-item-id='{disliked}'] button.rec-dislike").click()
@@ -152,6 +159,7 @@ def test_widget_on_another_origin_keeps_the_conversation_across_reloads(server: 
         with Browser() as browser:
             page = browser.page()
             page.goto(f"http://127.0.0.1:{site_port}/shop.html", wait_until="load")
+            assert page.locator("#concierge-bubble svg").count() == 1  # drawn, not an emoji
             page.locator("#concierge-bubble").click()
             frame = page.frame_locator("#concierge-frame")
             # the widget script sets the title after the frame loads: wait for it, then read it
@@ -164,6 +172,8 @@ def test_widget_on_another_origin_keeps_the_conversation_across_reloads(server: 
             frame.locator(".rec-card").nth(2).wait_for(timeout=60_000)
             titles = frame.locator(".rec-card .rec-title").all_inner_texts()
             reply = frame.locator(".w-bot").last.inner_text()
+            assert frame.locator(".rec-card").first.locator("button").all_inner_texts() == ["Like", "Not for me",
+                                                                                             "Seen it"]
             frame.locator(".rec-card").first.locator("button.rec-like").click()
             frame.locator(".rec-card button.rec-like[aria-pressed=true]").wait_for(timeout=30_000)
             page.reload(wait_until="load")

@@ -239,6 +239,58 @@ def eval_reading(
         json_out.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
 
 
+@eval_app.command("explanations")
+def eval_explanations(
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the results as JSON here")] = None,
+    judged: Annotated[Path | None, typer.Option("--judged", help="judged reasons (JSONL; default: the shipped set)")]
+    = None,
+    probe: Annotated[bool, typer.Option("--probe/--no-probe", help="also write the probe's reasons with the "
+                                        "configured model, timed")] = True,
+    draft: Annotated[Path | None, typer.Option("--draft", help="instead: write every draft of the probe's reasons, "
+                                               "unlabelled, to this JSONL file for a person to judge")] = None,
+    verbose: Verbose = False,
+) -> None:
+    """How far the reasons can be trusted: the gate against reasons a person judged; the probe's model-written share."""
+    settings = setup_command(verbose)
+    from evaluation import explanations as ex
+
+    try:
+        engine = build_engine_for(settings, "default")
+        pairs = ex.load_probe()
+        if draft is not None:
+            rows = ex.drafts(engine, pairs, engine.generator if settings.lm_replies else None,
+                             engine.generator.name if engine.generator else "")
+            draft.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+            typer.echo(f"wrote {len(rows)} unlabelled reasons to {draft}")
+            return
+        rows = ex.load_judged(judged) if judged else ex.load_judged()
+        gate = ex.score_gate(engine, rows)
+        out: dict[str, object] = {"judged": gate.to_json()}
+        if probe:
+            out["probe"] = ex.run_probe(engine, pairs, engine.generator if settings.lm_replies else None
+                                        ).to_json(rows)
+    except ConciergeError as exc:
+        raise exit_error(exc) from None
+    g = out["judged"]
+    assert isinstance(g, dict)
+    typer.echo(f"judged: {g['n']} model-written reasons {g['labels']}; the gate refuses wrong with precision "
+               f"{g['wrong_precision']:.2f}, recall {g['wrong_recall']:.2f} (any bad: {g['bad_precision']:.2f} / "
+               f"{g['bad_recall']:.2f}); bad ones it lets through: {g['bad_passed']}")
+    if verbose:
+        for d in gate.disagreements:
+            typer.echo(f"  {d['label']:8} {d['item']}: {d['text']!r} -> {d['gate']}")
+    if "probe" in out:
+        p = out["probe"]
+        assert isinstance(p, dict)
+        typer.echo(f"probe: {p['n']} reasons for {p['requests']} requests; model-written "
+                   f"{p['model_written_share']:.0%} {p['paths']}; of those, judged {p['model_written_judged']}; "
+                   f"first reason p50 "
+                   f"{p['first_reason_s'].get('p50')} s, full p50 {p['full_reply_s'].get('p50')} s "
+                   f"p95 {p['full_reply_s'].get('p95')} s")
+    if json_out:
+        json_out.write_text(json.dumps(out, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
 def train_reader_command(
     dialogues: Annotated[list[Path], typer.Option("--dialogues", help="ReDial JSONL conversations with the seekers' "
                                                   "answers (repeat for several files)")],

@@ -42,7 +42,6 @@ CSS = """
             width: 260px; background: var(--background-fill-secondary); }
 .rec-card .rec-title { font-weight: 700; font-size: 1.05em; }
 .rec-card .rec-meta { color: var(--body-text-color-subdued); font-size: 0.9em; margin: 2px 0 6px; }
-.rec-card .rec-reason { font-style: italic; font-size: 0.92em; }
 .rec-actions { display: flex; gap: 6px; margin-top: 8px; }
 .rec-actions button, .taste-chip button { border: 1px solid var(--border-color-primary); border-radius: 6px;
             padding: 2px 8px; background: var(--background-fill-primary); cursor: pointer; }
@@ -70,14 +69,16 @@ document.addEventListener("click", function (ev) {
 """
 _APPLY_JS = "(action, ...rest) => [window.__ccAction || '', ...rest]"
 
-_LABELS = {"like": "👍 Like", "dislike": "👎 Not for me", "seen": "👁 Seen"}
+# words, not emoji: on a machine without an emoji font those render as empty boxes
+_LABELS = {"like": "Like", "dislike": "Not for me", "seen": "Seen it"}
 _TASTE = {"liked": "Liked", "disliked": "Not for me", "seen": "Already seen", "genres_wanted": "Genres you want",
           "genres_avoided": "Genres you avoid", "people_avoided": "People you avoid",
           "languages_avoided": "Languages you avoid"}
 
 
 def card_html(rec: Recommendation, marks: dict[str, str] | None = None) -> str:
-    """One card; every catalog string is escaped, so titles or descriptions with markup show as text."""
+    """One card: the item and its buttons (its reason is in the reply above it, said once); every catalog string is
+    escaped, so titles or descriptions with markup show as text."""
     title = html.escape(rec.title)
     original = (f" <span class='rec-original'>{html.escape(rec.original_title)}</span>"
                 if rec.original_title and rec.original_title != rec.title else "")
@@ -91,7 +92,6 @@ def card_html(rec: Recommendation, marks: dict[str, str] | None = None) -> str:
         f"aria-pressed='{'true' if mark == kind else 'false'}'>{label}</button>" for kind, label in _LABELS.items())
     return (f"<div class='rec-card' data-item-id='{item}'>"
             f"<div class='rec-title'>{title}{year}{original}</div><div class='rec-meta'>{meta}</div>"
-            f"<div class='rec-reason'>{html.escape(rec.reason)}</div>"
             f"<div class='rec-actions'>{buttons}</div></div>")
 
 

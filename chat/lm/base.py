@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Protocol, TypedDict, runtime_checkable
@@ -45,6 +46,24 @@ def complete(generator: Generator, messages: Sequence[Message], max_new_tokens: 
              stop: Sequence[str] = ()) -> str:
     """The whole reply as one string."""
     return "".join(generator.stream(messages, max_new_tokens, stop))
+
+
+def complete_within(generator: Generator, messages: Sequence[Message], max_new_tokens: int, stop: Sequence[str],
+                    seconds: float) -> str:
+    """The reply as far as it got in `seconds`: the stream is closed there, which stops the decoding."""
+    deadline = time.perf_counter() + seconds
+    pieces = generator.stream(messages, max_new_tokens, stop)
+    text = ""
+    try:
+        for piece in pieces:
+            text += piece
+            if time.perf_counter() > deadline:
+                break
+    finally:
+        close = getattr(pieces, "close", None)
+        if close is not None:
+            close()
+    return text
 
 
 def complete_many(generator: Generator, prompts: Sequence[Sequence[Message]], max_new_tokens: int = 128,

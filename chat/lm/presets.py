@@ -166,17 +166,30 @@ def configured_generator(settings: Settings) -> Generator:
         key = settings.lm_api_key.get_secret_value() if settings.lm_api_key else None
         return ServerGenerator(settings.lm_server_url, settings.lm_server_model, key, settings.lm_timeout_s)
     generator: Generator = load_generator(settings.lm, settings.cache_dir, settings.resolved_device(),
-                                          settings.lm_batch)
+                                          settings.lm_batch, settings.lm_runtime, settings.lm_precision)
     return generator
 
 
-def load_generator(spec: str, cache: Path, device: str = "cpu", batch: str = "auto"):  # type: ignore[no-untyped-def]
-    """Build the generator named by `spec` (preset, folder, .gguf file, hub id, or 'scripted'); `batch` is
-    the `lm_batch` setting."""
+def load_generator(spec: str, cache: Path, device: str = "cpu", batch: str = "auto",  # type: ignore[no-untyped-def]
+                   runtime: str = "torch", precision: str = "int8"):
+    """Build the generator named by `spec` (preset, folder, .gguf file, hub id, or 'scripted'); `batch`,
+    `runtime` and `precision` are the `lm_batch`, `lm_runtime` and `lm_precision` settings."""
     if spec == "scripted":
         from chat.lm.base import ScriptedGenerator
 
         return ScriptedGenerator()
+    folder = prepare_lm(spec, cache)
+    if runtime == "onnx" or (runtime == "auto" and device == "cpu" and Path(folder).is_dir()):
+        from chat.lm.onnx import OnnxGenerator, build_onnx
+
+        key = hashlib.sha1(str(Path(folder).resolve()).encode()).hexdigest()[:8]
+        try:
+            onnx = build_onnx(Path(folder), cache / "lm" / f"{Path(folder).name}-{key}-onnx-{precision}", precision)
+            return OnnxGenerator(f"{spec} (onnx {precision})", str(onnx), folder)
+        except ModelUnavailableError as exc:
+            if runtime == "onnx":
+                raise
+            log.warning("%s; running the model with transformers instead", exc)
     from chat.lm.local import TransformersGenerator
 
-    return TransformersGenerator(spec, prepare_lm(spec, cache), device, batch)
+    return TransformersGenerator(spec, folder, device, batch)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from chat.lexicon import (
     DOMAINS,
+    FOR_CHILDREN_CUES,
     GENRE_WORDS,
     GREETINGS,
     NEGATION_AFTER,
@@ -128,6 +129,7 @@ class Parse:
     picks: int | None = None  # how many items the user asked for ("five comedies", "推荐三部"), 1..MAX_PICKS
     positive_text: str = ""
     greeting_only: bool = False
+    for_children: bool = False  # the list is for children: "with my kids", "合家欢"
     unresolved: list[str] = field(default_factory=list)  # quoted spans no title matched
     unknown_people: list[str] = field(default_factory=list)  # names asked for that are no catalog person
     unknown_studios: list[str] = field(default_factory=list)  # "Blumhouse Productions movies": no catalog records it
@@ -238,6 +240,7 @@ def parse(text: str, titles: TitleIndex) -> Parse:
     out.wants_another = bool(_ANOTHER.search(lowered))
     out.passed = bool(_NOT_THOSE.search(lowered))
     out.picks = _picks(lowered, title_spans)
+    out.for_children = bool(cue_positions(lowered, FOR_CHILDREN_CUES))
     # has_signal sees no positive text yet, so "Great, thank you so much" closes; the word list rules out the rest
     words = re.sub(r"[^\w'\u3400-\u9fff]+", " ", lowered).split()
     out.closing = bool(_THANKS.search(lowered)) and not out.has_signal and all(

@@ -8,10 +8,10 @@
   var user = null;  // {user_id, user_expires, user_signature} from the host page (postMessage), or anonymous
   var T = {
     en: { placeholder: "Tell me a movie or book you loved...", send: "Send", fresh: "New",
-          like: "\uD83D\uDC4D", dislike: "\uD83D\uDC4E", seen: "Seen", busy: "Too many messages; wait a moment.",
+          like: "Like", dislike: "Not for me", seen: "Seen it", busy: "Too many messages; wait a moment.",
           pending: "Still answering your last message; wait for it.", failed: "Something went wrong; please try again." },
     zh: { placeholder: "告诉我你喜欢的电影或书……", send: "发送", fresh: "新对话",
-          like: "\uD83D\uDC4D", dislike: "\uD83D\uDC4E", seen: "看过", busy: "消息太多了，请稍等。",
+          like: "喜欢", dislike: "不喜欢", seen: "看过", busy: "消息太多了，请稍等。",
           pending: "上一条消息还在回答中，请稍等。", failed: "出错了，请再试一次。" }
   }[lang];
   document.documentElement.lang = lang;
@@ -68,9 +68,6 @@
       var t = document.createElement("div");
       t.className = "rec-title";
       t.textContent = rec.title + (rec.year ? " (" + rec.year + ")" : "");
-      var r = document.createElement("div");
-      r.className = "rec-reason";
-      r.textContent = rec.reason || "";
       var actions = document.createElement("div");
       actions.className = "rec-actions";
       ["like", "dislike", "seen"].forEach(function (kind) {
@@ -82,7 +79,7 @@
         b.addEventListener("click", function () { feedback(rec.item_id, kind, actions, b); });
         actions.appendChild(b);
       });
-      card.appendChild(t); card.appendChild(r); card.appendChild(actions);
+      card.appendChild(t); card.appendChild(actions);  // its reason is in the reply, once
       cardsEl.appendChild(card);
     });
   }

@@ -28,7 +28,17 @@
   bubble.id = "concierge-bubble";
   bubble.setAttribute("aria-label", title);
   bubble.title = title;
-  bubble.textContent = "\uD83D\uDCAC";
+  // a speech bubble drawn as SVG: an emoji would need an emoji font on the visitor's machine
+  var svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("width", "28");
+  svg.setAttribute("height", "28");
+  svg.setAttribute("aria-hidden", "true");
+  var path = document.createElementNS("http://www.w3.org/2000/svg", "path");
+  path.setAttribute("d", "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z");
+  path.setAttribute("fill", "currentColor");
+  svg.appendChild(path);
+  bubble.appendChild(svg);
   bubble.style.cssText = "position:fixed;right:20px;bottom:20px;width:56px;height:56px;border-radius:50%;" +
     "border:none;cursor:pointer;font-size:26px;box-shadow:0 4px 14px rgba(0,0,0,.25);z-index:2147483646;";
   bubble.style.background = accent;
