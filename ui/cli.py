@@ -29,7 +29,7 @@ def models(verbose: Verbose = False) -> None:
     """Prepare the model cache (LM, embedder) and the default catalog, then show what is there."""
     settings = setup_command(True)
     from chat.catalog import import_default_catalog, sync_embeddings
-    from chat.lm.presets import prepare_lm
+    from chat.lm.presets import onnx_build, prepare_lm
     from retrieval.embedders.presets import load_embedder
     from storage.engine import open_database
     from storage.repository import CatalogRepository
@@ -39,6 +39,12 @@ def models(verbose: Verbose = False) -> None:
         typer.echo(f"Model cache: {settings.cache_dir}")
         typer.echo(f"[1/3] language model '{settings.lm}' ...")
         path = prepare_lm(settings.lm, settings.cache_dir)
+        onnx = None if settings.lm_server_url else onnx_build(
+            settings.lm, settings.cache_dir, settings.resolved_device(), settings.lm_runtime, settings.lm_precision)
+        if onnx is not None:  # the runtime's quantised model, exported once (lm_runtime)
+            from chat.lm.onnx import build_onnx
+
+            path = str(build_onnx(*onnx, settings.lm_precision))
         typer.echo(f"      ready at {path} ({time.perf_counter() - t0:.0f} s)")
         typer.echo(f"[2/3] embedder '{settings.embedder}' ...")
         embedder = load_embedder(settings.embedder, settings.cache_dir, settings.resolved_device())

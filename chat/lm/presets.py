@@ -170,6 +170,16 @@ def configured_generator(settings: Settings) -> Generator:
     return generator
 
 
+def onnx_build(spec: str, cache: Path, device: str, runtime: str, precision: str) -> tuple[Path, Path] | None:
+    """(the model's HF folder, its ONNX folder) when `runtime` runs `spec` on onnxruntime-genai (onnx; auto on a
+    CPU for a local folder), else None. Prepares the HF folder; the ONNX folder may not be built yet."""
+    folder = Path(prepare_lm(spec, cache))
+    if runtime == "onnx" or (runtime == "auto" and device == "cpu" and folder.is_dir()):
+        key = hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:8]
+        return folder, cache / "lm" / f"{folder.name}-{key}-onnx-{precision}"
+    return None
+
+
 def load_generator(spec: str, cache: Path, device: str = "cpu", batch: str = "auto",  # type: ignore[no-untyped-def]
                    runtime: str = "torch", precision: str = "int8"):
     """Build the generator named by `spec` (preset, folder, .gguf file, hub id, or 'scripted'); `batch`,
@@ -178,18 +188,16 @@ def load_generator(spec: str, cache: Path, device: str = "cpu", batch: str = "au
         from chat.lm.base import ScriptedGenerator
 
         return ScriptedGenerator()
-    folder = prepare_lm(spec, cache)
-    if runtime == "onnx" or (runtime == "auto" and device == "cpu" and Path(folder).is_dir()):
+    onnx = onnx_build(spec, cache, device, runtime, precision)
+    if onnx is not None:
         from chat.lm.onnx import OnnxGenerator, build_onnx
 
-        key = hashlib.sha1(str(Path(folder).resolve()).encode()).hexdigest()[:8]
         try:
-            onnx = build_onnx(Path(folder), cache / "lm" / f"{Path(folder).name}-{key}-onnx-{precision}", precision)
-            return OnnxGenerator(f"{spec} (onnx {precision})", str(onnx), folder)
+            return OnnxGenerator(f"{spec} (onnx {precision})", str(build_onnx(*onnx, precision)), str(onnx[0]))
         except ModelUnavailableError as exc:
             if runtime == "onnx":
                 raise
             log.warning("%s; running the model with transformers instead", exc)
     from chat.lm.local import TransformersGenerator
 
-    return TransformersGenerator(spec, folder, device, batch)
+    return TransformersGenerator(spec, prepare_lm(spec, cache), device, batch)
