@@ -197,7 +197,7 @@ def _word_runs(text: str, n: int) -> set[tuple[str, ...]]:
 _PERSON = (r"(?:man|woman|men|women|boy|girl|child|kid|teenager|son|daughter|father|mother|husband|wife|brother|"
            r"sister|friend|hero|heroine|detective|businessman|soldier|lawyer|doctor|student|teacher|prince|princess|"
            r"king|queen|orphan|widow|officer|cop|thief|killer|agent|pilot|writer|comedian|girlfriend|boyfriend|"
-           r"monster|creature|vampire|ghost|person|people|family|man's|woman's|world)")
+           r"monster|creature|vampire|ghost|person|people|man's|woman's|world)")  # not "family": "Elf, a family film"
 _ARTICLE = r"(?:a|an|the|his|her|their)"
 
 

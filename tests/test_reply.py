@@ -336,3 +336,10 @@ def test_past_the_time_budget_the_model_is_cut_off_and_templates_are_shown(catal
     assert time.perf_counter() - t0 < 3  # the cap holds: the model would have taken 30 s
     assert [p.path for p in pieces] == ["template"] * 3
     assert events["over budget"] >= 2 and sum(events.values()) >= 3, events
+
+
+def test_a_title_described_by_its_genre_is_no_person(catalog) -> None:  # type: ignore[no-untyped-def]
+    from chat.checker import title_as_person
+
+    assert title_as_person("Elf, a family comedy by Jon Favreau, is full of cheer.", ["Elf"]) is None
+    assert title_as_person("Oldboy, who is abducted, spends fifteen years in a cell.", ["Oldboy"]) == "Oldboy"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -38,7 +39,7 @@ def build_onnx(hf_folder: Path, out: Path, precision: str) -> Path:
            "-p", precision, "-e", "cpu", "-c", str(tmp / "cache"),
            "--extra_options", "hf_token=false", "prune_lm_head=true"]
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, env={"HF_HUB_OFFLINE": "1", **_env()})
+        done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
         if done.returncode != 0 or not (tmp / "model" / "genai_config.json").is_file():
             raise ModelUnavailableError(f"Could not build the ONNX model from {hf_folder}: "
                                         f"{(done.stderr or done.stdout)[-600:]}. Set lm_runtime=torch to run "
@@ -47,12 +48,6 @@ def build_onnx(hf_folder: Path, out: Path, precision: str) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
-
-
-def _env() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)
 
 
 class OnnxGenerator:
