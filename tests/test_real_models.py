@@ -164,6 +164,11 @@ def test_the_onnx_runtime_builds_the_model_once_and_streams_stops_prefills_and_j
     cut = complete(gen, ask, max_new_tokens=40, stop=(stop,))
     assert cut == full[: full.find(stop)] + stop.rstrip(), (full, stop, cut)  # cut at the first one, which is kept
     assert len(list(gen.stream(ask, max_new_tokens=3))) <= 3
+    # successive prompts share the cache up to where they part; each reply is what a fresh generator writes
+    other = [{"role": "user", "content": "Count from one to ten in words, separated by spaces."}]
+    for prompt in (other, ask, [*ask, {"role": "assistant", "content": "One,"}]):
+        fresh = load_generator("smollm2-135m", MODEL_CACHE, runtime="onnx", precision="int8")
+        assert complete(gen, prompt, max_new_tokens=24) == complete(fresh, prompt, max_new_tokens=24)
     prefilled = complete(gen, [*ask, {"role": "assistant", "content": "One, two,"}], max_new_tokens=6)
     assert not prefilled.lstrip().lower().startswith("one")  # it continues the prefill, it does not restart
     schema = {"type": "object", "properties": {"genre": {"type": "string", "maxLength": 20}}, "required": ["genre"],

@@ -24,6 +24,7 @@ from common.errors import ModelUnavailableError
 
 log = logging.getLogger(__name__)
 PRECISIONS = ("int4", "int8")
+SHARED_LENGTH = 2048  # tokens the shared generator's cache holds (prompt and reply); longer ones get their own
 
 
 def build_onnx(hf_folder: Path, out: Path, precision: str) -> Path:
@@ -66,6 +67,9 @@ class OnnxGenerator:
         self.tokenizer = og.Tokenizer(self.model)
         self.chat: Any = AutoTokenizer.from_pretrained(hf_folder)  # the chat template, as transformers renders it
         self._lock = threading.Lock()
+        self._shared: Any = None  # the generator plain replies share, and the tokens its cache holds
+        self._held: list[int] = []
+        self._eos = {int(t) for t in self.tokenizer.eos_token_ids}
         log.info("language model %s on onnxruntime-genai (%s)", name, folder)
 
     def _ids(self, messages: Sequence[Message]) -> Any:
@@ -77,18 +81,43 @@ class OnnxGenerator:
         return self.tokenizer.encode(str(text))
 
     def _tokens(self, messages: Sequence[Message], max_new_tokens: int, guidance: str | None = None) -> Iterator[str]:
+        """Greedy pieces of the reply. Plain replies share one generator whose cache keeps the last prompt: a prompt
+        that starts as the last one did (the same system prompt and instructions for each item of a list) is
+        rewound to where they part, and only the rest is read again (outputs are the same as from a fresh one)."""
         og = self._og
-        ids = self._ids(messages)
-        params = og.GeneratorParams(self.model)
-        params.set_search_options(do_sample=False, max_length=len(ids) + max_new_tokens)
-        if guidance is not None:
-            params.set_guidance("json_schema", guidance)
-        generator = og.Generator(self.model, params)
-        generator.append_tokens(ids)
+        ids = [int(i) for i in self._ids(messages)]
         stream = self.tokenizer.create_stream()
-        while not generator.is_done():
+        if guidance is not None or len(ids) + max_new_tokens > SHARED_LENGTH:
+            params = og.GeneratorParams(self.model)
+            params.set_search_options(do_sample=False, max_length=len(ids) + max_new_tokens)
+            if guidance is not None:
+                params.set_guidance("json_schema", guidance)
+            generator = og.Generator(self.model, params)
+            generator.append_tokens(ids)
+            while not generator.is_done():
+                generator.generate_next_token()
+                yield stream.decode(generator.get_next_tokens()[0])
+            return
+        if self._shared is None:
+            params = og.GeneratorParams(self.model)
+            params.set_search_options(do_sample=False, max_length=SHARED_LENGTH)
+            self._shared, self._held = og.Generator(self.model, params), []
+        generator, held = self._shared, self._held
+        same = 0
+        while same < min(len(ids) - 1, len(held)) and ids[same] == held[same]:
+            same += 1
+        if held:
+            generator.rewind_to(same)
+        del held[same:]
+        generator.append_tokens(ids[same:])
+        held.extend(ids[same:])
+        for _ in range(max_new_tokens):
             generator.generate_next_token()
-            yield stream.decode(generator.get_next_tokens()[0])
+            token = int(generator.get_next_tokens()[0])
+            held.append(token)
+            if token in self._eos:
+                return
+            yield stream.decode(token)
 
     def stream(self, messages: Sequence[Message], max_new_tokens: int = 128,
                stop: Sequence[str] = ()) -> Iterator[str]:
