@@ -360,9 +360,9 @@ class ExplanationChecker:
                 verdict.problems.append(f"says what the record does not: {unbacked}")
         # a title the records use as a name is one ("the quirky Annie Hall", "Paddington, a bear"); the others are not
         names = [n for it in allowed_items for n in (it.title, it.original_title or "")]
+        told = " ".join(it.description for it in allowed_items)
         as_person = title_as_person(_without_quotes(text, allowed_items), [
-            part.strip() for n in names for part in {n, *re.split("[:：]", n)}
-            if part.strip() not in " ".join(it.description for it in allowed_items)])
+            part.strip() for n in names for part in {n, *re.split("[:：]", n)} if part.strip() not in told])
         if as_person:
             verdict.problems.append(f"uses the title {as_person!r} as someone in the story")
         if self.language != "zh":

@@ -22,7 +22,7 @@ from chat.checker import ExplanationChecker
 from chat.engine import Engine
 from chat.lm.base import Generator
 from chat.reading import read
-from chat.reply import draft_reasons, item_heading, lead, reply_checker, template_reason, write_reply
+from chat.reply import draft_reasons, headings_and_leads, reply_checker, template_reason, write_reply
 from chat.state import DialogueState
 from chat.tracking import track
 from common.errors import ConfigError
@@ -196,8 +196,8 @@ def drafts(engine: Engine, probe: Sequence[ProbeRequest], generator: Generator |
         state = state_for(engine, req.request)
         items = _items(engine, req.items)
         lang = state.language
-        prefills = [f"{i + 1}. {item_heading(it, lang)} — " + lead(it, state, engine.catalog.items, lang)
-                    for i, it in enumerate(items)]
+        headings, leads = headings_and_leads(state, items, engine.catalog.items, lang)
+        prefills = [h + lead for h, lead in zip(headings, leads, strict=True)]
         for it in items:
             add(it.id, lang, req.request, template_reason(it, lang, state.genres_wanted), "template", None)
         for attempt in attempts if generator is not None else ():
