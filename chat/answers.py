@@ -3,6 +3,8 @@ never a guess."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from chat.checker import first_sentence
 from chat.languages import phrase
 from chat.languages.names import genre_label, title_for, year_range_label
@@ -10,6 +12,7 @@ from chat.reading import ItemQuestion
 from chat.reply import short_statement
 from chat.state import DialogueState
 from retrieval.ranking import item_people, series_key
+from storage.attributes import AttributeSpec
 from storage.records import CatalogItem
 
 
@@ -22,11 +25,20 @@ def _name(item: CatalogItem, language: str) -> str:
     return _say("item_name", language, title=title_for(item, language))
 
 
-def answer(q: ItemQuestion, item: CatalogItem, language: str) -> str:
-    """The catalog's answer, in the user's language."""
+def answer(q: ItemQuestion, item: CatalogItem, language: str,
+           specs: Mapping[str, AttributeSpec] | None = None) -> str:
+    """The catalog's answer, in the user's language (`specs`: the catalog's declared attributes)."""
     name = _name(item, language)
     kind = "film" if item.domain == "movie" else "book"
     unknown = _say("unknown", language, name=name)
+    if q.kind == "attribute":
+        spec = (specs or {}).get(q.attribute or "")
+        if spec is None or item.attributes.get(spec.name) is None:
+            return unknown
+        value = spec.text(item.attributes[spec.name], language)
+        if spec.type == "boolean":
+            return _say("attribute_flag", language, name=name, value=value)
+        return _say("attribute", language, name=name, label=spec.label_in(language), value=value)
     if q.kind == "creator":
         if not item.creators:
             return unknown

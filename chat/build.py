@@ -6,7 +6,7 @@ import logging
 import threading
 from pathlib import Path
 
-from chat.catalog import Catalog, catalog_db_url, import_default_catalog, sync_embeddings
+from chat.catalog import Catalog, catalog_db_url, import_default_catalog, import_file, sync_embeddings
 from chat.engine import Engine
 from chat.lm.base import Generator
 from chat.reading import Taught
@@ -14,7 +14,7 @@ from chat.settings import Settings
 from common.errors import ConfigError
 from retrieval.embedders.base import Embedder
 from storage.engine import open_database
-from storage.importers import load_file
+from storage.importers import demo_catalog_file
 from storage.repository import CatalogRepository, ConversationRepository
 from storage.users import FeedbackRepository, ProfileRepository
 
@@ -22,15 +22,22 @@ log = logging.getLogger(__name__)
 READER_BASE = "multilingual-e5-small"  # the encoder the taught reader is fine-tuned from
 
 
+def configured_catalog(settings: Settings) -> Path | None:
+    """The file the `catalog` setting names (None: the embedded default)."""
+    if settings.catalog == "default":
+        return None
+    return demo_catalog_file(settings.catalog) or Path(settings.catalog).expanduser()
+
+
 def build_engine(settings: Settings, embedder: Embedder | None = None, generator: Generator | None = None,
                  load_lm: bool = True, catalog_file: Path | None = None) -> Engine:
-    """Open the database (migrating it), import the default catalog (or `catalog_file`) if it is empty,
+    """Open the database (migrating it), import the catalog the settings name (or `catalog_file`) if it is empty,
     sync embeddings, load models."""
+    catalog_file = catalog_file or configured_catalog(settings)
     sessions = open_database(settings.db_url)
     catalog_repo = CatalogRepository(sessions)
     if catalog_repo.count() == 0:
-        report = catalog_repo.upsert(load_file(catalog_file)) if catalog_file else import_default_catalog(
-            catalog_repo)
+        report = import_file(catalog_repo, catalog_file)[1] if catalog_file else import_default_catalog(catalog_repo)
         log.info("Imported the %s catalog: %d items", catalog_file or "default", report.added)
     if embedder is None:
         from retrieval.embedders.presets import load_embedder
@@ -72,8 +79,9 @@ def build_engine_for(settings: Settings, catalog: str, embedder: Embedder | None
     """An engine over a named catalog: "default" (the settings' database), "redial" (the shared ReDial
     movies) or a catalog file, each file kept in its own database under data_dir/eval."""
     if catalog == "default":
-        return build_engine(settings, embedder, generator)
-    path = settings.shared_data / "redial" / "movies.json" if catalog == "redial" else Path(catalog)
+        return build_engine(settings.model_copy(update={"catalog": "default"}), embedder, generator)
+    path = (settings.shared_data / "redial" / "movies.json" if catalog == "redial" else demo_catalog_file(catalog)
+            or Path(catalog))
     if not path.is_file():
         hint = "set CONCIERGE_SHARED_DATA to the folder holding redial/" if catalog == "redial" else \
             "give a .jsonl, .csv or ReDial movies.json file"

@@ -7,11 +7,13 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from chat.reading import AttributeReader
 from chat.text import normalise
 from chat.titles import TitleIndex
 from common.errors import EmptyCatalogError
@@ -19,7 +21,8 @@ from retrieval.adapter import from_bytes
 from retrieval.embedders.base import Embedder
 from retrieval.index import VectorIndex
 from retrieval.ranking import ContextLikeness, HybridRanker, HybridWeights, LinkCounts, item_people
-from storage.importers import embedded_catalog_files, load_file
+from storage.attributes import AttributeSpec, load_schema
+from storage.importers import catalog_schema, embedded_catalog_files, load_file
 from storage.ranker_store import RankerRepository
 from storage.records import CatalogItem
 from storage.repository import CatalogRepository, UpsertReport
@@ -34,6 +37,15 @@ def import_default_catalog(repo: CatalogRepository) -> UpsertReport:
     for path in embedded_catalog_files():
         items += load_file(path)
     return repo.upsert(items)
+
+
+def import_file(repo: CatalogRepository, path: Path, fmt: str | None = None, mapping: dict[str, str] | None = None,
+                domain: str = "movie", schema_file: Path | None = None) -> tuple[int, UpsertReport]:
+    """Upsert a catalog file with the attributes it declares (`schema_file`, else the schema file beside it):
+    (rows read, what changed). Nothing of the file is stored when a row is invalid."""
+    schema: dict[str, AttributeSpec] = load_schema(schema_file) if schema_file else catalog_schema(path)
+    items = load_file(path, fmt, mapping, domain, schema)
+    return len(items), repo.upsert(items, schema)
 
 
 def sync_embeddings(repo: CatalogRepository, embedder: Embedder, batch_size: int = 64,
@@ -64,6 +76,19 @@ class Catalog:
     people: set[str] = field(default_factory=set)  # every creator named in the catalog
     ranker: HybridRanker | None = None  # the fitted hybrid ranker; None: content-only ranking
     twins: dict[str, tuple[str, ...]] = field(default_factory=dict)  # one work's other records (`twin_ids`)
+    attributes: dict[str, AttributeSpec] = field(default_factory=dict)  # what the catalog declares (price, ...)
+
+    @cached_property
+    def attribute_reader(self) -> AttributeReader | None:
+        """Reads the declared attributes out of messages; None for a catalog that declares none."""
+        if not self.attributes:
+            return None
+        observed: dict[str, set[str]] = defaultdict(set)
+        for item in self.items.values():
+            for name, value in item.attributes.items():
+                if isinstance(value, str | list) and self.attributes.get(name, None) is not None:
+                    observed[name].update([value] if isinstance(value, str) else value)
+        return AttributeReader(self.attributes, observed)
 
     @classmethod
     def load(cls, repo: CatalogRepository, embedder: Embedder, with_ranker: bool = True,
@@ -84,7 +109,7 @@ class Catalog:
                    people={p for it in items.values() for p in it.creators if len(p) > 3},
                    ranker=load_ranker(RankerRepository(repo.sessions), index, embedder.name,
                                       FeedbackRepository(repo.sessions) if with_likes else None)
-                   if with_ranker else None, twins=twin_ids(items.values()))
+                   if with_ranker else None, twins=twin_ids(items.values()), attributes=repo.declarations())
 
 
 def twin_ids(items: Iterable[CatalogItem]) -> dict[str, tuple[str, ...]]:

@@ -83,8 +83,16 @@ def _names(item: CatalogItem) -> list[str]:
 
 
 def facts_text(item: CatalogItem) -> str:
+    """The record's words: titles, description, people, aliases, and the values of its declared attributes (a
+    price in a reason is one of them, or it is not the record's)."""
     title, original, *others = _names(item)
-    return " ".join([title, original, item.description, *others])
+    values = []
+    for value in item.attributes.values():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            values += [f"{value:g}", f"{value:.2f}"]
+        elif isinstance(value, list | str):
+            values += value if isinstance(value, list) else [value]
+    return " ".join([title, original, item.description, *others, *values])
 
 
 # a full stop after an initial or one of these is no sentence end: "Philip K. Dick", "Dr. Strangelove"

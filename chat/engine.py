@@ -8,7 +8,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Generator as Generator_
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -27,6 +27,7 @@ from chat.state import DialogueState
 from common.errors import RequestKeyError, TurnInProgressError
 from retrieval.embedders.base import Embedder
 from retrieval.index import Hit
+from storage.attributes import AttributeSpec
 from storage.limits import RateWindows, ServerSecrets
 from storage.ranker_store import RankerRepository
 from storage.records import CatalogItem, ShownItem, TurnRecord
@@ -49,17 +50,21 @@ class Recommendation:
     genres: tuple[str, ...] = ()
     domain: str = "movie"
     claim: str = ""  # the generated (or template) part of the reason, as the ExplanationChecker saw it
+    facts: tuple[str, ...] = ()  # the attributes the catalog shows, from the record: "$79", "rated 4.4", "in stock"
 
     @classmethod
-    def of(cls, item: CatalogItem, reason: str, claim: str = "") -> Recommendation:
+    def of(cls, item: CatalogItem, reason: str, claim: str = "", specs: Mapping[str, AttributeSpec] | None = None,
+           language: str = "en") -> Recommendation:
         """An item of the catalog with the reason given for it."""
+        facts = tuple(spec.text(item.attributes[name], language) for name, spec in (specs or {}).items()
+                      if spec.show and name in item.attributes)
         return cls(item.id, item.title, item.year, reason, item.original_title, item.creators, item.genres,
-                   item.domain, claim)
+                   item.domain, claim, facts)
 
     def to_json(self) -> dict[str, object]:
         return {"item_id": self.item_id, "title": self.title, "year": self.year, "reason": self.reason,
                 "original_title": self.original_title, "creators": list(self.creators),
-                "genres": list(self.genres), "domain": self.domain}
+                "genres": list(self.genres), "domain": self.domain, "facts": list(self.facts)}
 
 
 @dataclass(frozen=True)
@@ -221,7 +226,7 @@ class Engine:
         for shown in turn.shown:
             it = self.catalog.items.get(shown.item_id)
             if it is not None:
-                out.append(Recommendation.of(it, shown.reason))
+                out.append(Recommendation.of(it, shown.reason, specs=self.catalog.attributes, language=turn.language))
         return out
 
     def _turn(self, session_id: str, message: str, request_key: str | None) -> Iterator[Event]:
@@ -248,7 +253,7 @@ class Engine:
         # 1. read: after "Which one do you mean?", "2" or "the second" or a title alone answers that question
         use_lm = self.generator if self.settings.lm_extraction != "never" else None
         u = read(message, state, catalog.titles, use_lm, self.settings.lm_extraction, self.taught, catalog.items,
-                 self.lm_fields)
+                 self.lm_fields, catalog.attribute_reader)
         state.pending_question = None
         question = u.question
         t_understood = time.perf_counter()
@@ -283,6 +288,10 @@ class Engine:
                                        catalog.index.has_languages, recommender.soft_genres,
                                        recommender.soft_years(state)):
                 yield say(note)
+            if not hits and state.attributes:  # "under $1": say so, and offer the nearest, marked as such
+                hits = recommender.nearest(state, u.parse.picks or self.settings.recommendations)
+                if hits:
+                    yield say(policy.no_match(state, catalog.attributes, lang))
             if not hits:
                 reply = policy.reply("nothing_left", lang)
                 yield Delta(reply)
@@ -327,7 +336,7 @@ class Engine:
         state.focus = target
         if question.kind == "why":
             return why(items[target], state, items, u.language)
-        return answer(question, items[target], u.language)
+        return answer(question, items[target], u.language, self.catalog.attributes)
 
     def _recommend(self, state: DialogueState, hits: list[Hit], lang: str, events: Counter[str]
                    ) -> Generator_[Delta, None, tuple[str, list[Recommendation], dict[str, int]]]:
@@ -339,12 +348,13 @@ class Engine:
         for piece in write_reply(generator, state, [h.item for h in hits], self.catalog.items,
                                  self.catalog.titles, lang, self.settings.max_reason_tokens, self.catalog.people,
                                  self.settings.reason_grounding, self.settings.reason_budget_s, events,
-                                 self.settings.reason_attempts):
+                                 self.settings.reason_attempts, self.catalog.attributes):
             parts.append(piece.text)
             if piece.item_index is not None:
                 reasons[piece.item_index] = piece.reason or ""
                 claims[piece.item_index] = piece.claim or ""
                 paths[piece.path or "template"] = paths.get(piece.path or "template", 0) + 1
             yield Delta(piece.text)
-        shown = [Recommendation.of(h.item, reasons.get(i, ""), claims.get(i, "")) for i, h in enumerate(hits)]
+        shown = [Recommendation.of(h.item, reasons.get(i, ""), claims.get(i, ""), self.catalog.attributes, lang)
+                 for i, h in enumerate(hits)]
         return "".join(parts).strip(), shown, paths

@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from chat.languages import merged, phrase
-from chat.languages.names import genre_label
+from chat.languages.names import genre_label, wish_label
 from chat.lexicon import HAN
 from chat.reading import Parse, Reading
 from chat.state import DialogueState
 from chat.text import content_words
 from chat.tracking import track
+from storage.attributes import AttributeSpec
 from storage.records import CatalogItem
 
 MAX_QUESTIONS = 2  # clarifying questions per conversation before recommending regardless
@@ -56,7 +57,7 @@ def plan(state: DialogueState, reading: Reading, items: Mapping[str, CatalogItem
         state.language = reading.language
         state.turns += 1
         return Plan(Action.ANSWER if reading.question is not None else Action.CLOSE)
-    action = decide(state, reading.parse)
+    action = Action.RECOMMEND if reading.attributes.any else decide(state, reading.parse)
     track(reading, state, items)
     state.turns += 1
     notices = not_found(reading.parse, reading.language)  # said whether the bot then asks or recommends
@@ -92,7 +93,7 @@ def decide(state: DialogueState, p: Parse) -> Action:
 
 def is_vague(state: DialogueState, p: Parse) -> bool:
     """Nothing specific to rank by: no titles, genres, critiques or years, and only generic words."""
-    if state.liked or state.genres_wanted or state.directions or state.year_min or state.year_max:
+    if state.liked or state.genres_wanted or state.directions or state.year_min or state.year_max or state.attributes:
         return False
     if p.wants_another and state.shown:
         return False
@@ -138,6 +139,12 @@ def loosened(state: DialogueState, shown: Sequence[CatalogItem], soft_genres: bo
             and not any(it.year and lo <= it.year <= hi for it in shown):
         out.append(LOOSER_YEARS)
     return out
+
+
+def no_match(state: DialogueState, specs: Mapping[str, AttributeSpec], language: str) -> str:
+    """The notice before the nearest items when nothing satisfies what was asked of the attributes."""
+    wishes = [wish_label(specs[n], w, language) for n, w in state.attributes.items() if n in specs]
+    return reply("no_match", language, wishes=phrase("templates", "summary_join", language).join(wishes))
 
 
 def unfound_titles(parse: Parse) -> list[str]:

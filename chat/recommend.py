@@ -234,7 +234,9 @@ class Recommender:
                        genres_none=frozenset(avoided), languages_any=frozenset(state.languages_wanted),
                        languages_none=frozenset(state.languages_avoided),
                        year_min=None if soft_years else state.year_min, year_max=None if soft_years else state.year_max,
-                       max_minutes=state.max_minutes, exclude_ids=excluded)
+                       max_minutes=state.max_minutes, exclude_ids=excluded,
+                       attributes=tuple(wish.constraint(name) for name, wish in state.attributes.items()
+                                        if name in self.catalog.attributes))
 
     def excluded(self, state: DialogueState) -> frozenset[str]:
         """What not to recommend: what was named, shown, rejected or seen, and other records of the same works."""
@@ -259,6 +261,16 @@ class Recommender:
             if hits:
                 return self.diversify(hits, k, frozenset(state.people_wanted)) if diversify else hits[:k]
         return []
+
+    def nearest(self, state: DialogueState, k: int) -> list[Hit]:
+        """When no item satisfies what the user asked of the attributes ("under $1"): the k closest to it."""
+        scores = self.scores(state)
+        if scores is None:
+            scores = np.zeros(len(self.catalog.index), dtype=np.float32)
+        index = self.catalog.index
+        filters = self.filters(state)
+        domain = index.with_best_domain(replace(filters, attributes=()), scores).domain
+        return index.nearest(replace(filters, domain=domain), scores, k)
 
     def one_record_per_work(self, hits: list[Hit]) -> list[Hit]:
         """`hits` (best first) without the other records of a work already in it: ReDial lists "The Man in the

@@ -7,12 +7,12 @@ import logging
 import re
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from chat.checker import ENDS_AT_AN_INITIAL, MIN_CONTENT_WORDS, ExplanationChecker, first_sentence
 from chat.languages import phrase
-from chat.languages.names import genre_label, language_label, title_for, year_range_label
+from chat.languages.names import genre_label, language_label, title_for, wish_label, year_range_label
 from chat.lexicon import HAN
 from chat.lm.base import BatchGenerator, Generator, Message, complete_many, complete_within
 from chat.prompts import load
@@ -21,6 +21,7 @@ from chat.state import DialogueState
 from chat.titles import TitleIndex
 from common.errors import LMError
 from retrieval.ranking import series_key
+from storage.attributes import AttributeSpec
 from storage.records import CatalogItem
 
 log = logging.getLogger(__name__)
@@ -45,15 +46,22 @@ def say(key: str, language: str, /, **values: object) -> str:
     return phrase("templates", key, language, **values)
 
 
+MEDIA = ("movie", "book")  # titled works (《》 in Chinese, a year beside the title); anything else is a thing sold
+
+
 def item_heading(item: CatalogItem, language: str) -> str:
     title = item.display_title(language)
+    if item.domain not in MEDIA:
+        return say("heading_thing", language, title=title)
     return say("heading", language, title=title, year=item.year) if item.year else say("heading_no_year", language,
                                                                                          title=title)
 
 
-def wants_summary(state: DialogueState, titles: dict[str, CatalogItem], language: str) -> str:
-    """The user's stated preferences in a few words, from the state only."""
-    bits: list[str] = []
+def wants_summary(state: DialogueState, titles: dict[str, CatalogItem], language: str,
+                  specs: Mapping[str, AttributeSpec] | None = None) -> str:
+    """The user's stated preferences in a few words, from the state only (`specs`: the catalog's attributes)."""
+    bits: list[str] = [wish_label(specs[name], wish, language) for name, wish in state.attributes.items()
+                       if specs and name in specs]
     if state.languages_wanted:
         bits.append(say("languages_join", language).join(language_label(c, language)
                                                            for c in state.languages_wanted))
@@ -84,8 +92,15 @@ def short_statement(text: str, words: int = 8) -> str:
     return " ".join(parts[:words]) + ("…" if len(parts) > words else "")
 
 
-def lead(item: CatalogItem, state: DialogueState, known: dict[str, CatalogItem], language: str) -> str:
-    """The deterministic start of a reason: the user's own stated reason that this item answers."""
+def lead(item: CatalogItem, state: DialogueState, known: dict[str, CatalogItem], language: str,
+         specs: Mapping[str, AttributeSpec] | None = None) -> str:
+    """The deterministic start of a reason: the user's own stated reason that this item answers (a wish on an
+    attribute first, with the item's own value: "Under $100, as you asked: $79. ")."""
+    cited = cited_wish(item, state, specs, language)
+    if cited is not None:
+        spec, label = cited
+        return say("lead_wish", language, Wish=label[:1].upper() + label[1:],
+                   value=spec.text(item.attributes[spec.name], language))
     shared = [g for g in item.genres if g in state.genres_wanted]
     liked = [known[i] for i in reversed(state.liked) if i in known and known[i].domain == item.domain]
     if state.directions:
@@ -106,8 +121,33 @@ def lead(item: CatalogItem, state: DialogueState, known: dict[str, CatalogItem],
     return say("lead_start", language)
 
 
-def template_reason(item: CatalogItem, language: str, wanted: Sequence[str] = ()) -> str:
-    """Deterministic facts about the item, from catalog fields only (follows the lead)."""
+def cited_wish(item: CatalogItem, state: DialogueState, specs: Mapping[str, AttributeSpec] | None,
+               language: str) -> tuple[AttributeSpec, str] | None:
+    """The numeric wish a reason's lead cites with the item's own value ("Under $100, as you asked: $79."): the first
+    one the item meets; its spec and the wish as said back."""
+    for name, wish in state.attributes.items():
+        spec, value = (specs or {}).get(name), item.attributes.get(name)
+        if spec is not None and spec.type == "number" and value is not None \
+                and (wish.low is not None or wish.high is not None) and wish.constraint(name).satisfied_by(value):
+            return spec, wish_label(spec, wish, language)
+    return None
+
+
+def template_reason(item: CatalogItem, language: str, wanted: Sequence[str] = (),
+                    specs: Mapping[str, AttributeSpec] | None = None, state: DialogueState | None = None) -> str:
+    """Deterministic facts about the item, from catalog fields only (follows the lead): for an item with declared
+    attributes, the ones the catalog shows ("$79, rated 4.4, in stock") less the one the lead cites, and its
+    description in the reply's language."""
+    cited = cited_wish(item, state, specs, language) if state is not None else None
+    shown = [spec.text(item.attributes[name], language) for name, spec in (specs or {}).items()
+             if spec.show and name in item.attributes and (cited is None or cited[0].name != name)]
+    if shown or item.attributes:
+        plot = item.extra.get(f"description_{language}") if language != "en" else None
+        plot = first_sentence(plot if isinstance(plot, str) and plot else item.description)
+        if not shown:
+            return plot
+        facts = say("product_facts_join", language).join(shown)
+        return say("reason_product", language, facts=facts[:1].upper() + facts[1:], plot=plot).strip()
     creator = ", ".join(item.creators[:2])
     genres = sorted(item.genres, key=lambda g: g not in wanted)[:2]  # the genres the user asked for first
     kinds = "/".join(genre_label(g, language) for g in genres) or say("unknown_kind", language)
@@ -144,13 +184,15 @@ def reply_messages(candidates: Sequence[CatalogItem], language: str) -> list[Mes
             {"role": "user", "content": user.strip()}]
 
 
-def intro(state: DialogueState, known: dict[str, CatalogItem], n: int, language: str) -> str:
-    """The deterministic opening line: how many picks, for what."""
-    wants = wants_summary(state, known, language)
+def intro(state: DialogueState, known: dict[str, CatalogItem], n: int, language: str,
+          specs: Mapping[str, AttributeSpec] | None = None, things: bool = False) -> str:
+    """The deterministic opening line: how many picks, for what (`things`: products, not titled works)."""
+    wants = wants_summary(state, known, language, specs)
     picks = say("picks_one", language) if n == 1 else say("picks", language, n=n)
+    kind = "_things" if things else ""
     if wants == say("anything", language):
-        return say("intro_start", language, picks=picks, n=n)
-    return say("intro", language, picks=picks, wants=wants, n=n)
+        return say("intro_start" + kind, language, picks=picks, n=n)
+    return say("intro" + kind, language, picks=picks, wants=wants, n=n)
 
 
 _SENTENCE_STOPS = ("\n", ". ", "! ", "? ", "。", "！", "？")  # one sentence per reason: stop at its end
@@ -182,11 +224,11 @@ def reply_attempt_messages(item: CatalogItem, language: str, attempt: int) -> li
 
 
 def headings_and_leads(state: DialogueState, items: Sequence[CatalogItem], known: dict[str, CatalogItem],
-                       language: str) -> tuple[list[str], list[str]]:
+                       language: str, specs: Mapping[str, AttributeSpec] | None = None) -> tuple[list[str], list[str]]:
     """Each item's numbered catalog heading ("1. Title (Year) — ") and the lead its reason starts with; together they
     are the prefill the model continues."""
     return ([f"{i + 1}. {item_heading(item, language)} — " for i, item in enumerate(items)],
-            [lead(item, state, known, language) for item in items])
+            [lead(item, state, known, language, specs) for item in items])
 
 
 def draft_reasons(generator: Generator, items: Sequence[CatalogItem], prefills: Sequence[str], language: str,
@@ -234,7 +276,8 @@ def write_reply(generator: Generator | None, state: DialogueState, items: Sequen
                 known: dict[str, CatalogItem], titles: TitleIndex, language: str,
                 max_reason_tokens: int = 64, people: set[str] | None = None,
                 grounding: str = "copied", budget_s: float | None = None,
-                events: Counter[str] | None = None, attempts: int = 2) -> Iterator[Piece]:
+                events: Counter[str] | None = None, attempts: int = 2,
+                specs: Mapping[str, AttributeSpec] | None = None) -> Iterator[Piece]:
     """Stream the reply: a fixed intro, then for each item its catalog heading and a reason.
 
     The heading ("1. Title (Year) — ") and the reason's lead (the user's own stated reason) come
@@ -246,7 +289,8 @@ def write_reply(generator: Generator | None, state: DialogueState, items: Sequen
     the next is written. Reasons are shown in order as soon as they
     are settled. After `budget_s` seconds no reason is asked of the model (one being written is cut off there): the
     rest are templates. `events` counts what happened to each reason the model was asked for ("refused", "cut off",
-    "repeated", "lm error", "over budget").
+    "repeated", "lm error", "over budget"). `specs`: the catalog's declared attributes (price, rating), which the
+    intro, the leads and the templates cite from the record.
     """
     started = time.perf_counter()
     events = events if events is not None else Counter()
@@ -254,8 +298,8 @@ def write_reply(generator: Generator | None, state: DialogueState, items: Sequen
                             grounding)
     if not model_may_write(language, grounding):
         generator = None
-    headings, starts = headings_and_leads(state, items, known, language)
-    yield Piece(intro(state, known, len(items), language) + "\n")
+    headings, starts = headings_and_leads(state, items, known, language, specs)
+    yield Piece(intro(state, known, len(items), language, specs, any(it.domain not in MEDIA for it in items)) + "\n")
     if items:
         yield Piece(headings[0] + starts[0])  # shown while the reasons are written
     bodies: dict[int, tuple[str, str]] = {}  # item index -> (reason body, path)
@@ -266,7 +310,8 @@ def write_reply(generator: Generator | None, state: DialogueState, items: Sequen
         nonlocal shown
         while shown < len(items) and (final or shown in bodies):
             i, item = shown, items[shown]
-            body, path = bodies.get(i) or (template_reason(item, language, state.genres_wanted), "template")
+            body, path = bodies.get(i) or (template_reason(item, language, state.genres_wanted, specs, state),
+                                           "template")
             if i:
                 yield Piece(headings[i] + starts[i])
             yield Piece(body + ("\n" if i < len(items) - 1 else ""), i, starts[i] + body, path, body)
@@ -309,6 +354,6 @@ def write_reply(generator: Generator | None, state: DialogueState, items: Sequen
                 break
             yield from settled(final=False)  # the reasons before the first one asked for again
         for i in pending:  # asked twice, or out of time: the catalog's template
-            bodies.setdefault(i, (template_reason(items[i], language, state.genres_wanted), "template"))
+            bodies.setdefault(i, (template_reason(items[i], language, state.genres_wanted, specs, state), "template"))
         yield from settled(final=False)
     yield from settled(final=True)

@@ -35,7 +35,11 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=_default_data_dir,
                            description="holds the SQLite database and the model cache")
-    database_url: str | None = Field(None, description="any SQLAlchemy URL; default sqlite file in data_dir")
+    database_url: str | None = Field(None, description="any SQLAlchemy URL; default sqlite file in data_dir "
+                                     "(concierge.db, or concierge-<catalog>.db for another catalog)")
+    catalog: str = Field("default", description="what is recommended: default = the embedded films and books; shop = "
+                         "the demo shop (products with prices, brands, ratings); or a catalog file (.jsonl, .csv), "
+                         "imported into an empty database with the attributes declared beside it")
     model_cache: Path | None = Field(None, description="model cache folder; default data_dir/models")
     lm: str = Field("qwen2.5-coder-0.5b", description="LM preset, local folder, .gguf file, or hub id")
     embedder: str = Field("multilingual-e5-small", description="embedder preset, ST folder, or hub id")
@@ -153,9 +157,22 @@ class Settings(BaseSettings):
             out.append(origin)
         return tuple(out)
 
+    @field_validator("catalog")
+    @classmethod
+    def _catalog(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("must be default, shop or the path of a catalog file")
+        if value not in ("default", "shop") and not Path(value).expanduser().is_file():
+            raise ValueError(f"'{value}' is neither default, shop nor a catalog file that exists")
+        return value
+
     @property
     def db_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.data_dir / 'concierge.db'}"
+        if self.database_url:
+            return self.database_url
+        name = "concierge.db" if self.catalog == "default" else f"concierge-{Path(self.catalog).stem}.db"
+        return f"sqlite:///{self.data_dir / name}"
 
     @property
     def cache_dir(self) -> Path:

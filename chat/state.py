@@ -6,12 +6,30 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from storage.attributes import Constraint
+
 
 class Direction(BaseModel):
     """An attribute critique still in force ("lighter" is light +1)."""
 
     name: str
     sign: int
+
+
+class AttributeWish(BaseModel):
+    """What the user asked of one of the catalog's declared attributes, in force until changed."""
+
+    low: float | None = None
+    high: float | None = None
+    low_strict: bool = False
+    high_strict: bool = False
+    any_of: list[str] = Field(default_factory=list)
+    none_of: list[str] = Field(default_factory=list)
+    value: bool | None = None
+
+    def constraint(self, name: str) -> Constraint:
+        return Constraint(name, self.low, self.high, self.low_strict, self.high_strict, frozenset(self.any_of),
+                          frozenset(self.none_of), self.value)
 
 
 class DialogueState(BaseModel):
@@ -42,6 +60,7 @@ class DialogueState(BaseModel):
     for_children: bool = False  # said once ("with my kids"), it holds for the conversation
     year_vague: bool = False  # the bounds come from an era word ("older ones", "classics", "more recent"), not years
     max_minutes: int | None = None
+    attributes: dict[str, AttributeWish] = Field(default_factory=dict)  # "under $100", "in blue", "in stock"
     focus: str | None = None  # the item the user last asked about or referred to
     pending_question: str | None = None  # a question waiting for "Which one do you mean?" to be answered
     language: str = "en"
@@ -113,7 +132,7 @@ class DialogueState(BaseModel):
     def has_preferences(self) -> bool:
         return bool(self.liked or self.genres_wanted or self.genres_avoided or self.people_wanted
                     or self.people_avoided or self.languages_wanted or self.languages_avoided or self.statements
-                    or self.year_min or self.year_max or self.directions)
+                    or self.year_min or self.year_max or self.directions or self.attributes)
 
 
 def _add(target: list[str], value: str) -> None:

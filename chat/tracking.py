@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from chat.lexicon import genre_parts
 from chat.reading import ATTRIBUTES, Reading, era_bounds
-from chat.state import DialogueState
+from chat.state import AttributeWish, DialogueState
 from chat.text import content_words
 from storage.records import CatalogItem
 
@@ -90,11 +90,51 @@ def track(u: Reading, state: DialogueState, items: Mapping[str, CatalogItem] | N
             state.genres_wanted = [g for g in state.genres_wanted if g not in ATTRIBUTES[name].genres]
     if c.max_minutes:
         state.max_minutes = c.max_minutes
+    _take_attributes(u, state, items or {})
     text = p.positive_text.strip()
     if content_words(text) and not p.greeting_only and not _only_critique(u):  # "seen it" is no interest
         state.statements.append(text)
         del state.statements[:-6]
     state.language = u.language
+
+
+def _take_attributes(u: Reading, state: DialogueState, items: Mapping[str, CatalogItem]) -> None:
+    """Fold what the message asks of the declared attributes into the wishes in force. A new bound replaces that
+    side of the range; values named for an attribute replace the ones wanted before ("in red then" after "in blue"),
+    values ruled out add up; "cheaper" is below the mean of the list just shown (and no floor), as "older" is for
+    years."""
+    read = u.attributes
+    for name, new in read.wishes.items():
+        wish = state.attributes.setdefault(name, AttributeWish())
+        if new.low is not None:
+            wish.low, wish.low_strict = new.low, new.low_strict
+            if new.high is None and wish.high is not None and wish.high < new.low:
+                wish.high = None
+        if new.high is not None:
+            wish.high, wish.high_strict = new.high, new.high_strict
+            if new.low is None and wish.low is not None and wish.low > new.high:
+                wish.low = None
+        if new.any_of:
+            wish.any_of = list(new.any_of)
+            wish.none_of = [v for v in wish.none_of if v not in new.any_of]
+        for value in new.none_of:
+            if value not in wish.none_of:
+                wish.none_of.append(value)
+            if value in wish.any_of:
+                wish.any_of.remove(value)
+        if new.value is not None:
+            wish.value = new.value
+    for name, sign in read.relative:
+        values = [v for v in (items[i].attributes.get(name) for i in state.last_shown if i in items)
+                  if isinstance(v, int | float) and not isinstance(v, bool)]
+        if not values:
+            continue
+        reference = round(sum(values) / len(values), 2)
+        wish = state.attributes.setdefault(name, AttributeWish())
+        if sign < 0:  # like "older" for years, the new bound replaces the range: "cheaper" has no floor
+            wish.low, wish.high, wish.high_strict = None, reference, True
+        else:
+            wish.low, wish.low_strict, wish.high = reference, True, None
 
 
 def _take_opinions(u: Reading, state: DialogueState) -> None:

@@ -19,6 +19,7 @@ shown or user-named item, and every explanation passes the ExplanationChecker.
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -41,8 +42,11 @@ from storage.records import CatalogItem
 KNOWN_EXPECTATIONS = {"asks", "recommends", "answers", "min_items", "genre_any", "genre_none", "genre_all", "domain",
                       "language", "year_min", "year_max", "not_shown", "rejected_absent", "year_trend",
                       "genre_share", "answer_contains", "answer_field", "says_unknown", "reply_excludes",
-                      "franchise_max", "people_any"}
+                      "franchise_max", "people_any", "attributes", "attribute_trend", "no_match"}
 UNKNOWN_MARKS = ("I don't know", "我不知道")
+NO_MATCH_MARKS = ("Nothing in the catalog is", "目录里没有")  # the no_match reply (chat/languages)
+_PRICE = re.compile(r"\$\s?(\d[\d,]*(?:\.\d+)?)")
+_RATING = re.compile(r"(?:rated|评分)\s?(\d(?:\.\d)?)")
 _FIELDS = ("creators", "year", "genres", "description", "stars")
 
 
@@ -110,6 +114,22 @@ def load_script(path: Path) -> dict[str, Any]:
 def _mean_year(items: Sequence[CatalogItem]) -> float | None:
     years = [it.year for it in items if it.year]
     return sum(years) / len(years) if years else None
+
+
+def _mean(items: Sequence[CatalogItem], name: str) -> float | None:
+    values = [v for v in (it.attributes.get(name) for it in items) if isinstance(v, int | float)]
+    return sum(values) / len(values) if values else None
+
+
+def _meets(value: Any, bounds: dict[str, Any]) -> bool:
+    """A script's constraint on one attribute value: {max, min, any, none, value}."""
+    number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+    have = set(value) if isinstance(value, list) else {value}
+    checks = (("max", lambda b: number is not None and number <= b),
+              ("min", lambda b: number is not None and number >= b),
+              ("any", lambda b: bool(have & set(b))), ("none", lambda b: not have & set(b)),
+              ("value", lambda b: value is b))
+    return all(ok(bounds[key]) for key, ok in checks if key in bounds)
 
 
 def _share(items: Sequence[CatalogItem], genres: set[str]) -> float:
@@ -226,6 +246,7 @@ class _Run:
                 fail(f"reply contains {text!r}")
         if "answer_field" in exp:
             self._check_answer(exp["answer_field"], state, out, fail)
+        self._check_attributes(exp, state, out, items, fail)
         if exp.get("says_unknown") and not any(m in out.reply for m in UNKNOWN_MARKS):
             fail("expected an 'I don't know' answer")
         self.shown_before |= set(shown_ids)
@@ -256,20 +277,55 @@ class _Run:
         if foreign:
             fail(f"reply names items it did not show: {sorted(foreign)}")
 
+    def _check_attributes(self, exp: dict[str, Any], state: DialogueState, out: TurnResult, items: list[CatalogItem],
+                          fail: Callable[[str], None]) -> None:
+        """The catalog's declared attributes: always, every shown item satisfies every wish in force (unless the
+        reply said nothing does, and offered the nearest) and every price or rating a reason gives is the record's
+        or the user's own bound; per turn, the constraints the script states (`attributes`), the direction of a
+        relative critique (`attribute_trend`) and the notice that nothing matched (`no_match`)."""
+        specs = self.engine.catalog.attributes
+        said_none = any(m in out.reply for m in NO_MATCH_MARKS)
+        if exp.get("no_match") is not None and said_none != exp["no_match"]:
+            fail(f"expected no_match={exp['no_match']}")
+        constraints = [w.constraint(n) for n, w in state.attributes.items() if n in specs]
+        for it in items if not said_none else ():
+            broken = [c.name for c in constraints if not c.satisfied_by(it.attributes.get(c.name))]
+            if broken:
+                fail(f"{it.title} breaks the wishes on {broken}")
+        for name, bounds in (exp.get("attributes") or {}).items():
+            for it in items:
+                if not _meets(it.attributes.get(name), bounds):
+                    fail(f"{it.title} has {name}={it.attributes.get(name)!r}, outside {bounds}")
+        for name, direction in (exp.get("attribute_trend") or {}).items():
+            before, now = _mean(self.last_list, name), _mean(items, name)
+            if before is None or now is None or (now >= before if direction == "down" else now <= before):
+                fail(f"mean {name} did not go {direction}: {before} -> {now}")
+        bounds = {f"{v:g}" for w in state.attributes.values() for v in (w.low, w.high) if v is not None}
+        for rec, it in zip(out.recommendations, items, strict=True):
+            for name, pattern in (("price", _PRICE), ("rating", _RATING)):
+                record = it.attributes.get(name)
+                for m in pattern.finditer(rec.reason):
+                    stated = float(m.group(1).replace(",", ""))
+                    if not (isinstance(record, int | float) and abs(stated - record) < 0.005) \
+                            and f"{stated:g}" not in bounds:
+                        fail(f"the reason for {it.title} gives {m.group(0)}, not the record's {name} ({record})")
+
     def _check_answer(self, spec: dict[str, Any], state: DialogueState, out: TurnResult,
                       fail: Callable[[str], None]) -> None:
         """The reply states the catalog's value of `field` for the item (an id, or a 1-based position in
         the last list shown)."""
         ref, name = spec.get("item"), spec.get("field")
-        if name not in _FIELDS:
-            fail(f"answer_field.field must be one of {_FIELDS}")
+        specs = self.engine.catalog.attributes
+        if name not in _FIELDS and name not in specs:
+            fail(f"answer_field.field must be one of {[*_FIELDS, *specs]}")
             return
         item = (self.last_list[ref - 1] if isinstance(ref, int) and 0 < ref <= len(self.last_list)
                 else self.engine.catalog.items.get(str(ref)))
         if item is None:
             fail(f"answer_field.item {ref!r} is neither a shown position nor a catalog id")
             return
-        values = _field_values(item, name)
+        values = ([specs[name].text(item.attributes[name], out.language)] if name in specs and name in item.attributes
+                  else [] if name in specs else _field_values(item, name))
         if not values:
             if not any(m in out.reply for m in UNKNOWN_MARKS):
                 fail(f"{item.title} has no {name}: expected 'I don't know'")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from storage.attributes import Constraint
 from storage.records import CatalogItem
 
 COMPOUND_SEP = "+"  # a genre key "comedy+romance" stands for an item with every part (a romcom)
@@ -26,10 +27,13 @@ class Filters:
     languages_none: frozenset[str] = frozenset()
     max_minutes: int | None = None  # applied only to items whose record has a runtime
     exclude_ids: frozenset[str] = field(default_factory=frozenset)
+    # what the user asked of the catalog's declared attributes ("under $100", "in blue"): never loosened
+    attributes: tuple[Constraint, ...] = ()
 
     def relaxations(self) -> tuple[Filters, Filters, Filters]:
         """What is loosened, in order, when nothing passes: these filters, then without the wanted genres, then
-        without the years too. The one ladder live ranking, evaluation and the fit all climb."""
+        without the years too. The one ladder live ranking, evaluation and the fit all climb. Attribute
+        constraints hold on every step: an item over the budget is never shown as if it were within it."""
         no_genres = replace(self, genres_any=frozenset())
         return self, no_genres, replace(no_genres, year_min=None, year_max=None)
 
@@ -70,6 +74,7 @@ class VectorIndex:
         # items whose record gives an age rating for adults only (an optional "rating" field: "R", "18", "TV-MA")
         self.adult_ids = frozenset(it.id for it in self.items
                                    if str(it.extra.get("rating") or "").strip().lower() in ADULT_RATINGS)
+        self._numbers: dict[str, np.ndarray] = {}  # per numeric or boolean attribute, (n,) values, NaN unknown
 
     def __len__(self) -> int:
         return len(self.items)
@@ -109,7 +114,46 @@ class VectorIndex:
             pos = self.position.get(item_id)
             if pos is not None:
                 keep[pos] = False
+        for constraint in filters.attributes:
+            keep &= self.satisfying(constraint)
         return keep
+
+    def attribute_values(self, name: str) -> np.ndarray:
+        """(n,) float values of a numeric or boolean attribute (booleans 0 / 1), NaN where an item has none."""
+        if name not in self._numbers:
+            values = [it.attributes.get(name) for it in self.items]
+            column = np.array([float(v) if isinstance(v, int | float) else np.nan for v in values], dtype=np.float64)
+            column.setflags(write=False)
+            self._numbers[name] = column
+        return self._numbers[name]
+
+    def satisfying(self, c: Constraint) -> np.ndarray:
+        """(n,) mask of the items that satisfy one attribute constraint; an item with no value fails it."""
+        if c.any_of or c.none_of:  # category values: per item, a small list
+            return np.fromiter((c.satisfied_by(it.attributes.get(c.name)) for it in self.items), dtype=bool,
+                               count=len(self.items))
+        values = self.attribute_values(c.name)
+        keep = np.isfinite(values)
+        with np.errstate(invalid="ignore"):
+            if c.low is not None:
+                keep &= values > c.low if c.low_strict else values >= c.low
+            if c.high is not None:
+                keep &= values < c.high if c.high_strict else values <= c.high
+            if c.value is not None:
+                keep &= values == float(c.value)
+        return keep
+
+    def nearest(self, filters: Filters, scores: np.ndarray, k: int) -> list[Hit]:
+        """When no item satisfies `filters.attributes`: the k items closest to doing so (the fewest wishes missed,
+        then the least total miss, `Constraint.miss`), the best scored first among equals, under the other filters."""
+        loose = replace(filters, attributes=())
+        rows = np.flatnonzero(self.mask(loose.relaxations()[-1]))
+        if not len(rows):
+            return []
+        misses = np.array([[c.miss(self.items[i].attributes.get(c.name)) for c in filters.attributes] for i in rows])
+        broken, far = (misses > 0).sum(axis=1), np.round(misses.sum(axis=1), 3)
+        order = rows[np.lexsort((-scores[rows], far, broken))][:k]  # fewest wishes missed, then by the least
+        return [Hit(self.items[i], float(scores[i])) for i in order]
 
     @property
     def has_languages(self) -> bool:

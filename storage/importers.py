@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import CatalogImportError
+from storage.attributes import AttributeSpec, load_schema, schema_path
 from storage.records import CatalogItem
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,12 @@ def embedded_catalog_files() -> list[Path]:
     """The JSONL files of the default catalog shipped inside this package."""
     folder = resources.files("storage") / "catalog_data"
     return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".jsonl"))
+
+
+def demo_catalog_file(name: str) -> Path | None:
+    """The file of a demo catalog shipped inside this package by name ("shop"), or None."""
+    path = Path(str(resources.files("storage") / "catalog_data" / name / "products.jsonl"))
+    return path if name.isidentifier() and path.is_file() else None
 
 
 def detect_format(path: Path) -> str:
@@ -48,18 +55,21 @@ def detect_format(path: Path) -> str:
 
 
 def load_file(path: Path, fmt: str | None = None, mapping: Mapping[str, str] | None = None,
-              domain: str = "movie") -> list[CatalogItem]:
+              domain: str = "movie", schema: Mapping[str, AttributeSpec] | None = None) -> list[CatalogItem]:
     """Read and validate a whole catalog file.
 
     Args:
         path: the file.
         fmt: "jsonl", "csv" or "redial"; guessed from the name when None.
-        mapping: catalog field -> column name in the file, e.g. {"title": "name", "creators": "author"}.
+        mapping: catalog field or declared attribute -> column name in the file, e.g. {"title": "name",
+            "price": "cost"}.
         domain: the domain of rows that do not name one.
+        schema: the attributes the catalog declares; None: the schema file beside `path` (`catalog_schema`).
 
     Raises:
         CatalogImportError: for the first invalid row (file, line and field named).
     """
+    schema = catalog_schema(path) if schema is None else schema
     if not path.is_file():
         raise CatalogImportError(str(path), None, None, "no such file")
     fmt = fmt or detect_format(path)
@@ -67,14 +77,15 @@ def load_file(path: Path, fmt: str | None = None, mapping: Mapping[str, str] | N
         raise CatalogImportError(str(path), None, None, f"unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
     mapping = dict(mapping or {})
     for key in mapping:
-        if key not in FIELDS and key != "extra":
+        if key not in FIELDS and key != "extra" and key not in schema:
             raise CatalogImportError(str(path), None, None,
-                                     f"unknown catalog field '{key}' in the mapping; valid: {', '.join(FIELDS)}")
+                                     f"unknown catalog field '{key}' in the mapping; valid: "
+                                     f"{', '.join([*FIELDS, *schema])}")
     rows = _redial_rows(path) if fmt == "redial" else _jsonl_rows(path) if fmt == "jsonl" else _csv_rows(path)
     items: list[CatalogItem] = []
     seen: dict[str, int] = {}
     for line, raw in rows:
-        item = _validate(str(path), line, _apply_mapping(raw, mapping), domain)
+        item = _validate(str(path), line, _apply_mapping(raw, mapping), domain, schema)
         if item.id in seen:
             raise CatalogImportError(str(path), line, "id", f"duplicate id '{item.id}' (first on line {seen[item.id]})")
         seen[item.id] = line
@@ -132,17 +143,53 @@ def _redial_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         }
 
 
+def catalog_schema(path: Path) -> dict[str, AttributeSpec]:
+    """The attributes declared beside a catalog file (`storage/attributes.py`), none when it has no schema file."""
+    found = schema_path(path)
+    return load_schema(found) if found else {}
+
+
+def _attributes(raw: dict[str, Any], schema: Mapping[str, AttributeSpec],
+                fail: Any) -> dict[str, Any]:
+    """A row's typed attribute values: its `attributes` object, and columns named as declared attributes."""
+    given = raw.get("attributes", {})
+    if isinstance(given, str):  # a CSV cell holding JSON
+        try:
+            given = json.loads(given)
+        except json.JSONDecodeError:
+            raise fail("attributes", "must be a JSON object") from None
+    if not isinstance(given, dict):
+        raise fail("attributes", "must be an object of declared attributes")
+    values = {**{k: v for k, v in raw.items() if k in schema}, **given}
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        spec = schema.get(name)
+        if spec is None:
+            declared = ", ".join(schema) or "none: add a schema file beside the catalog (storage/attributes.py)"
+            raise fail(f"attributes.{name}", f"'{name}' is not a declared attribute; declared: {declared}")
+        if value is None or value == "":
+            continue
+        try:
+            out[name] = spec.check(value)
+        except ValueError as exc:
+            raise fail(f"attributes.{name}", str(exc)) from None
+    return out
+
+
 def _apply_mapping(raw: dict[str, Any], mapping: Mapping[str, str]) -> dict[str, Any]:
     if not mapping:
         return raw
     out = dict(raw)
+    for source in set(mapping.values()) - set(mapping):  # a mapped column is its field, not also an extra
+        out.pop(source, None)
     for target, source in mapping.items():
         if source in raw:
             out[target] = raw[source]
     return out
 
 
-def _validate(path: str, line: int, raw: dict[str, Any], default_domain: str) -> CatalogItem:
+def _validate(path: str, line: int, raw: dict[str, Any], default_domain: str,
+              schema: Mapping[str, AttributeSpec] | None = None) -> CatalogItem:
     def fail(field: str, problem: str) -> CatalogImportError:
         return CatalogImportError(path, line, field, problem)
 
@@ -178,8 +225,9 @@ def _validate(path: str, line: int, raw: dict[str, Any], default_domain: str) ->
     if not isinstance(extra, dict):
         raise fail("extra", "must be an object")
     extra = dict(extra)
+    attributes = _attributes(raw, schema or {}, fail) if schema or "attributes" in raw else {}
     for key, value in raw.items():
-        if key not in FIELDS and key != "extra":
+        if key not in FIELDS and key not in ("extra", "attributes") and key not in (schema or {}):
             extra[key] = value
     item_id = raw.get("id")
     if item_id is None or item_id == "":
@@ -189,7 +237,7 @@ def _validate(path: str, line: int, raw: dict[str, Any], default_domain: str) ->
     return CatalogItem(
         id=str(item_id), domain=domain, title=title.strip(), original_title=(raw.get("original_title") or None),
         year=year, creators=lists["creators"], genres=genres, description=(raw.get("description") or "").strip(),
-        language=raw.get("language") or None, extra=extra,
+        language=raw.get("language") or None, extra=extra, attributes=attributes,
     )
 
 

@@ -22,12 +22,15 @@ class CatalogItem:
     description: str = ""
     language: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    # typed values of the attributes the catalog declares (storage/attributes.py): {"price": 79.0, "color": ["blue"]}
+    attributes: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     def content_hash(self) -> str:
         """sha1 of every stored field: an item whose hash changed is updated and re-embedded."""
         payload = json.dumps(
             [self.domain, self.title, self.original_title, self.year, list(self.creators),
-             list(self.genres), self.description, self.language, self.extra],
+             list(self.genres), self.description, self.language, self.extra,
+             *([self.attributes] if self.attributes else [])],
             ensure_ascii=False, sort_keys=True,
         )
         return hashlib.sha1(payload.encode("utf-8")).hexdigest()
@@ -45,6 +48,11 @@ class CatalogItem:
             bits.append("Genres: " + ", ".join(self.genres) + ".")
         if self.creators:
             bits.append(("Directed by " if self.domain == "movie" else "By ") + ", ".join(self.creators) + ".")
+        for name, value in self.attributes.items():  # what a shopper may ask for in words: brand, material
+            if isinstance(value, str | list) and value:
+                bits.append(f"{name.replace('_', ' ')}: {value if isinstance(value, str) else ', '.join(value)}.")
+            elif value is True:
+                bits.append(f"{name.replace('_', ' ')}.")
         if self.description:
             bits.append(self.description)
         return " ".join(bits)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -13,16 +13,58 @@ from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from common.errors import BusyError, UnknownSessionError
+from storage.attributes import AttributeSpec, Constraint, specs_from_json
 from storage.records import CatalogItem, SessionInfo, ShownItem, TurnRecord
-from storage.schema import Conversation, Feedback, Item, ItemEmbedding, ShownRecommendation, Turn
+from storage.schema import (
+    AttributeDeclaration,
+    Conversation,
+    Feedback,
+    Item,
+    ItemAttribute,
+    ItemEmbedding,
+    ShownRecommendation,
+    Turn,
+)
 
 
 def _to_record(row: Item) -> CatalogItem:
     return CatalogItem(
         id=row.id, domain=row.domain, title=row.title, original_title=row.original_title, year=row.year,
         creators=tuple(row.creators or ()), genres=tuple(row.genres or ()), description=row.description or "",
-        language=row.language, extra=dict(row.extra or {}),
+        language=row.language, extra=dict(row.extra or {}), attributes=dict(row.attributes or {}),
     )
+
+
+def _attribute_rows(item: CatalogItem) -> list[ItemAttribute]:
+    """The rows SQL filters run on: one per number or boolean, one per category value."""
+    rows = []
+    for name, value in item.attributes.items():
+        if isinstance(value, bool | int | float):
+            rows.append(ItemAttribute(item_id=item.id, name=name, number=float(value)))
+        elif isinstance(value, list):
+            rows += [ItemAttribute(item_id=item.id, name=name, text=str(v)[:200]) for v in value]
+        elif isinstance(value, str):
+            rows.append(ItemAttribute(item_id=item.id, name=name, text=value[:200]))
+    return rows
+
+
+def constraint_clause(c: Constraint) -> Any:
+    """A whitelisted SQL condition on `Item.id` for one constraint (values bound as parameters, never SQL text)."""
+    def having(*conditions: Any) -> Any:
+        return exists().where(ItemAttribute.item_id == Item.id, ItemAttribute.name == c.name, *conditions)
+
+    parts = []
+    if c.low is not None:
+        parts.append(having(ItemAttribute.number > c.low if c.low_strict else ItemAttribute.number >= c.low))
+    if c.high is not None:
+        parts.append(having(ItemAttribute.number < c.high if c.high_strict else ItemAttribute.number <= c.high))
+    if c.any_of:
+        parts.append(having(ItemAttribute.text.in_(sorted(c.any_of))))
+    if c.none_of:
+        parts.append(~having(ItemAttribute.text.in_(sorted(c.none_of))))
+    if c.value is not None:
+        parts.append(having(ItemAttribute.number == float(c.value)))
+    return parts
 
 
 @dataclass(frozen=True)
@@ -45,10 +87,14 @@ class CatalogRepository:
         """The session factory, for repositories of data stored with the catalog (storage/ranker_store.py)."""
         return self._sessions
 
-    def upsert(self, items: Sequence[CatalogItem]) -> UpsertReport:
-        """Insert new items and update changed ones, all in one transaction (idempotent)."""
+    def upsert(self, items: Sequence[CatalogItem],
+               declarations: Mapping[str, AttributeSpec] | None = None) -> UpsertReport:
+        """Insert new items and update changed ones, with the attributes the catalog declares, all in one
+        transaction (idempotent)."""
         added = updated = unchanged = 0
         with self._sessions.begin() as s:
+            for spec in (declarations or {}).values():
+                s.merge(AttributeDeclaration(name=spec.name, spec=spec.to_json()))
             existing = {
                 row.id: row
                 for chunk in _chunks([i.id for i in items], 500)
@@ -57,6 +103,7 @@ class CatalogRepository:
             for item in items:
                 digest = item.content_hash()
                 row = existing.get(item.id)
+                fresh = row is None
                 if row is None:
                     row = Item(id=item.id)
                     s.add(row)
@@ -70,8 +117,25 @@ class CatalogRepository:
                 row.domain, row.title, row.original_title = item.domain, item.title, item.original_title
                 row.year, row.creators, row.genres = item.year, list(item.creators), list(item.genres)
                 row.description, row.language, row.extra = item.description, item.language, dict(item.extra)
+                row.attributes = dict(item.attributes)
                 row.content_hash = digest
+                if not fresh:
+                    s.execute(delete(ItemAttribute).where(ItemAttribute.item_id == item.id))
+                s.add_all(_attribute_rows(item))
         return UpsertReport(added, updated, unchanged)
+
+    def declarations(self) -> dict[str, AttributeSpec]:
+        """The attributes the catalog declares (none for a catalog without a schema)."""
+        with self._sessions() as s:
+            return specs_from_json((r.name, r.spec) for r in s.scalars(select(AttributeDeclaration)))
+
+    def matching_ids(self, constraints: Sequence[Constraint], domain: str | None = None) -> set[str]:
+        """The ids of the items that satisfy every constraint, filtered in the database."""
+        stmt = select(Item.id).where(*(p for c in constraints for p in constraint_clause(c)))
+        if domain is not None:
+            stmt = stmt.where(Item.domain == domain)
+        with self._sessions() as s:
+            return set(s.scalars(stmt))
 
     def version(self) -> tuple[int, str]:
         """(item count, newest update time): changes whenever an import adds or edits items."""

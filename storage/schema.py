@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -32,9 +44,35 @@ class Item(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     language: Mapped[str | None] = mapped_column(String(16))
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # typed values of the catalog's declared attributes (storage/attributes.py); filtered through ItemAttribute
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
     # sha1 of the fields that go into the embedded text: a change re-embeds the item.
     content_hash: Mapped[str] = mapped_column(String(40))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+
+
+class ItemAttribute(Base):
+    """One value of an item's declared attribute, one row per category value: what filters run on in SQL
+    ("price < 100", "color in ('blue')"), indexed per attribute."""
+
+    __tablename__ = "item_attributes"
+    __table_args__ = (Index("ix_item_attributes_number", "name", "number"),
+                      Index("ix_item_attributes_text", "name", "text"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    item_id: Mapped[str] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(40))
+    number: Mapped[float | None] = mapped_column(Float)  # numbers, and booleans as 0 / 1
+    text: Mapped[str | None] = mapped_column(String(200))  # category values
+
+
+class AttributeDeclaration(Base):
+    """An attribute the catalog declares (storage/attributes.py), as its schema file gave it."""
+
+    __tablename__ = "attribute_declarations"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class ItemEmbedding(Base):

@@ -56,6 +56,32 @@ def test_ingest_bad_file_names_line_and_stores_nothing(env: Path, tmp_path: Path
     assert out.exit_code == 2 and "line 3, field 'title'" in out.output
 
 
+def test_the_demo_shop_answers_with_prices_and_a_catalog_typo_is_named(env: Path) -> None:
+    out = runner.invoke(app, ["ask", "a waterproof jacket under $100", "--catalog", "shop", "--json"])
+    assert out.exit_code == 0, out.output
+    recs = json.loads(out.stdout)["recommendations"]
+    assert recs and all(r["item_id"].startswith("product:") and r["facts"][0].startswith("$") for r in recs)
+    assert all(float(r["facts"][0][1:].replace(",", "")) < 100 for r in recs)
+    assert (env / "concierge-shop.db").is_file()  # its own database: the films and books stay apart
+    typo = runner.invoke(app, ["ask", "hi", "--catalog", "shpo"])
+    assert typo.exit_code == 2 and "catalog" in typo.output and "'shpo' is neither default, shop" in typo.output
+
+
+def test_ingest_maps_columns_to_declared_attributes_and_refuses_a_bad_price(env: Path, tmp_path: Path) -> None:
+    schema = tmp_path / "mine.toml"
+    schema.write_text('[price]\ntype = "number"\nminimum = 0\nformat = "${value}"\n', encoding="utf-8")
+    good = tmp_path / "goods.csv"
+    good.write_text("title,cost\nMug,12.5\n", encoding="utf-8")
+    out = runner.invoke(app, ["ingest", str(good), "--schema", str(schema), "--map", "price=cost", "--domain",
+                              "product"])
+    assert out.exit_code == 0 and "1 added" in out.output, out.output
+    bad = tmp_path / "bad.csv"
+    bad.write_text("title,cost\nCup,4\nPlate,free\n", encoding="utf-8")
+    out = runner.invoke(app, ["ingest", str(bad), "--schema", str(schema), "--map", "price=cost"])
+    assert out.exit_code == 2 and "line 3" in out.output and "attributes.price" in out.output
+    assert "1 added" not in out.output
+
+
 def test_invalid_setting_is_reported(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONCIERGE_RECOMENDATIONS", "4")
     out = runner.invoke(app, ["ask", "hi"])

@@ -16,13 +16,15 @@ from tests.conftest import SHARED_DATA, fake_settings
 SCRIPTS = sorted((Path(__file__).parent / "dialogues").glob("*.yaml"))
 
 
-def test_the_suite_is_big_varied_and_partly_on_redial() -> None:
+def test_the_suite_is_big_varied_and_partly_on_redial_and_the_shop() -> None:
     scripts = [load_script(p) for p in SCRIPTS]
     assert len(scripts) >= 40
     texts = " ".join(p.read_text(encoding="utf-8") for p in SCRIPTS)
     assert "我" in texts and "movie" in texts
     on_redial = sum(s["catalog"] == "redial" for s in scripts)
-    assert 0.2 <= on_redial / len(scripts) <= 0.3
+    shop = [s for s in scripts if s["catalog"] == "shop"]
+    assert 0.2 <= on_redial / (len(scripts) - len(shop)) <= 0.3
+    assert len(shop) >= 15 and sum(any("\u4e00" <= c <= "\u9fff" for c in str(s["turns"])) for s in shop) >= 5
 
 
 @pytest.fixture(scope="session")
@@ -50,12 +52,28 @@ def real_redial_engine(real_script_engine: Engine) -> Engine:
                               real_script_engine.generator)
 
 
-def _engine(path: Path, default: Engine, redial: pytest.FixtureRequest, name: str) -> Engine:
-    if load_script(path)["catalog"] != "redial":
+@pytest.fixture(scope="session")
+def fake_shop_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    settings = fake_settings(tmp_path_factory.mktemp("shop-fake"))
+    return build_engine_for(settings, "shop", HashingEmbedder(), ScriptedGenerator())
+
+
+@pytest.fixture(scope="session")
+def real_shop_engine(real_script_engine: Engine) -> Engine:
+    """The demo shop with the default models (shared with real_engine: loaded once)."""
+    return build_engine_for(real_script_engine.settings, "shop", real_script_engine.embedder,
+                            real_script_engine.generator)
+
+
+def _engine(path: Path, default: Engine, request: pytest.FixtureRequest, name: str) -> Engine:
+    catalog = load_script(path)["catalog"]
+    if catalog == "shop":
+        return request.getfixturevalue(name.replace("redial", "shop"))  # type: ignore[no-any-return]
+    if catalog != "redial":
         return default
     if not (SHARED_DATA / "redial" / "movies.json").is_file():
         pytest.skip(f"no ReDial data at {SHARED_DATA}")
-    return redial.getfixturevalue(name)  # type: ignore[no-any-return]
+    return request.getfixturevalue(name)  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.stem)

@@ -26,9 +26,9 @@ def test_blank_database_gets_every_table(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'blank.db'}")
     migrate(engine)
     migrate(engine)  # idempotent
-    assert table_names(engine) == ["alembic_version", "conversations", "feedback", "item_embeddings", "item_links",
-                                   "items", "ranker_models", "rate_windows", "server_secrets",
-                                   "shown_recommendations", "turns", "user_profiles"]
+    assert table_names(engine) == ["alembic_version", "attribute_declarations", "conversations", "feedback",
+                                   "item_attributes", "item_embeddings", "item_links", "items", "ranker_models",
+                                   "rate_windows", "server_secrets", "shown_recommendations", "turns", "user_profiles"]
 
 
 def test_upsert_is_idempotent_and_detects_changes(sessions) -> None:  # type: ignore[no-untyped-def]

@@ -275,3 +275,18 @@ def test_the_taste_panel_lists_people_and_languages_ruled_out(engine: Engine) ->
     assert "Languages you avoid" in html_out and ">Chinese<" in html_out
     assert "remove:languages_avoided:zh" in html_out and "remove:people_avoided:Christopher Nolan" in html_out
     assert ">romcoms<" in taste_html(sessions, Profile(genres_avoided=["comedy+romance"]))
+
+
+def test_the_shop_page_shows_each_cards_price_from_the_record(tmp_path: Path) -> None:
+    srv = Server(tmp_path / "shop", free_port(), tmp_path / "shop.log", catalog="shop", **FAKES).start()
+    try:
+        with Browser() as browser:
+            page = open_chat(browser, srv.url)
+            ids = send(page, "a waterproof jacket under $100")
+            metas = [page.locator(f"#cards .rec-card[data-item-id='{i}'] .rec-meta").inner_text() for i in ids]
+            for item_id, meta in zip(ids, metas, strict=True):
+                assert item_id.startswith("product:") and "$" in meta
+                price = float(meta.split("$", 1)[1].split()[0].rstrip(",").replace(",", ""))
+                assert price < 100, meta
+    finally:
+        srv.stop()

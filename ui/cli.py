@@ -14,7 +14,7 @@ import typer
 from chat.build import build_engine
 from chat.settings import Settings
 from common.errors import ConciergeError
-from ui.cli_common import Verbose, exit_error, setup_command
+from ui.cli_common import CatalogOption, Verbose, exit_error, setup_command
 from ui.cli_eval import eval_app, train_command, train_reader_command
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -80,24 +80,27 @@ def _show_cache(settings: Settings) -> None:
 def ingest(
     file: Annotated[Path, typer.Argument(help="catalog file: .jsonl, .csv, or ReDial movies.json")],
     fmt: Annotated[str | None, typer.Option("--format", help="jsonl, csv or redial (default: from the name)")] = None,
-    mapping: Annotated[list[str] | None, typer.Option("--map", help="FIELD=COLUMN, e.g. --map title=name")] = None,
+    mapping: Annotated[list[str] | None, typer.Option(
+        "--map", help="FIELD=COLUMN, e.g. --map title=name; FIELD may be a declared attribute (--map price=cost)")]
+    = None,
     domain: Annotated[str, typer.Option(help="domain of rows that name none")] = "movie",
+    schema: Annotated[Path | None, typer.Option(
+        help="the attributes the catalog declares (TOML, docs/catalogs.md); default: FILE's stem + "
+             ".attributes.toml or attributes.toml beside it")] = None,
     embed: Annotated[bool, typer.Option(help="compute embeddings for new or changed items")] = True,
     verbose: Verbose = False,
 ) -> None:
     """Import (upsert) a catalog file; only new or changed items are embedded."""
     settings = setup_command(verbose)
-    from chat.catalog import sync_embeddings
+    from chat.catalog import import_file, sync_embeddings
     from storage.engine import open_database
-    from storage.importers import load_file
     from storage.repository import CatalogRepository
 
     try:
         pairs = dict(_split_mapping(m) for m in mapping or [])
-        items = load_file(file, fmt, pairs, domain)
         repo = CatalogRepository(open_database(settings.db_url))
-        report = repo.upsert(items)
-        typer.echo(f"{file}: {len(items)} rows: {report.added} added, {report.updated} updated, "
+        rows, report = import_file(repo, file, fmt, pairs, domain, schema)
+        typer.echo(f"{file}: {rows} rows: {report.added} added, {report.updated} updated, "
                    f"{report.unchanged} unchanged")
         if embed:
             from retrieval.embedders.presets import load_embedder
@@ -122,10 +125,11 @@ def ask(
     text: Annotated[str, typer.Argument(help="what you say")],
     session: Annotated[str | None, typer.Option("--session", help="continue this session id")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON object")] = False,
+    catalog: CatalogOption = None,
     verbose: Verbose = False,
 ) -> None:
     """One turn, non-interactive; pass the printed session id back with --session to continue."""
-    settings = setup_command(verbose)
+    settings = setup_command(verbose, catalog=catalog)
 
     try:
         engine = build_engine(settings)
@@ -143,9 +147,9 @@ def ask(
 
 
 @app.command("chat")
-def chat_repl(verbose: Verbose = False) -> None:
+def chat_repl(catalog: CatalogOption = None, verbose: Verbose = False) -> None:
     """A conversation in the terminal (Ctrl-D or 'quit' to leave)."""
-    settings = setup_command(verbose)
+    settings = setup_command(verbose, catalog=catalog)
     from chat.engine import Delta
 
     try:
@@ -247,10 +251,11 @@ def sign_user(
 def serve(
     host: Annotated[str | None, typer.Option(help="interface to listen on (default 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(help="port (default 7860)")] = None,
+    catalog: CatalogOption = None,
     verbose: Verbose = False,
 ) -> None:
     """Serve the web page, the widget and the HTTP API (docs at /docs) from one process."""
-    settings = setup_command(verbose)
+    settings = setup_command(verbose, catalog=catalog)
     from ui.server import run
 
     try:

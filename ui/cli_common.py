@@ -12,10 +12,13 @@ from chat.settings import Settings, load_settings
 from common.errors import ConciergeError
 
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="log progress and details")]
+CatalogOption = Annotated[str | None, typer.Option(
+    "--catalog", help="default (films and books), shop (the demo shop) or a catalog file: the `catalog` setting")]
 
 
-def setup_command(verbose: bool, quiet_models: bool = True) -> Settings:
-    """Logging for an entry point, offline switches for the model libraries, and the settings."""
+def setup_command(verbose: bool, quiet_models: bool = True, **overrides: object) -> Settings:
+    """Logging for an entry point, offline switches for the model libraries, and the settings (`overrides`: the
+    command's own flags, which win)."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     for key, value in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"), ("HF_HUB_DISABLE_TELEMETRY", "1"),
@@ -24,7 +27,7 @@ def setup_command(verbose: bool, quiet_models: bool = True) -> Settings:
     if quiet_models and not verbose:
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     try:
-        return load_settings()
+        return load_settings(None, **{k: v for k, v in overrides.items() if v is not None})
     except ConciergeError as exc:
         raise exit_error(exc) from None
 

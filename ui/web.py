@@ -83,8 +83,8 @@ def card_html(rec: Recommendation, marks: dict[str, str] | None = None) -> str:
     original = (f" <span class='rec-original'>{html.escape(rec.original_title)}</span>"
                 if rec.original_title and rec.original_title != rec.title else "")
     year = f" ({rec.year})" if rec.year else ""
-    meta = " · ".join(x for x in (html.escape(", ".join(rec.creators[:2])), html.escape(", ".join(rec.genres)))
-                      if x)
+    meta = " · ".join(x for x in (html.escape(", ".join(rec.creators[:2])), html.escape(", ".join(rec.genres)),
+                                  *(html.escape(f) for f in rec.facts)) if x)
     item = html.escape(rec.item_id, quote=True)
     mark = (marks or {}).get(rec.item_id)
     buttons = "".join(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from chat.languages import FIRST, per_language, phrase
 from chat.lexicon import COMPOUND_LABELS, COMPOUND_SEP, genre_parts
+from chat.state import AttributeWish
+from storage.attributes import AttributeSpec
 from storage.records import CatalogItem
 
 # a genre and an original language by name in each language: the first word for it in that language's file
@@ -39,3 +41,26 @@ def year_range_label(year_min: int | None, year_max: int | None, language: str) 
 def title_for(item: CatalogItem, language: str) -> str:
     """The title a reply names an item by: the catalog's in English, the one for that language otherwise."""
     return item.title if language == FIRST else item.display_title(language)
+
+
+def wish_label(spec: AttributeSpec, wish: AttributeWish, language: str) -> str:
+    """What the user asked of one attribute, as replies say it back: "under $100", "blue or black", "no leather",
+    "in stock", 「100美元以内」."""
+    def say(key: str, **values: object) -> str:
+        return phrase("templates", key, language, **values)
+
+    bits = []
+    if wish.low is not None and wish.high is not None:
+        bits.append(say("wish_between", low=spec.text(wish.low), high=spec.text(wish.high)))
+    elif wish.high is not None:
+        bits.append(say("wish_under" if wish.high_strict else "wish_at_most", value=spec.text(wish.high)))
+    elif wish.low is not None:
+        bits.append(say("wish_over" if wish.low_strict else "wish_at_least", value=spec.text(wish.low)))
+    if wish.any_of:
+        bits.append(say("wish_or").join(spec.value_label(v, language) for v in wish.any_of))
+    if wish.none_of:
+        bits.append(say("wish_none", values=say("wish_or").join(spec.value_label(v, language)
+                                                                 for v in wish.none_of)))
+    if wish.value is not None:
+        bits.append(spec.text(wish.value, language))
+    return say("summary_join").join(bits)

@@ -10,11 +10,13 @@ to read better than the rules.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from chat.lm.base import Generator
 from chat.reading import model as model_reader
+from chat.reading.attributes import AttributeReader, AttributeReading, Wish
 from chat.reading.critique import ATTRIBUTES, Critique, direction_label, era_bounds
 from chat.reading.opinions import FIELDS as OPINION_FIELDS
 from chat.reading.opinions import OpinionModel, windows
@@ -30,9 +32,9 @@ log = logging.getLogger(__name__)
 
 LM_FIELDS = model_reader.MODEL_FIELDS
 
-__all__ = ["ATTRIBUTES", "LM_FIELDS", "MAX_PICKS", "OPINION_FIELDS", "ORDINALS", "Critique", "ItemQuestion", "Mention",
-           "OpinionModel", "Parse", "Reading", "Taught", "detect_language", "direction_label", "era_bounds", "read",
-           "target_of"]
+__all__ = ["ATTRIBUTES", "LM_FIELDS", "MAX_PICKS", "OPINION_FIELDS", "ORDINALS", "AttributeReader",
+           "AttributeReading", "Critique", "ItemQuestion", "Mention", "OpinionModel", "Parse", "Reading", "Taught",
+           "Wish", "detect_language", "direction_label", "era_bounds", "read", "target_of"]
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,8 @@ class Taught:
 
 def read(message: str, state: DialogueState, titles: TitleIndex, generator: Generator | None = None,
          lm_mode: str = "never", taught: Taught | None = None,
-         items: Mapping[str, CatalogItem] | None = None, lm_fields: frozenset[str] = frozenset()) -> Reading:
+         items: Mapping[str, CatalogItem] | None = None, lm_fields: frozenset[str] = frozenset(),
+         attributes: AttributeReader | None = None) -> Reading:
     """What `message` says, in the context of `state` (a question the bot is waiting an answer to, the list it
     showed last).
 
@@ -57,8 +60,13 @@ def read(message: str, state: DialogueState, titles: TitleIndex, generator: Gene
         taught: the taught reader, for the fields it reads; `items` the catalog (the titles of the list shown).
         lm_fields: the fields the generative LM reads (`chat/reading/model.py`), from JSON under a schema, grounded
             in the catalog; the rules read the others.
+        attributes: the reader of the catalog's declared attributes (price, colour, in stock), if it has any.
     """
     question = detect_question(message)
+    asked = attributes.question(message) if attributes is not None and (question is None or question.kind != "why") \
+        else None
+    if asked:
+        question = ItemQuestion("attribute", attribute=asked)
     pending = state.pending_question
     chosen = choice(message) if pending and question is None else None
     if chosen is not None and pending:
@@ -68,20 +76,26 @@ def read(message: str, state: DialogueState, titles: TitleIndex, generator: Gene
     if pending and question is None and names_only(message, reading.parse):
         question = ItemQuestion.from_key(pending)
     reading.question, reading.chosen = question, chosen
+    if attributes is not None and question is None:
+        rest = message
+        for m in reading.parse.mentions:  # a title's words are no wish: "the Northpeak jacket" asks for no brand
+            rest = re.sub(re.escape(m.surface), " ", rest, flags=re.IGNORECASE)
+        reading.attributes = attributes.read(rest)
     if generator is not None and lm_fields and question is None:
-        read_with_model(reading, message, state, titles, generator, lm_fields, items or {})
+        read_with_model(reading, message, state, titles, generator, lm_fields, items or {}, attributes)
     if taught is not None and taught.fields and question is None:
         read_opinions(reading, message, state, taught, items or {})
     return reading
 
 
 def read_with_model(reading: Reading, message: str, state: DialogueState, titles: TitleIndex, generator: Generator,
-                    fields: frozenset[str], items: Mapping[str, CatalogItem]) -> None:
+                    fields: frozenset[str], items: Mapping[str, CatalogItem],
+                    attributes: AttributeReader | None = None) -> None:
     """The generative LM's reading of `fields`, grounded, in place of the rules' (which stand if it fails)."""
-    answer = model_reader.ask(generator, message, state, items)
+    answer = model_reader.ask(generator, message, state, items, specs=attributes.specs if attributes else None)
     if answer is None:
         return
-    dropped = model_reader.ground(answer, message, state, titles, fields, reading)
+    dropped = model_reader.ground(answer, message, state, titles, fields, reading, attributes)
     reading.lm_used, reading.lm_valid = True, True
     if dropped:
         log.info("The model reader's %s not grounded in the message or the catalog: dropped", ", ".join(dropped))

@@ -20,12 +20,14 @@ from pydantic import BaseModel, Field, ValidationError
 
 from chat.lexicon import GENRES
 from chat.lm.base import Generator, Message, complete
+from chat.reading.attributes import AttributeReader, Wish
 from chat.reading.parse import Mention
 from chat.reading.reading import Reading
 from chat.reading.rules import genre_of, grounded
 from chat.state import DialogueState
 from chat.titles import TitleIndex
 from common.errors import LMError
+from storage.attributes import AttributeSpec
 from storage.records import CatalogItem
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,19 @@ class ShownRead(BaseModel):
     seen: Seen
 
 
+class AttributeRead(BaseModel):
+    """A wish on one of the catalog's declared attributes, as the LM reads it ("under $100": price, high 100)."""
+
+    model_config = {"extra": "forbid"}
+
+    name: Word
+    low: float | None = None
+    high: float | None = None
+    wanted: list[Word] = Field(default_factory=list, max_length=5)
+    avoided: list[Word] = Field(default_factory=list, max_length=5)
+    value: bool | None = None
+
+
 class ModelReading(BaseModel):
     """What the LM must answer: only what the message says, every list short."""
 
@@ -64,11 +79,12 @@ class ModelReading(BaseModel):
     people_avoided: list[Word] = Field(default_factory=list, max_length=5)
     year_min: int | None = None
     year_max: int | None = None
+    attributes: list[AttributeRead] = Field(default_factory=list, max_length=6)
     closing: bool = False
 
 
 SCHEMA: dict[str, Any] = ModelReading.model_json_schema()
-MODEL_FIELDS = ("items", "shown", "genres", "people", "years", "closing")
+MODEL_FIELDS = ("items", "shown", "genres", "people", "years", "attributes", "closing")
 SYSTEM = ("You read one message of a user chatting with a recommender and write JSON only. Put in it only what this "
           "message itself says: the titles it names and what the user thinks of each (liked, disliked or none) and "
           "whether they have seen it; reactions to the list the assistant just showed, by position; genres wanted "
@@ -76,20 +92,29 @@ SYSTEM = ("You read one message of a user chatting with a recommender and write 
           "the message only thanks or says goodbye. Leave out anything the message does not say.")
 
 
-def messages_for(message: str, state: DialogueState, items: Mapping[str, CatalogItem]) -> list[Message]:
-    """The prompt: what the assistant showed last (numbered), then the user's message."""
+def messages_for(message: str, state: DialogueState, items: Mapping[str, CatalogItem],
+                 specs: Mapping[str, AttributeSpec] | None = None) -> list[Message]:
+    """The prompt: the catalog's attributes (if it declares any), what the assistant showed last (numbered), then the
+    user's message."""
     shown = [items[i] for i in state.last_shown if i in items]
     context = "The assistant just showed:\n" + "\n".join(
         f"{n}. {it.title}" + (f" ({it.year})" if it.year else "") for n, it in enumerate(shown, 1)) if shown else \
         "The assistant has shown nothing yet."
-    return [{"role": "system", "content": SYSTEM},
+    system = SYSTEM
+    if specs:
+        described = "; ".join(f"{s.name} ({s.type}{', in ' + s.unit if s.unit else ''}"
+                              + (f": {', '.join(list(s.values)[:20])}" if s.values else "") + ")"
+                              for s in specs.values() if s.filterable)
+        system += (" attributes: wishes on the catalog's attributes, each with its name and a low or high bound "
+                   f"(numbers), values wanted or avoided, or a yes/no value. The attributes: {described}.")
+    return [{"role": "system", "content": system},
             {"role": "user", "content": f"{context}\n\nThe user's message:\n{message}"}]
 
 
 def ask(generator: Generator, message: str, state: DialogueState, items: Mapping[str, CatalogItem],
-        max_new_tokens: int = 160) -> ModelReading | None:
+        max_new_tokens: int = 160, specs: Mapping[str, AttributeSpec] | None = None) -> ModelReading | None:
     """The LM's reading under the schema; None when the LM fails or its JSON does not validate."""
-    prompt = messages_for(message, state, items)
+    prompt = messages_for(message, state, items, specs)
     try:
         constrained = getattr(generator, "complete_json", None)
         raw = (constrained(prompt, SCHEMA, max_new_tokens) if constrained is not None
@@ -106,7 +131,7 @@ def ask(generator: Generator, message: str, state: DialogueState, items: Mapping
 
 
 def ground(read: ModelReading, message: str, state: DialogueState, titles: TitleIndex, fields: frozenset[str],
-           reading: Reading) -> list[str]:
+           reading: Reading, attributes: AttributeReader | None = None) -> list[str]:
     """Put what the LM read into `reading`, in `fields` (of MODEL_FIELDS), keeping only what the catalog and the
     message back; returns what was dropped, for the log."""
     dropped: list[str] = []
@@ -140,6 +165,40 @@ def ground(read: ModelReading, message: str, state: DialogueState, titles: Title
         written = {int(y) for y in re.findall(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d)", message)}
         p.year_min = read.year_min if read.year_min in written else None
         p.year_max = read.year_max if read.year_max in written else None
+    if "attributes" in fields and attributes is not None:
+        reading.attributes.wishes = ground_attributes(read.attributes, message, attributes, dropped)
     if "closing" in fields:
         p.closing = read.closing
     return dropped
+
+
+def ground_attributes(read: list[AttributeRead], message: str, reader: AttributeReader,
+                      dropped: list[str]) -> dict[str, Wish]:
+    """The LM's attribute wishes that the message backs: a declared attribute; a bound that is a number the message
+    writes (in any unit the attribute declares); a value the message names in the catalog's words; a yes/no the
+    message says in the attribute's words."""
+    lowered = message.lower()
+    written = [float(n.replace(",", "")) for n in re.findall(r"\d[\d,]*(?:\.\d+)?", message)]
+    named = reader.read(message).wishes  # what the catalog's own words find in the message
+    out: dict[str, Wish] = {}
+    for a in read:
+        spec = reader.specs.get(a.name)
+        if spec is None:
+            dropped.append(f"attribute {a.name!r}")
+            continue
+        factors = {1.0, *spec.units.values()}
+        wish = Wish()
+        for side in ("low", "high"):
+            value = getattr(a, side)
+            if value is not None and any(abs(value - round(n * f, 2)) < 0.01 for n in written for f in factors):
+                setattr(wish, side, value)
+            elif value is not None:
+                dropped.append(f"{a.name} {side} {value}")
+        found = named.get(a.name, Wish())
+        wish.any_of = [v for v in a.wanted if v in found.any_of + found.none_of]
+        wish.none_of = [v for v in a.avoided if v in found.any_of + found.none_of]
+        if a.value is not None and any(w in lowered for w in spec.all_words(spec.yes) + spec.all_words(spec.no)):
+            wish.value = a.value
+        if wish != Wish():
+            out[a.name] = wish
+    return out

@@ -44,17 +44,19 @@ _CHOICE = re.compile(r"^\W*(?:the\s+|number\s+|no\.?\s*|#)?(?:(first|1st|second|
 class ItemQuestion:
     """A question about one catalog item."""
 
-    kind: str  # why | creator | cast | year | runtime | about | genre
+    kind: str  # why | creator | cast | year | runtime | about | genre | attribute
     genre: str | None = None
+    attribute: str | None = None  # a declared attribute asked about ("how much is it?": price)
 
     def key(self) -> str:
         """How the question waits in the dialogue state for "Which one do you mean?" to be answered."""
-        return f"{self.kind}:{self.genre}" if self.genre else self.kind
+        detail = self.genre or self.attribute
+        return f"{self.kind}:{detail}" if detail else self.kind
 
     @classmethod
     def from_key(cls, key: str) -> ItemQuestion:
-        kind, _, genre = key.partition(":")
-        return cls(kind, genre or None)
+        kind, _, detail = key.partition(":")
+        return cls(kind, attribute=detail or None) if kind == "attribute" else cls(kind, detail or None)
 
 
 def names_only(message: str, p: Parse) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from chat.reading.attributes import AttributeReading
 from chat.reading.critique import Critique
 from chat.reading.opinions import Judgement
 from chat.reading.parse import Parse
@@ -22,6 +23,7 @@ class Reading:
     parse: Parse
     language: str
     critique: Critique = field(default_factory=Critique)
+    attributes: AttributeReading = field(default_factory=AttributeReading)  # "under $100", "in blue", "cheaper"
     question: ItemQuestion | None = None  # a question about an item ("who directed the second one?")
     chosen: int | None = None  # the index a bare "2" picks in answer to "Which one do you mean?"
     lm_used: bool = False

@@ -78,7 +78,7 @@ def create_session(sessions: Service, request: Request, body: NewSession | None 
 def _rec(r: Recommendation) -> RecommendationOut:
     return RecommendationOut(item_id=r.item_id, title=r.title, year=r.year, reason=r.reason,
                              original_title=r.original_title, creators=list(r.creators), genres=list(r.genres),
-                             domain=r.domain)
+                             domain=r.domain, facts=list(r.facts))
 
 
 def _turn_out(sessions: SessionService, result: TurnResult, text: str) -> TurnOut:

@@ -57,6 +57,8 @@ class RecommendationOut(BaseModel):
     creators: list[str] = Field(default_factory=list)
     genres: list[str] = Field(default_factory=list)
     domain: str = "movie"
+    facts: list[str] = Field(default_factory=list, description='attributes from the catalog record, e.g. ["$79", '
+                             '"rated 4.4", "in stock"]')
 
 
 TurnAction = Literal["recommend", "ask", "answer", "close"]  # chat.policy.Action values

@@ -79,7 +79,14 @@
         b.addEventListener("click", function () { feedback(rec.item_id, kind, actions, b); });
         actions.appendChild(b);
       });
-      card.appendChild(t); card.appendChild(actions);  // its reason is in the reply, once
+      card.appendChild(t);
+      if (rec.facts && rec.facts.length) {  // price, rating, stock: from the catalog record
+        var f = document.createElement("div");
+        f.className = "rec-facts";
+        f.textContent = rec.facts.join(" · ");
+        card.appendChild(f);
+      }
+      card.appendChild(actions);  // its reason is in the reply, once
       cardsEl.appendChild(card);
     });
   }
