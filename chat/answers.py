@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from chat.checker import first_sentence
 from chat.languages import phrase
-from chat.languages.names import genre_label, title_for, year_range_label
+from chat.languages.names import genre_label, title_for, wish_label, year_range_label
 from chat.reading import ItemQuestion
 from chat.reply import short_statement
 from chat.state import DialogueState
@@ -71,7 +71,8 @@ def answer(q: ItemQuestion, item: CatalogItem, language: str,
                 asked=asked)
 
 
-def why(item: CatalogItem, state: DialogueState, items: dict[str, CatalogItem], language: str) -> str:
+def why(item: CatalogItem, state: DialogueState, items: dict[str, CatalogItem], language: str,
+        specs: Mapping[str, AttributeSpec] | None = None) -> str:
     """Why `item` was suggested: what the conversation asked for that its catalog record has.
 
     Each clause is a fact checked here against the record and the dialogue state, never the model's words.
@@ -79,8 +80,15 @@ def why(item: CatalogItem, state: DialogueState, items: dict[str, CatalogItem], 
     name = _name(item, language)
     if item.id not in state.shown:
         return _say("not_shown", language, name=name)
+    met = [(specs[n], w) for n, w in state.attributes.items() if specs and n in specs and n in item.attributes
+           and w.constraint(n).satisfied_by(item.attributes[n])]
+    wishes = [_say("why_flag", language, value=spec.text(item.attributes[spec.name], language))
+              if spec.type == "boolean" else
+              _say("why_wish", language, label=spec.label_in(language),
+                   value=spec.text(item.attributes[spec.name], language), wish=wish_label(spec, wish, language))
+              for spec, wish in met]
     liked = [items[i] for i in reversed(state.liked) if i in items and i != item.id]
-    facts: list[str] = []
+    facts: list[str] = wishes
     key = series_key(item.title)
     same = next((x for x in liked if key and series_key(x.title) == key), None)
     if same is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -22,7 +22,7 @@ from retrieval.embedders.base import Embedder
 from retrieval.index import VectorIndex
 from retrieval.ranking import ContextLikeness, HybridRanker, HybridWeights, LinkCounts, item_people
 from storage.attributes import AttributeSpec, load_schema
-from storage.importers import catalog_schema, embedded_catalog_files, load_file
+from storage.importers import catalog_schema, embedded_catalog_files, iter_file, load_file
 from storage.ranker_store import RankerRepository
 from storage.records import CatalogItem
 from storage.repository import CatalogRepository, UpsertReport
@@ -39,31 +39,62 @@ def import_default_catalog(repo: CatalogRepository) -> UpsertReport:
     return repo.upsert(items)
 
 
+IMPORT_BATCH = 2000  # rows per transaction when importing a file
+
+
 def import_file(repo: CatalogRepository, path: Path, fmt: str | None = None, mapping: dict[str, str] | None = None,
-                domain: str = "movie", schema_file: Path | None = None) -> tuple[int, UpsertReport]:
+                domain: str = "movie", schema_file: Path | None = None,
+                batch_size: int = IMPORT_BATCH) -> tuple[int, UpsertReport]:
     """Upsert a catalog file with the attributes it declares (`schema_file`, else the schema file beside it):
-    (rows read, what changed). Nothing of the file is stored when a row is invalid."""
+    (rows read, what changed).
+
+    Two passes over the file, so memory stays bounded for any size: the first validates every row and stores
+    nothing (an invalid row stops the import with nothing of the file stored), the second stores it in batches of
+    `batch_size`, one transaction each. An import cut off in the second pass is finished by running it again: the
+    batches already stored are unchanged and skipped.
+    """
     schema: dict[str, AttributeSpec] = load_schema(schema_file) if schema_file else catalog_schema(path)
-    items = load_file(path, fmt, mapping, domain, schema)
-    return len(items), repo.upsert(items, schema)
+    rows = sum(1 for _ in iter_file(path, fmt, mapping, domain, schema))
+    report = UpsertReport(0, 0, 0)
+    for chunk in batches(iter_file(path, fmt, mapping, domain, schema), batch_size):
+        report += repo.upsert(chunk, schema)
+    return rows, report
+
+
+def batches(items: Iterable[CatalogItem], size: int) -> Iterator[list[CatalogItem]]:
+    """`items` in lists of `size` (the last one shorter)."""
+    chunk: list[CatalogItem] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def sync_embeddings(repo: CatalogRepository, embedder: Embedder, batch_size: int = 64,
-                    show_progress: bool = True) -> int:
-    """Embed the items that have no vector for this embedder (or changed since); returns how many."""
-    todo = repo.needing_embedding(embedder.name)
-    if not todo:
+                    show_progress: bool = True, page: int = 4096) -> int:
+    """Embed the items that have no vector for this embedder (or changed since); returns how many.
+
+    Items are read `page` at a time, in id order, and each batch's vectors are stored as soon as they are computed:
+    memory stays bounded, and a run cut off is resumed by running it again (what is stored is not redone)."""
+    total = repo.count_needing_embedding(embedder.name)
+    if not total:
         return 0
-    log.info("Embedding %d catalog items with %s", len(todo), embedder.name)
-    bar = tqdm(total=len(todo), desc=f"embedding ({embedder.name})", unit="item",
+    log.info("Embedding %d catalog items with %s", total, embedder.name)
+    bar = tqdm(total=total, desc=f"embedding ({embedder.name})", unit="item",
                disable=not show_progress or log.getEffectiveLevel() > logging.INFO)
-    for start in range(0, len(todo), batch_size):
-        chunk = todo[start : start + batch_size]
-        vectors = embedder.embed_documents([it.document_text() for it in chunk])
-        repo.save_embeddings(embedder.name, chunk, vectors)
-        bar.update(len(chunk))
+    done, after = 0, None
+    while todo := repo.needing_embedding(embedder.name, limit=page, after=after):
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start : start + batch_size]
+            vectors = embedder.embed_documents([it.document_text() for it in chunk])
+            repo.save_embeddings(embedder.name, chunk, vectors)
+            bar.update(len(chunk))
+        done, after = done + len(todo), todo[-1].id
     bar.close()
-    return len(todo)
+    return done
 
 
 @dataclass

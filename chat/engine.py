@@ -18,6 +18,7 @@ from chat.answers import answer, nothing_to_ask_about, which_one, why
 from chat.catalog import Catalog, load_ranker, sync_embeddings
 from chat.identity import Identities, anonymous_user_id
 from chat.lm.base import Generator
+from chat.metrics import Metrics
 from chat.profiles import FeedbackKind, Profiles, merge_concurrent
 from chat.reading import LM_FIELDS, ItemQuestion, Reading, Taught, detect_language, read, target_of
 from chat.recommend import Recommender
@@ -124,6 +125,7 @@ class Engine:
         self.gate = SessionGate(conversations, RateWindows(sessions), settings)
         self.identities = Identities(settings, ServerSecrets(sessions))
         self._likes = self.profiles.feedback_repo.like_count()
+        self.metrics = Metrics()  # what /metrics serves: counts and times, never what users wrote
 
     def new_session(self, user_id: str | None = None) -> str:
         """A session without a token (CLI, scripted dialogues); a known user starts from their profile."""
@@ -257,6 +259,7 @@ class Engine:
         state.pending_question = None
         question = u.question
         t_understood = time.perf_counter()
+        t_retrieved: float | None = None
         lang = u.language
         shown: list[Recommendation] = []
         hits: list[Hit] = []
@@ -284,12 +287,14 @@ class Engine:
         else:
             # 3. retrieve
             hits = recommender.recommend(state, u.parse.picks or self.settings.recommendations)
+            t_retrieved = time.perf_counter()
             for note in policy.caveats(state, u, [h.item for h in hits], catalog.index.has_runtimes,
                                        catalog.index.has_languages, recommender.soft_genres,
                                        recommender.soft_years(state)):
                 yield say(note)
             if not hits and state.attributes:  # "under $1": say so, and offer the nearest, marked as such
                 hits = recommender.nearest(state, u.parse.picks or self.settings.recommendations)
+                t_retrieved = time.perf_counter()
                 if hits:
                     yield say(policy.no_match(state, catalog.attributes, lang))
             if not hits:
@@ -317,8 +322,12 @@ class Engine:
         if paths:
             log.info("explanations: %s; %s", paths, dict(events))
         t_end = time.perf_counter()
-        yield TurnResult(session_id, full_reply, shown, lang, action.value, source, True, u.lm_used,
-                         {"understand_s": t_understood - t0, "total_s": t_end - t0}, paths,
+        timings = {"understand_s": t_understood - t0, "total_s": t_end - t0}
+        if t_retrieved is not None:
+            timings |= {"retrieve_s": t_retrieved - t_understood, "write_s": t_end - t_retrieved}
+        self.metrics.turn(action.value, timings, paths, dict(events),
+                          reading_fell_back=bool(use_lm and self.lm_fields) and u.question is None and not u.lm_used)
+        yield TurnResult(session_id, full_reply, shown, lang, action.value, source, True, u.lm_used, timings, paths,
                          explanation_events=dict(events))
 
     def _answer(self, question: ItemQuestion, u: Reading, state: DialogueState, message: str) -> str:
@@ -335,7 +344,7 @@ class Engine:
             return nothing_to_ask_about(u.language)
         state.focus = target
         if question.kind == "why":
-            return why(items[target], state, items, u.language)
+            return why(items[target], state, items, u.language, self.catalog.attributes)
         return answer(question, items[target], u.language, self.catalog.attributes)
 
     def _recommend(self, state: DialogueState, hits: list[Hit], lang: str, events: Counter[str]

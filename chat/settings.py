@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     reason_budget_s: float = Field(6.0, gt=0, le=120, description="seconds a turn may spend on the model's reasons; "
                                    "after them the rest are the catalog's templates")
     max_reason_tokens: int = Field(64, ge=8, le=512, description="LM tokens per recommendation reason")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="log lines as text or one JSON object per line; each carries its request's id")
     host: str = "127.0.0.1"
     port: int = Field(7860, ge=1, le=65535)
     concurrency: int = Field(4, ge=1, le=64, description="chat turns served at once by the web UI")

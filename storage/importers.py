@@ -56,7 +56,17 @@ def detect_format(path: Path) -> str:
 
 def load_file(path: Path, fmt: str | None = None, mapping: Mapping[str, str] | None = None,
               domain: str = "movie", schema: Mapping[str, AttributeSpec] | None = None) -> list[CatalogItem]:
-    """Read and validate a whole catalog file.
+    """Read and validate a whole catalog file (`iter_file` for one that need not fit in memory).
+
+    Raises:
+        CatalogImportError: for the first invalid row (file, line and field named).
+    """
+    return list(iter_file(path, fmt, mapping, domain, schema))
+
+
+def iter_file(path: Path, fmt: str | None = None, mapping: Mapping[str, str] | None = None,
+              domain: str = "movie", schema: Mapping[str, AttributeSpec] | None = None) -> Iterator[CatalogItem]:
+    """The validated items of a catalog file, one at a time (memory bounded by the ids seen, for duplicates).
 
     Args:
         path: the file.
@@ -67,7 +77,7 @@ def load_file(path: Path, fmt: str | None = None, mapping: Mapping[str, str] | N
         schema: the attributes the catalog declares; None: the schema file beside `path` (`catalog_schema`).
 
     Raises:
-        CatalogImportError: for the first invalid row (file, line and field named).
+        CatalogImportError: for the first invalid row (file, line and field named), when it is reached.
     """
     schema = catalog_schema(path) if schema is None else schema
     if not path.is_file():
@@ -82,17 +92,15 @@ def load_file(path: Path, fmt: str | None = None, mapping: Mapping[str, str] | N
                                      f"unknown catalog field '{key}' in the mapping; valid: "
                                      f"{', '.join([*FIELDS, *schema])}")
     rows = _redial_rows(path) if fmt == "redial" else _jsonl_rows(path) if fmt == "jsonl" else _csv_rows(path)
-    items: list[CatalogItem] = []
     seen: dict[str, int] = {}
     for line, raw in rows:
         item = _validate(str(path), line, _apply_mapping(raw, mapping), domain, schema)
         if item.id in seen:
             raise CatalogImportError(str(path), line, "id", f"duplicate id '{item.id}' (first on line {seen[item.id]})")
         seen[item.id] = line
-        items.append(item)
-    if not items:
+        yield item
+    if not seen:
         raise CatalogImportError(str(path), None, None, "the file has no rows")
-    return items
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

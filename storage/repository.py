@@ -75,6 +75,9 @@ class UpsertReport:
     updated: int
     unchanged: int
 
+    def __add__(self, other: UpsertReport) -> UpsertReport:
+        return UpsertReport(self.added + other.added, self.updated + other.updated, self.unchanged + other.unchanged)
+
 
 class CatalogRepository:
     """Items and their embeddings."""
@@ -173,16 +176,25 @@ class CatalogRepository:
             row = s.get(Item, item_id)
             return _to_record(row) if row else None
 
-    def needing_embedding(self, embedder: str) -> list[CatalogItem]:
-        """Items with no vector for `embedder`, or whose content changed since it was computed."""
+    def needing_embedding(self, embedder: str, limit: int | None = None, after: str | None = None
+                          ) -> list[CatalogItem]:
+        """Items with no vector for `embedder`, or whose content changed since it was computed, in id order: at most
+        `limit` of them, with ids after `after` (one page of a long catalog)."""
+        stmt = self._needing(embedder).order_by(Item.id).limit(limit)
+        if after is not None:
+            stmt = stmt.where(Item.id > after)
         with self._sessions() as s:
-            stmt = (
-                select(Item)
-                .outerjoin(ItemEmbedding, (ItemEmbedding.item_id == Item.id) & (ItemEmbedding.embedder == embedder))
-                .where((ItemEmbedding.id.is_(None)) | (ItemEmbedding.content_hash != Item.content_hash))
-                .order_by(Item.id)
-            )
             return [_to_record(r) for r in s.scalars(stmt)]
+
+    def count_needing_embedding(self, embedder: str) -> int:
+        with self._sessions() as s:
+            return int(s.scalar(select(func.count()).select_from(self._needing(embedder).subquery())) or 0)
+
+    @staticmethod
+    def _needing(embedder: str) -> Any:
+        return (select(Item)
+                .outerjoin(ItemEmbedding, (ItemEmbedding.item_id == Item.id) & (ItemEmbedding.embedder == embedder))
+                .where((ItemEmbedding.id.is_(None)) | (ItemEmbedding.content_hash != Item.content_hash)))
 
     def save_embeddings(self, embedder: str, items: Sequence[CatalogItem], vectors: np.ndarray) -> None:
         """Store one float32 vector per item for `embedder`, replacing stale ones."""
@@ -223,6 +235,11 @@ class ConversationRepository:
     def sessions(self) -> sessionmaker[Session]:
         """The session factory, for repositories of data kept with conversations (storage/users.py)."""
         return self._sessions
+
+    def ping(self) -> None:
+        """Raise when the database does not answer (readiness)."""
+        with self._sessions() as s:
+            s.execute(select(1))
 
     def create(self, user_id: str | None = None, state: dict[str, Any] | None = None,
                token_hash: str | None = None) -> str:

@@ -14,7 +14,7 @@ from chat.build import build_engine_for
 from chat.catalog import import_file
 from chat.engine import Engine
 from chat.lm.base import ScriptedGenerator
-from chat.reading import AttributeReader
+from chat.reading import AttributeReader, Wish
 from chat.state import DialogueState
 from common.errors import CatalogImportError
 from retrieval.embedders.hashing import HashingEmbedder
@@ -263,3 +263,26 @@ def test_the_model_reader_keeps_only_the_attribute_wishes_the_message_backs(shop
     assert set(wishes) == {"price", "color", "in_stock"}
     assert wishes["price"].high == 98.0 and wishes["color"].any_of == ["blue"] and wishes["in_stock"].value is True
     assert "attributes: wishes on the catalog's attributes" in generator.calls[0][0]["content"]
+
+
+def test_why_a_product_names_the_wishes_it_meets_from_its_record(shop: Engine) -> None:
+    sid = shop.new_session()
+    first = shop.ask(sid, "a waterproof jacket under $200")
+    item = shop.catalog.items[first.recommendations[0].item_id]
+    out = shop.ask(sid, "why the first one?")
+    price = shop.catalog.attributes["price"].text(item.attributes["price"])
+    assert out.action == "answer" and f"its price is {price} (under $200, as you asked)" in out.reply
+    assert "it is waterproof, as you asked" in out.reply
+
+
+def test_reading_wishes_is_scored_on_atomic_wishes() -> None:
+    from evaluation.wishes import Case, facts_of, score
+
+    labelled = {"price": {"low": None, "high": 100}, "color": {"any_of": ["Blue"], "none_of": []}}
+    assert facts_of(labelled) == {("price", "high", 100.0), ("color", "any", "blue")}
+    cases = [Case("a", "en", facts_of(labelled)), Case("b", "en", frozenset())]
+    readings = {"a": {"price": Wish(high=100.0), "color": Wish(any_of=["red"])}, "b": {}}
+    result = score(lambda text: readings[text], cases)
+    assert (result["precision"], result["recall"], result["exact"]) == (0.5, 0.5, 0.5)
+    assert result["misses"] == [{"text": "a", "extra": ["('color', 'any', 'red')"],
+                                 "missed": ["('color', 'any', 'blue')"]}]

@@ -31,6 +31,7 @@ def test_every_language_file_speaks_of_the_same_things_as_english() -> None:
 
 # placeholders the code fills for every language although English does not use them
 _EXTRA = {"lead_direction": {"label", "Label"}, "intro": {"n"}, "intro_start": {"n"}, "picks_one": {"n"},
+          "intro_things": {"n"}, "intro_start_things": {"n"},
           "why_person": {"title"}, "reason": {"article", "plot"}, "row": {"article"}, "is_genre": {"asked"}}
 
 

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from common.errors import CatalogImportError, UnknownSessionError
-from storage.engine import make_engine, migrate, session_factory, table_names
+from storage.engine import make_engine, migrate, open_database, session_factory, table_names
 from storage.importers import embedded_catalog_files, load_file
 from storage.records import CatalogItem, ShownItem
-from storage.repository import CatalogRepository, ConversationRepository
+from storage.repository import CatalogRepository, ConversationRepository, UpsertReport
 
 
 @pytest.fixture
@@ -109,3 +110,46 @@ def test_conversation_turns_are_stored_with_shown_items(sessions) -> None:  # ty
     assert turn.shown[0].item_id == "m:1" and convs.load_state(cid) == {"turns": 1}
     with pytest.raises(UnknownSessionError):
         convs.load_state("nope")
+
+
+def test_a_failed_statement_does_not_show_what_the_user_wrote(sessions) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy.exc import IntegrityError
+
+    from storage.schema import Turn
+
+    secret = "my card number is 4111 and I live at 12 Elm Street"
+    with pytest.raises(IntegrityError) as err, sessions.begin() as s:
+        s.add(Turn(conversation_id="no-such-conversation", index=0, user_text=secret, reply_text="hello"))
+    assert secret not in str(err.value) and "4111" not in str(err.value)
+    assert "parameters hidden" in str(err.value)
+
+
+def test_an_import_cut_off_is_finished_by_running_it_again(tmp_path: Path) -> None:
+    """Embedding stores each batch as it goes: a crash loses only the batch in hand, and the next run does the rest."""
+    from chat.catalog import import_file, sync_embeddings
+    from retrieval.embedders.hashing import HashingEmbedder
+
+    class Crashing(HashingEmbedder):  # a real embedder that dies after a few batches, as a killed process would
+        def __init__(self, batches: int) -> None:
+            super().__init__()
+            self.left = batches
+
+        def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+            if self.left == 0:
+                raise RuntimeError("killed")
+            self.left -= 1
+            return super().embed_batch(texts)
+
+    path = tmp_path / "many.jsonl"
+    path.write_text("".join(json.dumps({"title": f"Film {i}", "year": 2000 + i % 20, "genres": ["drama"]}) + "\n"
+                            for i in range(250)), encoding="utf-8")
+    repo = CatalogRepository(open_database(f"sqlite:///{tmp_path / 'c.db'}"))
+    rows, report = import_file(repo, path, batch_size=60)  # five transactions
+    assert rows == 250 and report.added == 250
+    with pytest.raises(RuntimeError, match="killed"):
+        sync_embeddings(repo, Crashing(batches=2), batch_size=32, show_progress=False, page=100)
+    assert repo.count_needing_embedding("hashing-256") == 250 - 64
+    assert sync_embeddings(repo, HashingEmbedder(), batch_size=32, show_progress=False, page=100) == 250 - 64
+    ids, matrix = repo.load_embeddings("hashing-256")
+    assert len(ids) == 250 and matrix.shape[0] == 250
+    assert import_file(repo, path)[1] == UpsertReport(0, 0, 250)  # again: nothing to store

@@ -107,8 +107,11 @@ def ingest(
 
             embedder = load_embedder(settings.embedder, settings.cache_dir, settings.resolved_device())
             logging.getLogger("chat.catalog").setLevel(logging.INFO)
+            started = time.perf_counter()
             n = sync_embeddings(repo, embedder)
-            typer.echo(f"embedded {n} items with {embedder.name}")
+            took = time.perf_counter() - started
+            typer.echo(f"embedded {n} items with {embedder.name}" + (f" in {took:.1f} s ({n / took:.0f} items/s)"
+                                                                     if n else ""))
     except ConciergeError as exc:
         raise exit_error(exc) from None
 

@@ -291,6 +291,39 @@ def eval_explanations(
         json_out.write_text(json.dumps(out, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
+@eval_app.command("wishes")
+def eval_wishes(
+    cases: Annotated[Path | None, typer.Option("--cases", help="labelled messages (JSONL; default: the shipped shop "
+                                               "set, evaluation/judged/shop_wishes.jsonl)")] = None,
+    catalog: Annotated[str, typer.Option(help="the catalog whose attributes are read")] = "shop",
+    with_llm: Annotated[bool, typer.Option("--with-llm", help="also the model reader (the configured LM)")] = False,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the results as JSON here")] = None,
+    verbose: Verbose = False,
+) -> None:
+    """What the rules and the model reader read of the catalog's attributes, against labelled messages."""
+    settings = setup_command(verbose)
+    from evaluation import wishes as ws
+
+    try:
+        engine = build_engine_for(settings.model_copy(update={"lm_replies": False}), catalog)
+        labelled = ws.load_cases(cases) if cases else ws.load_cases()
+        readers = {"rules": ws.rules(engine)}
+        if with_llm and engine.generator is not None:
+            readers["model"] = ws.model(engine)
+        result = {"readers": {name: ws.score(fn, labelled) for name, fn in readers.items()}}
+    except ConciergeError as exc:
+        raise exit_error(exc) from None
+    typer.echo(f"{'reader':8} {'n':>4} {'prec':>5} {'rec':>5} {'F1':>5} {'exact':>6}  latency p50/p95 ms")
+    for name, r in result["readers"].items():
+        lat = r["latency_ms"]
+        typer.echo(f"{name:8} {r['n']:>4} {r['precision']:>5.2f} {r['recall']:>5.2f} {r['f1']:>5.2f} "
+                   f"{r['exact']:>6.2f}  {lat['p50']:.0f}/{lat['p95']:.0f}")
+        for miss in r["misses"] if verbose else ():
+            typer.echo(f"  {miss['text']!r}: extra {miss['extra']}, missed {miss['missed']}")
+    if json_out:
+        json_out.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
 def train_reader_command(
     dialogues: Annotated[list[Path], typer.Option("--dialogues", help="ReDial JSONL conversations with the seekers' "
                                                   "answers (repeat for several files)")],

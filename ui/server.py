@@ -16,15 +16,18 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chat.build import shared_engine
 from chat.engine import Engine
 from chat.identity import VISITOR_COOKIE, Identities, anonymous_user_id
+from chat.metrics import Metrics
 from chat.sessions import SessionService
 from chat.settings import Settings
+from common import logs
 from ui.api import errors
 from ui.api.routes import router
 from ui.widget import router as widget_router
@@ -44,6 +47,34 @@ _CSP_BASE = ("default-src 'self'; img-src 'self' data: blob:; font-src 'self' da
              "media-src 'self' blob:; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'self'; "
              "form-action 'self'")
 _SCRIPTS = (("/chat", "'self' 'unsafe-inline' 'unsafe-eval'"), ("/docs", "'self' 'unsafe-inline'"), ("", "'self'"))
+
+
+class RequestContext:
+    """Each request's id (the client's X-Request-ID when it is a plain token, else a new one) on its log lines and its
+    response; responses with an error status counted in `concierge_errors`."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"x-request-id"), None)
+        rid = logs.request_id(given)
+        token = logs.REQUEST_ID.set(rid)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+                if message["status"] >= 400:
+                    self.metrics.error(str(message["status"]))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            logs.REQUEST_ID.reset(token)
 
 
 class SecurityHeaders:
@@ -120,7 +151,24 @@ def create_app(engine: Engine, with_gradio: bool = True) -> FastAPI:
 
     @app.get("/healthz", include_in_schema=False)
     def health() -> dict[str, Any]:
+        """The process is up (liveness)."""
         return {"ok": True, "items": len(engine.catalog.items)}
+
+    @app.get("/readyz", include_in_schema=False)
+    def ready() -> JSONResponse:
+        """The process can serve turns (readiness): its catalog is loaded and its database answers."""
+        problems = [] if engine.catalog.items else ["the catalog is empty"]
+        try:
+            engine.conversations.ping()
+        except SQLAlchemyError as exc:
+            problems.append(f"the database does not answer ({type(exc).__name__})")
+        return JSONResponse({"ready": not problems, "problems": problems}, status_code=503 if problems else 200)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        """Prometheus metrics, `concierge_*` (chat/metrics.py)."""
+        body, content_type = engine.metrics.render()
+        return Response(body, media_type=content_type)
 
     if with_gradio:
         _mount_gradio(app, engine)
@@ -130,6 +178,7 @@ def create_app(engine: Engine, with_gradio: bool = True) -> FastAPI:
                        allow_methods=["GET", "POST", "PATCH", "DELETE"],
                        allow_headers=["Authorization", "Content-Type"], expose_headers=["Retry-After"])
     app.add_middleware(errors.BodyLimit, limit=settings.max_request_bytes)
+    app.add_middleware(RequestContext, metrics=engine.metrics)  # outermost: every response has its id
     return app
 
 
@@ -175,7 +224,8 @@ def run(settings: Settings, host: str, port: int) -> None:
     app = create_app(engine)
     print(f"Concierge is ready: http://{host}:{port}  (API docs: http://{host}:{port}/docs, "
           f"widget demo: http://{host}:{port}/demo)", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    # log_config=None: uvicorn's lines go through the configured handler too (request ids, text or JSON)
+    uvicorn.run(app, host=host, port=port, log_level="warning", log_config=None, timeout_graceful_shutdown=5)
 
 
 def _prune_every_hour(engine: Engine) -> None:

@@ -98,7 +98,9 @@ def read_with_model(reading: Reading, message: str, state: DialogueState, titles
     dropped = model_reader.ground(answer, message, state, titles, fields, reading, attributes)
     reading.lm_used, reading.lm_valid = True, True
     if dropped:
-        log.info("The model reader's %s not grounded in the message or the catalog: dropped", ", ".join(dropped))
+        kinds = sorted({d.split()[0] for d in dropped})  # which kinds, never the words: they are the user's
+        log.info("The model reader's %s not grounded in the message or the catalog: %d dropped", ", ".join(kinds),
+                 len(dropped))
 
 
 def read_opinions(reading: Reading, message: str, state: DialogueState, taught: Taught,

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from chat.reading.negation import polarity
+from chat.state import AttributeWish as Wish  # what one message asks of one attribute: its unset parts change nothing
 from storage.attributes import AttributeSpec
 
 _NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
@@ -31,25 +32,12 @@ _LOW_AFTER = {"or more": False, "or higher": False, "or above": False, "or bette
               "and above": False, "plus": False, "+": False, "以上": False, "起": False}
 _RANGE = re.compile(r"(?:between|from)?\s*(?P<a>AMOUNT)\s*(?:and|to|-|–|~|到|至)\s*(?P<b>AMOUNT)")
 _CJK = re.compile(r"[\u3400-\u9fff]")
-_BARE_END = re.compile(r"\s*(?:$|[,.;!?，。；！？)]|(?:and|or|for|please|pls|if|but|with|in|that|please)\b)")
-
-
-@dataclass
-class Wish:
-    """What one message asks of one attribute; unset parts leave the state's as they were."""
-
-    low: float | None = None
-    high: float | None = None
-    low_strict: bool = False
-    high_strict: bool = False
-    any_of: list[str] = field(default_factory=list)
-    none_of: list[str] = field(default_factory=list)
-    value: bool | None = None
+_BARE_END = re.compile(r"\s*(?:$|[,.;!?，。；！？)]|(?:and|or|for|please|pls|if|but|with|in|that)\b)")
 
 
 @dataclass
 class AttributeReading:
-    """The attributes part of a reading: wishes per attribute, relative critiques, a question about one."""
+    """The attributes part of a reading: wishes per attribute and relative critiques."""
 
     wishes: dict[str, Wish] = field(default_factory=dict)
     relative: list[tuple[str, int]] = field(default_factory=list)  # ("price", -1): "cheaper"
@@ -146,8 +134,8 @@ class AttributeReader:
                 continue
             unit = a["pre"] or a["post"] or b["pre"] or b["post"]
             lo, hi = sorted((_value(a, spec, unit), _value(b, spec, unit)))
-            out.wishes.setdefault(spec.name, Wish()).__dict__.update(low=lo, high=hi, low_strict=False,
-                                                                      high_strict=False)
+            wish = out.wishes.setdefault(spec.name, Wish())
+            wish.low, wish.high, wish.low_strict, wish.high_strict = lo, hi, False, False
             taken.append(m.span())
         for m in self._amount.finditer(lowered):
             if any(a <= m.start() < b for a, b in taken) or not m["num"]:
