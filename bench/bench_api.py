@@ -1,9 +1,10 @@
 """HTTP API figures: per-turn overhead beyond the engine, and 20 concurrent sessions without cross-talk.
 
-usage: python bench/bench_api.py [--real] [--turns 60] [--sessions 20]
+usage: python bench/bench_api.py [--real] [--turns 60] [--sessions 20] [--processes 3]
 Starts `concierge serve` in a subprocess on a free loopback port with a fresh data dir (fake models by
 default: hashing embedder + scripted generator, so the engine's own time is small and the overhead is
-what is left; --real uses the default models), then:
+what is left; --real uses the default models); with --processes N, N of them against one throwaway PostgreSQL
+(Debian's server, as the tests start it) with each session's turns going round the processes; then:
   1. overhead: sequential turns over HTTP; overhead = client-side wall time minus the engine's time that
      the server reports in its Server-Timing header (auth, rate limit, state reload, JSON, HTTP).
   2. concurrency: N sessions at once, each asking for its own genre for 3 turns; every reply is checked
@@ -76,7 +77,7 @@ def overhead(base: str, turns: int) -> dict[str, float]:
             "overhead_p50_ms": 1000 * statistics.median(overheads), "overhead_p95_ms": 1000 * pct(overheads, 0.95)}
 
 
-def concurrent(base: str, sessions: int) -> dict[str, Any]:
+def concurrent(bases: list[str], sessions: int) -> dict[str, Any]:
     asks = (ASKS * (sessions // len(ASKS) + 1))[:sessions]
     latencies: list[float] = []
     errors: list[str] = []
@@ -88,10 +89,11 @@ def concurrent(base: str, sessions: int) -> dict[str, Any]:
         domain = "movie" if domain_word == "movies" else "book"
         texts = [f"I'd like {genre} {domain_word}", "more please", "any others?"]
         try:
-            s, _, _ = call(base, "/api/v1/sessions", {"user_id": f"bench-user-{n}"})
+            s, _, _ = call(bases[n % len(bases)], "/api/v1/sessions", {"user_id": f"bench-user-{n}"})
             start.wait()
-            for text in texts:
-                out, wall, _ = call(base, f"/api/v1/sessions/{s['session_id']}/messages", {"text": text}, s["token"])
+            for k, text in enumerate(texts):  # each turn on the next process
+                out, wall, _ = call(bases[(n + k) % len(bases)], f"/api/v1/sessions/{s['session_id']}/messages",
+                                    {"text": text}, s["token"])
                 with lock:
                     latencies.append(wall)
                 state, recs = out["state"], out["recommendations"]
@@ -100,7 +102,8 @@ def concurrent(base: str, sessions: int) -> dict[str, Any]:
                     with lock:
                         crosstalk.append(f"session {n} ({genre} {domain_word}): wanted {state['genres_wanted']}, "
                                          f"off-topic {bad}")
-            turns, _, _ = call(base, f"/api/v1/sessions/{s['session_id']}/turns", token=s["token"], method="GET")
+            turns, _, _ = call(bases[n % len(bases)], f"/api/v1/sessions/{s['session_id']}/turns", token=s["token"],
+                               method="GET")
             if [t["user"] for t in turns["turns"]] != texts:
                 with lock:
                     crosstalk.append(f"session {n}: transcript {[t['user'] for t in turns['turns']]}")
@@ -119,50 +122,74 @@ def concurrent(base: str, sessions: int) -> dict[str, Any]:
             "p95_s": pct(latencies, 0.95) if latencies else None, "wall_s": time.perf_counter() - t0}
 
 
+def serve(env: dict[str, str], data: str, name: str) -> tuple[subprocess.Popen[bytes], str]:
+    """One `concierge serve` on a free loopback port, once it answers /healthz."""
+    port = _port()
+    log = open(Path(data) / f"serve-{name}.log", "w")  # noqa: SIM115 (the process holds it until it ends)
+    proc = subprocess.Popen([sys.executable, "-m", "ui.cli", "serve"], cwd=ROOT,
+                            env={**env, "CONCIERGE_PORT": str(port)}, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            urllib.request.urlopen(base + "/healthz", timeout=2).close()
+            return proc, base
+        except OSError:
+            if proc.poll() is not None:
+                raise SystemExit((Path(data) / f"serve-{name}.log").read_text()[-2000:]) from None
+            time.sleep(0.5)
+    raise SystemExit(f"server {name} did not start")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--real", action="store_true", help="default models instead of the fakes")
     ap.add_argument("--turns", type=int, default=60)
     ap.add_argument("--sessions", type=int, default=20)
+    ap.add_argument("--processes", type=int, default=1, help="server processes sharing one PostgreSQL")
     args = ap.parse_args()
-    port = _port()
     data = tempfile.mkdtemp(prefix="bench-api-")
-    env = {**os.environ, "CONCIERGE_DATA_DIR": data, "CONCIERGE_PORT": str(port),
+    env = {**os.environ, "CONCIERGE_DATA_DIR": data,
            "CONCIERGE_RATE_LIMIT_PER_MINUTE": "100000", "CONCIERGE_NEW_SESSIONS_PER_MINUTE": "100000",
            "CONCIERGE_CONCURRENCY": "8", "HF_HUB_OFFLINE": "1",
            "CONCIERGE_MODEL_CACHE": os.environ.get("CONCIERGE_MODEL_CACHE", str(ROOT / ".cache" / "models"))}
     if not args.real:
         env.update({"CONCIERGE_EMBEDDER": "hashing", "CONCIERGE_LM": "scripted", "CONCIERGE_LM_EXTRACTION": "never"})
-    log = open(Path(data) / "serve.log", "w")  # noqa: SIM115 (closed in finally)
-    proc = subprocess.Popen([sys.executable, "-m", "ui.cli", "serve"], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    database = None
+    if args.processes > 1:
+        sys.path.insert(0, str(ROOT))
+        from tests.postgres import Postgres
+
+        database = Postgres().__enter__()
+        env["CONCIERGE_DATABASE_URL"] = database.new_database("bench")
+    procs: list[subprocess.Popen[bytes]] = []
     try:
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=2).close()
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    raise SystemExit((Path(data) / "serve.log").read_text()[-2000:]) from None
-                time.sleep(0.5)
-        call(base, "/api/v1/sessions")  # warm-up
-        results = {"models": "default" if args.real else "fakes (hashing + scripted)",
-                   "overhead": overhead(base, args.turns),
-                   "concurrent": concurrent(base, args.sessions) if args.sessions else None}
+        proc, first = serve(env, data, "0")  # the first imports the catalog; the others find it there
+        procs.append(proc)
+        bases = [first]
+        for n in range(1, args.processes):
+            proc, base = serve(env, data, str(n))
+            procs.append(proc)
+            bases.append(base)
+        call(first, "/api/v1/sessions")  # warm-up
+        results = {"models": "default" if args.real else "fakes (hashing + scripted)", "processes": len(bases),
+                   "database": "postgresql" if database else "sqlite",
+                   "overhead": overhead(first, args.turns),
+                   "concurrent": concurrent(bases, args.sessions) if args.sessions else None}
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=30)
+        if database is not None:
+            database.__exit__(None, None, None)
     o, c = results["overhead"], results["concurrent"]
     print(json.dumps(results, indent=2, ensure_ascii=False))
     print(f"API turn overhead beyond the engine: p50 {o['overhead_p50_ms']:.1f} ms, p95 {o['overhead_p95_ms']:.1f} ms "
           f"(turn p50 {o['turn_p50_ms']:.1f} ms, engine p50 {o['engine_p50_ms']:.1f} ms)")
     if c is None:
         return
-    print(f"{c['sessions']} concurrent sessions, {c['turns']} turns: {len(c['errors'])} errors, "
-          f"{len(c['crosstalk'])} cross-talk, latency p50 {c['p50_s']:.3f} s / p95 {c['p95_s']:.3f} s, "
-          f"wall {c['wall_s']:.1f} s")
+    print(f"{c['sessions']} concurrent sessions over {len(bases)} process(es), {c['turns']} turns: "
+          f"{len(c['errors'])} errors, {len(c['crosstalk'])} cross-talk, latency p50 {c['p50_s']:.3f} s / "
+          f"p95 {c['p95_s']:.3f} s, wall {c['wall_s']:.1f} s")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from common.errors import ConfigError
@@ -14,6 +14,7 @@ from common.errors import ConfigError
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+MIGRATION_LOCK = 0x636F6E63  # the advisory lock migrations hold on PostgreSQL ("conc")
 
 
 def make_engine(url: str) -> Engine:
@@ -63,6 +64,10 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # several processes starting at once on an empty database: one migrates, the others wait for its
+            # transaction (DDL is transactional here) and then find the schema current
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
     log.debug("schema at %s for %s", revision, engine.url.render_as_string(hide_password=True))

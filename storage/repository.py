@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from common.errors import BusyError, UnknownSessionError
@@ -25,6 +27,22 @@ from storage.schema import (
     ShownRecommendation,
     Turn,
 )
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def _racing(write: Callable[[], T]) -> T:
+    """Run an idempotent write transaction; when another process inserted the same keys first (IntegrityError),
+    run it again, up to three times: the second run finds their rows and updates them."""
+    for attempt in range(3):
+        try:
+            return write()
+        except IntegrityError:
+            if attempt == 2:
+                raise
+            log.info("Another process stored some of the same rows at the same time; writing again")
+    raise AssertionError("unreachable")
 
 
 def _to_record(row: Item) -> CatalogItem:
@@ -93,7 +111,11 @@ class CatalogRepository:
     def upsert(self, items: Sequence[CatalogItem],
                declarations: Mapping[str, AttributeSpec] | None = None) -> UpsertReport:
         """Insert new items and update changed ones, with the attributes the catalog declares, all in one
-        transaction (idempotent)."""
+        transaction (idempotent). Processes importing the same items at once (several servers starting on an empty
+        database) do not fail: the one that loses the race stores its batch again and finds the other's rows."""
+        return _racing(lambda: self._upsert(items, declarations))
+
+    def _upsert(self, items: Sequence[CatalogItem], declarations: Mapping[str, AttributeSpec] | None) -> UpsertReport:
         added = updated = unchanged = 0
         with self._sessions.begin() as s:
             for spec in (declarations or {}).values():
@@ -197,8 +219,11 @@ class CatalogRepository:
                 .where((ItemEmbedding.id.is_(None)) | (ItemEmbedding.content_hash != Item.content_hash)))
 
     def save_embeddings(self, embedder: str, items: Sequence[CatalogItem], vectors: np.ndarray) -> None:
-        """Store one float32 vector per item for `embedder`, replacing stale ones."""
-        vectors = np.ascontiguousarray(vectors, dtype="<f4")
+        """Store one float32 vector per item for `embedder`, replacing stale ones (another process storing the same
+        ones at once: stored again over theirs)."""
+        _racing(lambda: self._save_embeddings(embedder, items, np.ascontiguousarray(vectors, dtype="<f4")))
+
+    def _save_embeddings(self, embedder: str, items: Sequence[CatalogItem], vectors: np.ndarray) -> None:
         with self._sessions.begin() as s:
             stale = {
                 e.item_id: e
