@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from chat.engine import Engine, Event, Recommendation, TurnResult
 from chat.identity import Identity
+from chat.languages.names import wish_label
 from chat.profiles import FeedbackKind, PrefField, Profile
 from chat.state import DialogueState
 from common.errors import ConciergeError
@@ -80,6 +81,21 @@ class SessionService:
     def profile(self, session_id: str) -> tuple[str | None, Profile]:
         """(user id, profile); an anonymous session without a user id has its conversation's preferences."""
         return self.engine.profiles.profile_of(session_id)
+
+    def wishes(self, session_id: str) -> list[tuple[str, str]]:
+        """What this conversation asks of the catalog's attributes: (attribute, as replies say it: "under $100")."""
+        state, specs = self.state(session_id), self.engine.catalog.attributes
+        return [(name, wish_label(specs[name], wish, state.language)) for name, wish in state.attributes.items()
+                if name in specs]
+
+    def drop_wish(self, session_id: str, name: str) -> None:
+        """Forget what the conversation asked of one attribute (the page's × on "under $100")."""
+        def without(stored: dict[str, object]) -> dict[str, object]:
+            wishes = stored.get("attributes")
+            kept = {k: v for k, v in wishes.items() if k != name} if isinstance(wishes, dict) else {}
+            return {**stored, "attributes": kept}
+
+        self.engine.conversations.update_state(session_id, without)
 
     def edit_profile(self, session_id: str, remove: Mapping[PrefField, list[str]],
                      add: Mapping[PrefField, list[str]]) -> Profile:

@@ -288,5 +288,13 @@ def test_the_shop_page_shows_each_cards_price_from_the_record(tmp_path: Path) ->
                 assert item_id.startswith("product:") and "$" in meta
                 price = float(meta.split("$", 1)[1].split()[0].rstrip(",").replace(",", ""))
                 assert price < 100, meta
+            # what was asked is listed in the panel, and its × forgets it
+            chip = page.locator("#taste .taste-chip[data-field=wish]", has_text="under $100")
+            chip.wait_for(timeout=30_000)
+            assert page.locator("#taste .taste-chip[data-field=wish]", has_text="waterproof").count() == 1
+            chip.locator("button").click()
+            page.wait_for_function("() => ![...document.querySelectorAll('#taste .taste-chip')]"
+                                   ".some(c => c.textContent.includes('under $100'))", timeout=30_000)
+            assert page.locator("#taste .taste-chip[data-field=wish]", has_text="waterproof").count() == 1
     finally:
         srv.stop()

@@ -107,10 +107,16 @@ def marks_of(state: DialogueState) -> dict[str, str]:
     return marks
 
 
-def taste_html(sessions: SessionService, profile: Profile) -> str:
-    """The "your taste" panel: each extracted preference with a button that removes it."""
+def taste_html(sessions: SessionService, profile: Profile, wishes: list[tuple[str, str]] | None = None) -> str:
+    """The "your taste" panel: each extracted preference with a button that removes it, and what this conversation
+    asks of the catalog's attributes (`wishes`: "under $100", "blue or navy")."""
     parts = ["<div class='taste'>"]
-    empty = True
+    empty = not wishes
+    if wishes:
+        chips = [f"<span class='taste-chip' data-field='wish'>{html.escape(label)}<button type='button' "
+                 f"data-cc-action='{html.escape(f'drop:{name}', quote=True)}' aria-label='remove'>×</button></span>"
+                 for name, label in wishes]
+        parts.append("<h4>You asked for</h4>" + "".join(chips))
     for field in FIELDS:
         values = getattr(profile, field)
         if not values:
@@ -168,7 +174,8 @@ def history_of(sessions: SessionService, session_id: str) -> tuple[list[dict[str
 
 def _views(sessions: SessionService, session_id: str, recs: list[Recommendation]) -> tuple[str, str]:
     _, profile = sessions.profile(session_id)
-    return (cards_html(recs, marks_of(sessions.state(session_id))) if recs else ""), taste_html(sessions, profile)
+    return ((cards_html(recs, marks_of(sessions.state(session_id))) if recs else ""),
+            taste_html(sessions, profile, sessions.wishes(session_id)))
 
 
 def respond(sessions: SessionService, message: str, history: list[dict[str, Any]], session: dict[str, str] | None,
@@ -198,7 +205,8 @@ def respond(sessions: SessionService, message: str, history: list[dict[str, Any]
 
 
 def apply_action(sessions: SessionService, action: str, session: dict[str, str] | None) -> tuple[str, str]:
-    """A card or taste-panel button: 'like:<item>', 'dislike:<item>', 'seen:<item>', 'remove:<field>:<value>'."""
+    """A card or taste-panel button: 'like:<item>', 'dislike:<item>', 'seen:<item>', 'remove:<field>:<value>',
+    'drop:<attribute>' (a wish on the catalog's attributes)."""
     session = _valid(sessions, session)
     if session is None or ":" not in action:
         return gr.skip(), gr.skip()
@@ -212,6 +220,8 @@ def apply_action(sessions: SessionService, action: str, session: dict[str, str] 
             field, _, value = rest.partition(":")
             if field in FIELDS:
                 sessions.edit_profile(sid, {field: [value]}, {})  # type: ignore[dict-item]
+        elif kind == "drop":
+            sessions.drop_wish(sid, rest)
     except ConciergeError as exc:
         raise gr.Error(str(exc)) from None
     _, recs = history_of(sessions, sid)
