@@ -117,7 +117,7 @@ class Catalog:
         observed: dict[str, set[str]] = defaultdict(set)
         for item in self.items.values():
             for name, value in item.attributes.items():
-                if isinstance(value, str | list) and self.attributes.get(name, None) is not None:
+                if isinstance(value, str | list) and name in self.attributes:
                     observed[name].update([value] if isinstance(value, str) else value)
         return AttributeReader(self.attributes, observed)
 

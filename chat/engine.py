@@ -28,7 +28,7 @@ from chat.state import DialogueState
 from common.errors import RequestKeyError, TurnInProgressError
 from retrieval.embedders.base import Embedder
 from retrieval.index import Hit
-from storage.attributes import AttributeSpec
+from storage.attributes import AttributeSpec, shown_values
 from storage.limits import RateWindows, ServerSecrets
 from storage.ranker_store import RankerRepository
 from storage.records import CatalogItem, ShownItem, TurnRecord
@@ -57,8 +57,7 @@ class Recommendation:
     def of(cls, item: CatalogItem, reason: str, claim: str = "", specs: Mapping[str, AttributeSpec] | None = None,
            language: str = "en") -> Recommendation:
         """An item of the catalog with the reason given for it."""
-        facts = tuple(spec.text(item.attributes[name], language) for name, spec in (specs or {}).items()
-                      if spec.show and name in item.attributes)
+        facts = tuple(text for _name, text in shown_values(specs or {}, item.attributes, language))
         return cls(item.id, item.title, item.year, reason, item.original_title, item.creators, item.genres,
                    item.domain, claim, facts)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from chat.languages import merged, phrase
-from chat.languages.names import genre_label, wish_label
+from chat.languages.names import genre_label, wish_labels
 from chat.lexicon import HAN
 from chat.reading import Parse, Reading
 from chat.state import DialogueState
@@ -143,7 +143,7 @@ def loosened(state: DialogueState, shown: Sequence[CatalogItem], soft_genres: bo
 
 def no_match(state: DialogueState, specs: Mapping[str, AttributeSpec], language: str) -> str:
     """The notice before the nearest items when nothing satisfies what was asked of the attributes."""
-    wishes = [wish_label(specs[n], w, language) for n, w in state.attributes.items() if n in specs]
+    wishes = [label for _name, label in wish_labels(state, specs, language)]
     return reply("no_match", language, wishes=phrase("templates", "summary_join", language).join(wishes))
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from chat.checker import ENDS_AT_AN_INITIAL, MIN_CONTENT_WORDS, ExplanationChecker, first_sentence
 from chat.languages import phrase
-from chat.languages.names import genre_label, language_label, title_for, wish_label, year_range_label
+from chat.languages.names import genre_label, language_label, title_for, wish_label, wish_labels, year_range_label
 from chat.lexicon import HAN
 from chat.lm.base import BatchGenerator, Generator, Message, complete_many, complete_within
 from chat.prompts import load
@@ -21,7 +21,7 @@ from chat.state import DialogueState
 from chat.titles import TitleIndex
 from common.errors import LMError
 from retrieval.ranking import series_key
-from storage.attributes import AttributeSpec
+from storage.attributes import AttributeSpec, shown_values
 from storage.records import CatalogItem
 
 log = logging.getLogger(__name__)
@@ -60,8 +60,7 @@ def item_heading(item: CatalogItem, language: str) -> str:
 def wants_summary(state: DialogueState, titles: dict[str, CatalogItem], language: str,
                   specs: Mapping[str, AttributeSpec] | None = None) -> str:
     """The user's stated preferences in a few words, from the state only (`specs`: the catalog's attributes)."""
-    bits: list[str] = [wish_label(specs[name], wish, language) for name, wish in state.attributes.items()
-                       if specs and name in specs]
+    bits: list[str] = [label for _name, label in wish_labels(state, specs or {}, language)]
     if state.languages_wanted:
         bits.append(say("languages_join", language).join(language_label(c, language)
                                                            for c in state.languages_wanted))
@@ -139,8 +138,8 @@ def template_reason(item: CatalogItem, language: str, wanted: Sequence[str] = ()
     attributes, the ones the catalog shows ("$79, rated 4.4, in stock") less the one the lead cites, and its
     description in the reply's language."""
     cited = cited_wish(item, state, specs, language) if state is not None else None
-    shown = [spec.text(item.attributes[name], language) for name, spec in (specs or {}).items()
-             if spec.show and name in item.attributes and (cited is None or cited[0].name != name)]
+    shown = [text for name, text in shown_values(specs or {}, item.attributes, language)
+             if cited is None or cited[0].name != name]
     if shown or item.attributes:
         plot = item.extra.get(f"description_{language}") if language != "en" else None
         plot = first_sentence(plot if isinstance(plot, str) and plot else item.description)

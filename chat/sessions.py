@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from chat.engine import Engine, Event, Recommendation, TurnResult
 from chat.identity import Identity
-from chat.languages.names import wish_label
+from chat.languages.names import wish_labels
 from chat.profiles import FeedbackKind, PrefField, Profile
 from chat.state import DialogueState
 from common.errors import ConciergeError
@@ -84,9 +84,8 @@ class SessionService:
 
     def wishes(self, session_id: str) -> list[tuple[str, str]]:
         """What this conversation asks of the catalog's attributes: (attribute, as replies say it: "under $100")."""
-        state, specs = self.state(session_id), self.engine.catalog.attributes
-        return [(name, wish_label(specs[name], wish, state.language)) for name, wish in state.attributes.items()
-                if name in specs]
+        state = self.state(session_id)
+        return wish_labels(state, self.engine.catalog.attributes, state.language)
 
     def drop_wish(self, session_id: str, name: str) -> None:
         """Forget what the conversation asked of one attribute (the page's × on "under $100")."""

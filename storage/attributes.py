@@ -33,8 +33,8 @@ from typing import Any
 from common.errors import CatalogImportError
 
 TYPES = ("number", "category", "boolean", "text")
-_KEYS = {"type", "unit", "format", "minimum", "maximum", "filterable", "show", "label", "words", "units", "values",
-         "less", "more", "questions", "yes", "no"}
+_KEYS = {"type", "unit", "format", "decimals", "minimum", "maximum", "filterable", "show", "label", "words", "units",
+         "values", "less", "more", "questions", "yes", "no"}
 # "$1,299.50", "79", "4.5": one number, thousands grouped by three; "$1,2,3" and "free" are not prices
 _NUMBER_TEXT = re.compile(r"^\s*[$€£¥]?\s*(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*$")
 
@@ -47,6 +47,7 @@ class AttributeSpec:
     type: str
     unit: str = ""
     format: Mapping[str, str] = field(default_factory=lambda: {"en": "{value}"})  # per language; "en" the default
+    decimals: int | None = None  # a number that is not whole is written with this many ("$42.50"); None: as needed
     minimum: float | None = None
     maximum: float | None = None
     filterable: bool = True
@@ -68,9 +69,8 @@ class AttributeSpec:
         """A stored value as replies and cards write it ("$79", "rated 4.4", "blue, black", "in stock")."""
         if self.type == "number":
             number = float(value)
-            shown = f"{number:,.0f}" if number.is_integer() else f"{number:,.2f}".rstrip("0").rstrip(".")
-            if self.unit == "USD" and not number.is_integer():
-                shown = f"{number:,.2f}"
+            shown = (f"{number:,.0f}" if number.is_integer() else f"{number:,.{self.decimals}f}"
+                     if self.decimals is not None else f"{number:,.2f}".rstrip("0").rstrip("."))
             return (self.format.get(language) or self.format.get("en") or "{value}").format(value=shown)
         if self.type == "boolean":
             forms = (self.yes if value else self.no).get(language) or (self.yes if value else self.no).get("en")
@@ -89,7 +89,7 @@ class AttributeSpec:
 
     def to_json(self) -> dict[str, Any]:
         """The declaration as stored with the catalog (the inverse of `from_table`)."""
-        out: dict[str, Any] = {"type": self.type, "unit": self.unit, "minimum": self.minimum,
+        out: dict[str, Any] = {"type": self.type, "unit": self.unit, "decimals": self.decimals, "minimum": self.minimum,
                                "maximum": self.maximum, "filterable": self.filterable, "show": self.show}
         for key in ("format", "label", "words", "units", "values", "less", "more", "questions", "yes", "no"):
             value = getattr(self, key)
@@ -136,6 +136,10 @@ class AttributeSpec:
             if value is not None and not isinstance(value, int | float):
                 raise fail(f"{key} must be a number")
             bounds[key] = None if value is None else float(value)
+        decimals = table.get("decimals")
+        if decimals is not None and (not isinstance(decimals, int) or isinstance(decimals, bool)
+                                     or not 0 <= decimals <= 6):
+            raise fail("decimals must be a whole number from 0 to 6, e.g. decimals = 2 for prices")
         fmt = table.get("format", "{value}")
         fmt = {"en": fmt} if isinstance(fmt, str) else fmt
         if not isinstance(fmt, Mapping) or not fmt or not all(isinstance(f, str) and "{value}" in f
@@ -143,7 +147,8 @@ class AttributeSpec:
             raise fail("format must be a string with {value} in it, e.g. format = \"${value}\", or one per "
                        "language: format = {en = \"rated {value}\", zh = \"评分 {value}\"}")
         return cls(
-            name=name, type=kind, unit=str(table.get("unit", "")), format=dict(fmt), minimum=bounds["minimum"],
+            name=name, type=kind, unit=str(table.get("unit", "")), format=dict(fmt), decimals=decimals,
+            minimum=bounds["minimum"],
             maximum=bounds["maximum"], filterable=bool(table.get("filterable", kind != "text")),
             show=bool(table.get("show", False)), label=dict(label), words=words("words"),
             units={u.lower(): float(f) for u, f in units.items()},
@@ -185,6 +190,14 @@ class AttributeSpec:
         if not isinstance(value, str):
             raise ValueError("must be a string")
         return value.strip()
+
+
+def shown_values(specs: Mapping[str, AttributeSpec], values: Mapping[str, Any], language: str
+                 ) -> list[tuple[str, str]]:
+    """(attribute, value as written) of an item's values that the catalog shows (`show`), in declaration order: what
+    the cards and the catalog's own reasons give ("$79", "rated 4.4", "in stock")."""
+    return [(name, spec.text(values[name], language)) for name, spec in specs.items()
+            if spec.show and name in values]
 
 
 def _number(value: Any) -> float | None:

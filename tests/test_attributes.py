@@ -286,3 +286,14 @@ def test_reading_wishes_is_scored_on_atomic_wishes() -> None:
     assert (result["precision"], result["recall"], result["exact"]) == (0.5, 0.5, 0.5)
     assert result["misses"] == [{"text": "a", "extra": ["('color', 'any', 'red')"],
                                  "missed": ["('color', 'any', 'blue')"]}]
+
+
+def test_values_are_written_as_the_schema_declares(tmp_path: Path) -> None:
+    specs = load_schema(SHOP_SCHEMA)
+    price, rating = specs["price"], specs["rating"]
+    assert (price.text(42.5), price.text(54.0), price.text(1299.5)) == ("$42.50", "$54", "$1,299.50")  # decimals = 2
+    assert (rating.text(4.4, "en"), rating.text(4.4, "zh"), rating.text(4.0)) == ("rated 4.4", "评分 4.4", "rated 4")
+    bad = tmp_path / "attributes.toml"
+    bad.write_text('[price]\ntype = "number"\ndecimals = "two"\n', encoding="utf-8")
+    with pytest.raises(CatalogImportError, match="decimals must be a whole number"):
+        load_schema(bad)

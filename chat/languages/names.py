@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from chat.languages import FIRST, per_language, phrase
 from chat.lexicon import COMPOUND_LABELS, COMPOUND_SEP, genre_parts
-from chat.state import AttributeWish
+from chat.state import AttributeWish, DialogueState
 from storage.attributes import AttributeSpec
 from storage.records import CatalogItem
 
@@ -41,6 +43,12 @@ def year_range_label(year_min: int | None, year_max: int | None, language: str) 
 def title_for(item: CatalogItem, language: str) -> str:
     """The title a reply names an item by: the catalog's in English, the one for that language otherwise."""
     return item.title if language == FIRST else item.display_title(language)
+
+
+def wish_labels(state: DialogueState, specs: Mapping[str, AttributeSpec], language: str) -> list[tuple[str, str]]:
+    """(attribute, as said back) for each wish in force on an attribute the catalog declares."""
+    return [(name, wish_label(specs[name], wish, language)) for name, wish in state.attributes.items()
+            if name in specs]
 
 
 def wish_label(spec: AttributeSpec, wish: AttributeWish, language: str) -> str:
